@@ -1,0 +1,162 @@
+"""Result model: what an analysis found, as dataclasses that round-trip through JSON.
+
+This is the document the CLI prints with ``--json -``, the per-photo JSON of a case folder and
+what the GUI displays. Field names are part of the public format; bump ``SCHEMA_VERSION`` when
+they change.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+SCHEMA_VERSION = 1
+GENDER_LABELS = ("female", "male", "uncertain")
+
+
+@dataclass
+class Face:
+    """One face. ``box`` is [x1, y1, x2, y2] in original-image pixels (after EXIF orientation)."""
+
+    box: list[float]
+    score: float | None = None  # detector score; None for a box drawn by hand
+    landmarks: list[list[float]] | None = None  # 5 points [x, y]: eyes, nose, mouth corners
+    gender: str = "uncertain"  # "female" | "male" | "uncertain"
+    p_male: float | None = None  # model probability of perceived "male", 0-1
+    age: float | None = None  # apparent age in years, when the model gives one
+    manual_box: bool = False  # the box was drawn by the investigator
+    manual_label: bool = False  # the label was set by the investigator
+    model_gender: str | None = None  # the model's own label, kept when the label was corrected
+
+    @property
+    def manual(self) -> bool:
+        return self.manual_box or self.manual_label
+
+    @property
+    def confidence(self) -> float | None:
+        """Confidence in the shown label: p_male for "male", 1 - p_male for "female"."""
+        if self.p_male is None:
+            return None
+        if self.gender == "female":
+            return 1.0 - self.p_male
+        if self.gender == "male":
+            return self.p_male
+        return max(self.p_male, 1.0 - self.p_male)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["manual"] = self.manual
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Face:
+        return cls(
+            box=[float(v) for v in d["box"]],
+            score=d.get("score"),
+            landmarks=d.get("landmarks"),
+            gender=d.get("gender", "uncertain"),
+            p_male=d.get("p_male"),
+            age=d.get("age"),
+            manual_box=bool(d.get("manual_box", False)),
+            manual_label=bool(d.get("manual_label", False)),
+            model_gender=d.get("model_gender"),
+        )
+
+
+@dataclass
+class ImageResult:
+    """The analysis of one image: either ``faces`` or an ``error`` (never an exception)."""
+
+    path: str
+    sha256: str | None = None
+    width: int | None = None
+    height: int | None = None
+    faces: list[Face] = field(default_factory=list)
+    error: str | None = None
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # e.g. "multi-page TIFF: first page analysed"
+    settings: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "sha256": self.sha256,
+            "width": self.width,
+            "height": self.height,
+            "faces": [f.to_dict() for f in self.faces],
+            "error": self.error,
+            "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
+            "notes": list(self.notes),
+            "settings": self.settings,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ImageResult:
+        return cls(
+            path=d["path"],
+            sha256=d.get("sha256"),
+            width=d.get("width"),
+            height=d.get("height"),
+            faces=[Face.from_dict(f) for f in d.get("faces") or []],
+            error=d.get("error"),
+            timings_ms=dict(d.get("timings_ms") or {}),
+            notes=list(d.get("notes") or []),
+            settings=d.get("settings"),
+        )
+
+
+@dataclass
+class ModelInfo:
+    """Provenance of a model file, as shown in About dialogs, reports and JSON documents."""
+
+    role: str  # "detector" | "gender"
+    name: str
+    path: str
+    sha256: str
+    version: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class AnalysisDocument:
+    """The full result document: tool, models, provider, settings and every image."""
+
+    tool_version: str
+    models: list[ModelInfo]
+    provider: str
+    settings: dict[str, Any]
+    images: list[ImageResult] = field(default_factory=list)
+    schema_version: int = SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": self.schema_version,
+            "tool": "forensic_app",
+            "tool_version": self.tool_version,
+            "models": [m.to_dict() for m in self.models],
+            "provider": self.provider,
+            "settings": self.settings,
+            "images": [i.to_dict() for i in self.images],
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> AnalysisDocument:
+        return cls(
+            tool_version=d["tool_version"],
+            models=[ModelInfo(**m) for m in d.get("models", [])],
+            provider=d.get("provider", ""),
+            settings=d.get("settings", {}),
+            images=[ImageResult.from_dict(i) for i in d.get("images", [])],
+            schema_version=d.get("schema_version", SCHEMA_VERSION),
+        )
