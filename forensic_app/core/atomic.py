@@ -1,0 +1,74 @@
+"""Atomic, non-destructive writes: the only way the app writes an output file.
+
+Why: an investigator's outputs (annotated copies, JSON, reports) must never be half-written, and
+an evidence file must never be overwritten. Every write goes to a temporary file in the target
+folder (same file system, so ``os.replace`` is atomic), is flushed to disk, then renamed over the
+target. A failure leaves the previous file intact and removes the temporary file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+
+class ProtectedFileError(PermissionError):
+    """Refused to write over a file that is an input (evidence) of the analysis."""
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b))
+
+
+def refuse_overwrite_of(path: str | Path, protected: Iterable[str | Path]) -> None:
+    """Raise ProtectedFileError if ``path`` is (a link to, or another spelling of) an input."""
+    target = Path(path)
+    for item in protected:
+        if _same_file(target, Path(item)):
+            raise ProtectedFileError(
+                f"refusing to write {target}: it is an input file of this analysis "
+                "(evidence is never overwritten); choose another output name or folder"
+            )
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temp file in the same folder, fsync and ``os.replace``."""
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp_name, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_name)
+        raise
+    _fsync_dir(folder)
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """UTF-8 text version of :func:`write_bytes_atomic` (newlines written as given)."""
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename durable where the platform allows it (POSIX); harmless elsewhere."""
+    if os.name != "posix":
+        return
+    with contextlib.suppress(OSError):
+        dfd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
