@@ -1,0 +1,555 @@
+"""Command line: argument parsing and printing only; every decision lives in ``forensic_app.core``.
+
+Commands::
+
+    forensic-app analyze PATH... [--out DIR] [--json FILE|-] [--csv FILE] [options]
+    forensic-app batch FOLDER... --case DIR [--name NAME] [--examiner NAME] [--recursive]
+    forensic-app report --case DIR [--out report.html]
+    forensic-app case verify --case DIR
+    forensic-app info
+    forensic-app --version
+
+Exit status: 0 every photo analysed, 1 some photos failed (each listed with its reason),
+2 bad usage, 3 a model file is missing, altered or unusable, 4 an evidence photo changed since it
+was opened (report), 130 interrupted. With ``--json -`` stdout carries nothing but the JSON
+document; logs, progress and summaries go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from forensic_app import __version__
+from forensic_app.core import atomic
+from forensic_app.core.batch import (
+    DONE,
+    ERROR,
+    QUEUED,
+    RUNNING,
+    UNCHANGED,
+    BatchItem,
+    BatchOutcome,
+    BatchRunner,
+    settings_key,
+    summarize,
+)
+from forensic_app.core.progress import Progress, format_bar
+from forensic_app.core.results import ImageResult
+from forensic_app.core.settings import (
+    DEFAULT_DET_THRESHOLD,
+    DEFAULT_DETECT_SIZE,
+    DEFAULT_DETECTION_MODE,
+    DEFAULT_MIN_FACE,
+    DETECTION_MODES,
+    AnalysisSettings,
+)
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_MODEL = 3
+EXIT_INTEGRITY = 4
+EXIT_INTERRUPTED = 130
+
+log = logging.getLogger("forensic_app.cli")
+
+#: Builds the engine from parsed arguments; tests replace it with a fake.
+EngineFactory = Callable[[argparse.Namespace], Any]
+
+REUSED_NOTE = "result reused: SHA-256 and settings unchanged since an earlier run"
+
+
+class UsageError(Exception):
+    """Bad arguments found after parsing (argparse handles the rest); exit status 2."""
+
+
+# -- parsing ---------------------------------------------------------------------------------
+def _threshold(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), got {value}")
+    return value
+
+
+def _positive_int(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def _add_analysis_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("analysis settings")
+    g.add_argument(
+        "--det-threshold",
+        type=_threshold,
+        default=DEFAULT_DET_THRESHOLD,
+        metavar="T",
+        help=f"face detector score threshold (default {DEFAULT_DET_THRESHOLD})",
+    )
+    g.add_argument(
+        "--min-face",
+        type=_positive_int(1),
+        default=DEFAULT_MIN_FACE,
+        metavar="PX",
+        help=f"drop faces whose shorter side is below PX pixels (default {DEFAULT_MIN_FACE})",
+    )
+    g.add_argument(
+        "--mode",
+        choices=DETECTION_MODES,
+        default=DEFAULT_DETECTION_MODE,
+        help=f"detection mode (default {DEFAULT_DETECTION_MODE}); thorough finds more "
+        "small faces in big photos, slower",
+    )
+    g.add_argument(
+        "--detect-size",
+        type=_positive_int(64),
+        default=DEFAULT_DETECT_SIZE,
+        metavar="PX",
+        help=f"longest side for the main detection pass (default {DEFAULT_DETECT_SIZE})",
+    )
+    g.add_argument(
+        "--no-detect",
+        action="store_true",
+        help="treat each whole image as one face crop (no detection)",
+    )
+    g.add_argument("--recursive", "-r", action="store_true", help="descend into subfolders")
+    m = p.add_argument_group("models")
+    m.add_argument("--models", metavar="DIR", help="folder holding the model files")
+    m.add_argument("--gender-model", metavar="FILE", help="gender model ONNX file to use")
+    m.add_argument(
+        "--threads",
+        type=_positive_int(1),
+        metavar="N",
+        help="inference threads (default: all cores)",
+    )
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
+    p.add_argument("--verbose", "-v", action="store_true", help="more log messages on stderr")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="forensic-app",
+        description="Find faces in photos and estimate each face's perceived gender "
+        "(with a confidence and an 'uncertain' band). Without a command the window opens.",
+    )
+    parser.add_argument("--version", "-V", action="version", version=f"forensic-app {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    a = sub.add_parser(
+        "analyze",
+        help="analyse photos or folders of photos",
+        description="Analyse photos; folders expand to their images.",
+    )
+    a.add_argument("paths", nargs="+", metavar="PATH", help="photo files or folders")
+    a.add_argument(
+        "--out",
+        metavar="DIR",
+        help="write an annotated copy of each photo here (reruns skip unchanged photos)",
+    )
+    a.add_argument("--json", metavar="FILE", help="write the JSON result document ('-' = stdout)")
+    a.add_argument("--csv", metavar="FILE", help="write one CSV row per face ('-' = stdout)")
+    a.add_argument(
+        "--no-resume",
+        action="store_true",
+        help="analyse every photo again even if --out holds an unchanged result",
+    )
+    _add_analysis_options(a)
+
+    b = sub.add_parser("batch", help="analyse folders into a case folder (resumable, audited)")
+    b.add_argument("paths", nargs="+", metavar="PATH", help="photo files or folders")
+    b.add_argument("--case", required=True, metavar="DIR", help="case folder (created if new)")
+    b.add_argument("--name", help="case name (new case; default: the folder name)")
+    b.add_argument("--examiner", help="examiner's name (recorded in the manifest and audit log)")
+    b.add_argument(
+        "--reanalyse", action="store_true", help="analyse every photo again even when unchanged"
+    )
+    _add_analysis_options(b)
+
+    r = sub.add_parser("report", help="write the HTML report of a case folder")
+    r.add_argument("--case", required=True, metavar="DIR", help="case folder")
+    r.add_argument("--out", metavar="FILE", help="report file (default: CASE/report.html)")
+    r.add_argument("--examiner", help="who exports the report (audit log)")
+    r.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
+    r.add_argument("--verbose", "-v", action="store_true", help="more log messages on stderr")
+
+    c = sub.add_parser("case", help="inspect a case folder")
+    csub = c.add_subparsers(dest="case_command", metavar="ACTION")
+    csub.required = True
+    v = csub.add_parser("verify", help="check the audit log and re-hash every photo")
+    v.add_argument("--case", required=True, metavar="DIR", help="case folder")
+    v.add_argument("--verbose", "-v", action="store_true", help="more log messages on stderr")
+    v.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
+
+    i = sub.add_parser("info", help="show the models, their SHA-256 and the execution provider")
+    i.add_argument("--models", metavar="DIR", help="folder holding the model files")
+    i.add_argument("--gender-model", metavar="FILE", help="gender model ONNX file to use")
+    i.add_argument("--threads", type=_positive_int(1), metavar="N", help=argparse.SUPPRESS)
+    i.add_argument("--verbose", "-v", action="store_true", help="more log messages on stderr")
+    i.add_argument("--quiet", "-q", action="store_true", help=argparse.SUPPRESS)
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace) -> AnalysisSettings:
+    try:
+        return AnalysisSettings(
+            det_threshold=args.det_threshold,
+            min_face=args.min_face,
+            detect_size=args.detect_size,
+            detection_mode=args.mode,
+            no_detect=args.no_detect,
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def default_engine_factory(args: argparse.Namespace) -> Any:
+    """The real engine; raises modelstore.ModelError when a model is missing or altered."""
+    from forensic_app.core.analysis import Engine
+
+    return Engine.create(
+        models_dir=Path(args.models) if getattr(args, "models", None) else None,
+        gender_model=Path(args.gender_model) if getattr(args, "gender_model", None) else None,
+        threads=getattr(args, "threads", None),
+    )
+
+
+# -- progress on stderr ------------------------------------------------------------------------
+class StderrProgress:
+    """Per-photo lines and a progress bar on stderr (a redrawn bar only on a terminal)."""
+
+    def __init__(self, stream: TextIO, total: int, quiet: bool = False) -> None:
+        self.stream = stream
+        self.total = total
+        self.quiet = quiet
+        self.tty = bool(getattr(stream, "isatty", lambda: False)())
+        self.show_bar = total > 1 and not quiet
+        self._bar_drawn = False
+
+    def _clear_bar(self) -> None:
+        if self._bar_drawn:
+            self.stream.write("\r\x1b[2K")
+            self._bar_drawn = False
+
+    def on_item(self, item: BatchItem) -> None:
+        if item.status in (QUEUED, RUNNING):
+            return
+        if self.quiet and item.status != ERROR:
+            return
+        if item.status == DONE and self.total <= 1:
+            return
+        self._clear_bar()
+        width = len(str(self.total))
+        self.stream.write(
+            f"[{item.index + 1:>{width}}/{self.total}] {item.status:<9} "
+            f"{item.path}: {item.message}\n"
+        )
+        self.stream.flush()
+
+    def on_progress(self, progress: Progress) -> None:
+        if not self.show_bar or progress.done == 0:
+            return
+        if self.tty:
+            self._clear_bar()
+            self.stream.write(format_bar(progress))
+            self._bar_drawn = True
+        elif progress.done == progress.total or progress.done % 10 == 0:
+            self.stream.write(format_bar(progress) + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self._bar_drawn:
+            self.stream.write("\n")
+            self._bar_drawn = False
+        self.stream.flush()
+
+
+# -- output documents ----------------------------------------------------------------------------
+CSV_FIELDS = [
+    "path",
+    "sha256",
+    "width",
+    "height",
+    "face",
+    "x1",
+    "y1",
+    "x2",
+    "y2",
+    "score",
+    "gender",
+    "confidence",
+    "p_male",
+    "age",
+    "manual",
+    "error",
+    "notes",
+]
+
+
+def results_csv(results: Sequence[ImageResult]) -> str:
+    """One row per face; a photo with no face or an error gets one row without a face index."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
+    w.writeheader()
+
+    def r4(v: float | None) -> str:
+        return "" if v is None else f"{v:.4f}"
+
+    for res in results:
+        base = {
+            "path": res.path,
+            "sha256": res.sha256 or "",
+            "width": res.width or "",
+            "height": res.height or "",
+            "error": res.error or "",
+            "notes": "; ".join(res.notes),
+        }
+        if not res.faces:
+            w.writerow(base)
+        for n, f in enumerate(res.faces, start=1):
+            x1, y1, x2, y2 = f.box
+            w.writerow(
+                {
+                    **base,
+                    "face": n,
+                    "x1": round(x1, 1),
+                    "y1": round(y1, 1),
+                    "x2": round(x2, 1),
+                    "y2": round(y2, 1),
+                    "score": r4(f.score),
+                    "gender": f.gender,
+                    "confidence": r4(f.confidence),
+                    "p_male": r4(f.p_male),
+                    "age": "" if f.age is None else round(f.age, 1),
+                    "manual": "yes" if f.manual else "",
+                }
+            )
+    return buf.getvalue()
+
+
+def _write_output(target: str, text: str, stdout: TextIO, inputs: Sequence[str]) -> None:
+    if target == "-":
+        stdout.write(text)
+        if not text.endswith("\n"):
+            stdout.write("\n")
+        stdout.flush()
+        return
+    atomic.refuse_overwrite_of(target, inputs)
+    atomic.write_text_atomic(target, text)
+
+
+def _engine_models(engine: Any) -> list[Any]:
+    return list(getattr(engine, "models", []) or [])
+
+
+# -- commands ------------------------------------------------------------------------------------
+def _collect(
+    args: argparse.Namespace, out_dir: str | None = None
+) -> tuple[list[Any], dict[str, str]]:
+    """Expand the PATH arguments; the tool's own output folder is never read back as evidence."""
+    from forensic_app.core.inputs import expand_inputs
+    from forensic_app.core.outdir import is_own_output
+
+    exclude: list[str] = []
+    out_real = os.path.realpath(out_dir) if out_dir else None
+    if out_real:
+        given = [os.path.realpath(p) for p in args.paths]
+        # Skip the output folder when it lies inside an input folder; when it *is* (or holds)
+        # an input folder, only our own annotated copies are skipped below.
+        if not any(g == out_real or g.startswith(out_real + os.sep) for g in given):
+            exclude.append(out_dir)  # type: ignore[arg-type]
+    photos = expand_inputs(args.paths, recursive=args.recursive, exclude_dirs=exclude)
+    kept = []
+    for ph in photos:
+        if (
+            out_real
+            and ph.root is not None
+            and is_own_output(ph.path)
+            and os.path.realpath(ph.path).startswith(out_real + os.sep)
+        ):
+            continue
+        kept.append(ph)
+    errors = {ph.path: ph.error for ph in kept if ph.error}
+    return kept, errors
+
+
+def cmd_analyze(
+    args: argparse.Namespace, engine_factory: EngineFactory, stdout: TextIO, stderr: TextIO
+) -> int:
+    settings = settings_from_args(args)
+    if args.json == "-" and args.csv == "-":
+        raise UsageError("--json - and --csv - cannot both write to stdout")
+    photos, preset = _collect(args, args.out)
+    if not photos:
+        raise UsageError("no photos found in the given paths")
+    input_paths = [p.path for p in photos]
+    for target in (args.json, args.csv):
+        if target and target != "-":
+            atomic.refuse_overwrite_of(target, input_paths)
+
+    engine = engine_factory(args)
+    store = None
+    if args.out:
+        from forensic_app.core.outdir import OutputFolder, plan_annotated_names
+
+        store = OutputFolder(
+            args.out,
+            plan_annotated_names(photos),
+            settings_key(settings, _engine_models(engine)),
+            protected=input_paths,
+            resume=not args.no_resume,
+        )
+        try:
+            store.prepare()
+        except OSError as exc:
+            stderr.write(f"error: cannot use output folder {args.out}: {exc}\n")
+            return EXIT_FAILED
+
+    reporter = StderrProgress(stderr, len(photos), quiet=args.quiet)
+    runner = BatchRunner(
+        engine, settings, store=store, on_item=reporter.on_item, on_progress=reporter.on_progress
+    )
+    try:
+        outcome = runner.run(input_paths, preset_errors=preset)
+    finally:
+        reporter.close()
+    for item in outcome.items:
+        if item.status == UNCHANGED and item.result is not None:
+            item.result.notes.append(REUSED_NOTE)
+
+    results = [_result_of(item) for item in outcome.items]
+    doc = engine.document(settings, results)
+    if args.json:
+        _write_output(args.json, doc.to_json(), stdout, input_paths)
+    if args.csv:
+        _write_output(args.csv, results_csv(results), stdout, input_paths)
+    human = stderr if (args.json == "-" or args.csv == "-") else stdout
+    _print_summary(
+        outcome, human, per_photo=not (args.json == "-" or args.csv == "-"), out_dir=args.out
+    )
+    return EXIT_OK if outcome.all_ok else EXIT_FAILED
+
+
+def _result_of(item: BatchItem) -> ImageResult:
+    if item.result is not None:
+        return item.result
+    return ImageResult(path=item.path, error=item.message or "not analysed")
+
+
+def _print_summary(
+    outcome: BatchOutcome, stream: TextIO, per_photo: bool, out_dir: str | None = None
+) -> None:
+    if per_photo:
+        for item in outcome.items:
+            tag = "ERROR " if item.status == ERROR else ""
+            stream.write(f"{item.path}: {tag}{item.message}\n")
+    s = summarize(outcome.items)
+    genders = ", ".join(
+        f"{s.by_gender[g]} {g}" for g in ("female", "male", "uncertain") if g in s.by_gender
+    )
+    parts = [f"{s.total} photo{'s' if s.total != 1 else ''}", f"{s.analysed} analysed"]
+    if s.unchanged:
+        parts.append(f"{s.unchanged} unchanged (skipped)")
+    if s.failed:
+        parts.append(f"{s.failed} failed")
+    if s.cancelled:
+        parts.append(f"{s.cancelled} cancelled")
+    parts.append(
+        f"{s.faces} face{'s' if s.faces != 1 else ''}" + (f" ({genders})" if genders else "")
+    )
+    stream.write("summary: " + ", ".join(parts) + "\n")
+    if out_dir:
+        stream.write(f"annotated copies in {out_dir}\n")
+    stream.flush()
+
+
+def cmd_info(
+    args: argparse.Namespace, engine_factory: EngineFactory, stdout: TextIO, stderr: TextIO
+) -> int:
+    engine = engine_factory(args)
+    stdout.write(f"forensic-app {__version__}\n")
+    stdout.write(f"execution provider: {getattr(engine, 'provider', '?')}\n")
+    for m in _engine_models(engine):
+        stdout.write(f"{m.role}: {m.name} {m.version or ''}\n  {m.path}\n  SHA-256 {m.sha256}\n")
+    return EXIT_OK
+
+
+COMMANDS: dict[str, Callable[..., int]] = {"analyze": cmd_analyze, "info": cmd_info}
+
+
+def _setup_logging(stderr: TextIO, verbose: bool) -> None:
+    root = logging.getLogger()
+    handler = logging.StreamHandler(stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    for h in list(root.handlers):
+        if getattr(h, "_forensic_cli", False):
+            root.removeHandler(h)
+    handler._forensic_cli = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(logging.INFO if verbose else logging.WARNING)
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    engine_factory: EngineFactory | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    """Run the command line; returns the exit status (never calls sys.exit itself)."""
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
+    parser = build_parser()
+    try:
+        old_out, old_err = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = stdout, stderr  # argparse prints help/version/usage there
+        try:
+            args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+        finally:
+            sys.stdout, sys.stderr = old_out, old_err
+    except SystemExit as exc:  # --help/--version (0) or bad usage (2)
+        return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_USAGE
+    _setup_logging(stderr, getattr(args, "verbose", False))
+    command = COMMANDS[args.command]
+    from forensic_app.core.modelstore import ModelError
+
+    try:
+        return command(args, engine_factory or default_engine_factory, stdout, stderr)
+    except UsageError as exc:
+        parser.print_usage(stderr)
+        stderr.write(f"forensic-app: error: {exc}\n")
+        return EXIT_USAGE
+    except ModelError as exc:
+        stderr.write(f"forensic-app: model error: {exc}\n")
+        return EXIT_MODEL
+    except atomic.ProtectedFileError as exc:
+        stderr.write(f"forensic-app: error: {exc}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        stderr.write("\nforensic-app: interrupted; results already written are kept\n")
+        return EXIT_INTERRUPTED
+    except OSError as exc:
+        stderr.write(f"forensic-app: error: {exc}\n")
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,407 @@
+"""Batch runner: many photos through one engine, pipelined, cancellable, resumable.
+
+Why one runner for the CLI and the GUI: both need the same per-photo statuses, progress, ETA,
+cancel and resume rules, and both must survive any one bad photo. The GUI runs
+:meth:`BatchRunner.run` in a worker thread and turns the callbacks into Qt signals; the CLI prints them.
+
+Pipeline (three threads, bounded queues so memory stays flat on any batch size)::
+
+    decode thread      path -> (resume check) -> load_image   (Pillow releases the GIL)
+    calling thread     engine.analyze_image                   (onnxruntime releases the GIL)
+    finisher thread    store.save (annotated copy, JSON), statuses, progress
+
+Decoding the next photo overlaps inference on the current one, and encoding the annotated copy
+of the previous one overlaps both. Callbacks are serialised by a lock (never two at once) but
+may come from any of the batch threads: keep them short and thread-safe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import queue
+import threading
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from forensic_app.core.progress import Progress
+from forensic_app.core.results import ImageResult
+from forensic_app.core.settings import AnalysisSettings
+
+log = logging.getLogger(__name__)
+
+QUEUED = "queued"
+RUNNING = "running"
+DONE = "done"
+UNCHANGED = "unchanged"  # resumed: SHA-256 and settings match a stored result
+ERROR = "error"
+CANCELLED = "cancelled"
+FINAL_STATUSES = frozenset({DONE, UNCHANGED, ERROR, CANCELLED})
+
+
+def settings_key(settings: AnalysisSettings, models: Iterable[Any] = ()) -> str:
+    """A short stable hash of everything that changes a result: settings and model hashes.
+
+    Two runs with the same key over a photo with the same SHA-256 give the same result, so a
+    rerun may skip it.
+    """
+    payload = {
+        "settings": settings.to_dict(),
+        "models": sorted(f"{getattr(m, 'role', '')}:{getattr(m, 'sha256', '')}" for m in models),
+    }
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass
+class BatchItem:
+    """One photo of a batch and where it stands."""
+
+    index: int
+    path: str  # as given or found; results carry this path
+    status: str = QUEUED
+    result: ImageResult | None = None
+    message: str = ""  # "3 faces", "unchanged", the error reason
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+
+class ResultStore(Protocol):
+    """Where a batch keeps results (an output folder, a case folder). Optional.
+
+    ``lookup`` returns a stored result that is still valid for this SHA-256 and the runner's
+    settings (the photo is then skipped), or None. ``save`` persists one finished result and may
+    write an annotated copy from ``image`` (a LoadedImage, None for failed photos); an OSError
+    there marks the photo failed but never stops the batch.
+    """
+
+    def wants_lookup(self) -> bool: ...
+
+    def lookup(self, path: str, sha256: str) -> ImageResult | None: ...
+
+    def save(self, item: BatchItem, result: ImageResult, image: Any | None) -> None: ...
+
+
+@dataclass
+class BatchOutcome:
+    """What a finished (or cancelled) batch produced, in input order."""
+
+    items: list[BatchItem]
+    progress: Progress
+    cancelled: bool = False
+
+    @property
+    def results(self) -> list[ImageResult]:
+        return [i.result for i in self.items if i.result is not None]
+
+    @property
+    def failed(self) -> list[BatchItem]:
+        return [i for i in self.items if i.status == ERROR]
+
+    @property
+    def all_ok(self) -> bool:
+        return not self.cancelled and all(i.status in (DONE, UNCHANGED) for i in self.items)
+
+
+def _default_loader() -> Callable[[str], Any]:
+    from forensic_app.core.imaging import load_image
+
+    return load_image
+
+
+def _default_hasher() -> Callable[[str], str]:
+    from forensic_app.core.imaging import sha256_path
+
+    return sha256_path
+
+
+def _error_result(path: str, message: str, sha256: str | None = None) -> ImageResult:
+    return ImageResult(path=path, sha256=sha256, error=message)
+
+
+def describe(result: ImageResult) -> str:
+    """One-line outcome for status lists: ``3 faces (1 female, 1 male, 1 uncertain)``."""
+    if result.error:
+        return result.error
+    n = len(result.faces)
+    if n == 0:
+        return "no faces"
+    counts: dict[str, int] = {}
+    for f in result.faces:
+        counts[f.gender] = counts.get(f.gender, 0) + 1
+    detail = ", ".join(f"{counts[g]} {g}" for g in ("female", "male", "uncertain") if g in counts)
+    return f"{n} face{'s' if n != 1 else ''} ({detail})"
+
+
+_SENTINEL = object()
+
+
+class BatchRunner:
+    """Runs photos through ``engine`` with statuses, progress, cancel and resume.
+
+    ``engine`` follows the engine API (``analyze_image(image, settings, cancel)``, ``models``).
+    ``loader``/``hasher`` default to :mod:`forensic_app.core.imaging`; tests may pass fakes.
+    """
+
+    def __init__(
+        self,
+        engine: Any,
+        settings: AnalysisSettings | None = None,
+        *,
+        store: ResultStore | None = None,
+        on_item: Callable[[BatchItem], None] | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+        loader: Callable[[str], Any] | None = None,
+        hasher: Callable[[str], str] | None = None,
+        prefetch: int = 2,
+        pipelined: bool = True,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings or AnalysisSettings()
+        self.store = store
+        self._on_item = on_item
+        self._on_progress = on_progress
+        self._loader = loader
+        self._hasher = hasher
+        self.prefetch = max(1, prefetch)
+        self.pipelined = pipelined
+        self._cancel = threading.Event()
+        self._cb_lock = threading.Lock()
+        self.items: list[BatchItem] = []
+        self.progress = Progress(total=0)
+        self._preset_errors: dict[str, str] = {}
+
+    # -- control ----------------------------------------------------------------------------
+    def cancel(self) -> None:
+        """Ask the batch to stop soon: no new photo starts; the current one may finish."""
+        self._cancel.set()
+
+    @property
+    def cancel_requested(self) -> bool:
+        return self._cancel.is_set()
+
+    # -- callbacks ---------------------------------------------------------------------------
+    def _emit(self, item: BatchItem) -> None:
+        if self._on_item is None:
+            return
+        with self._cb_lock:
+            try:
+                self._on_item(item)
+            except Exception:  # a broken listener must not stop the batch
+                log.exception("batch status callback failed")
+
+    def _emit_progress(self) -> None:
+        if self._on_progress is None:
+            return
+        with self._cb_lock:
+            try:
+                self._on_progress(self.progress)
+            except Exception:
+                log.exception("batch progress callback failed")
+
+    # -- stages ------------------------------------------------------------------------------
+    def _prepare(self, item: BatchItem) -> tuple[str, Any]:
+        """Decode stage: ("skip", stored result) | ("image", LoadedImage) | ("error", result)."""
+        if item.path in self._preset_errors:
+            return "error", _error_result(item.path, self._preset_errors[item.path])
+        loader = self._loader or _default_loader()
+        try:
+            if self.store is not None and self.store.wants_lookup():
+                hasher = self._hasher or _default_hasher()
+                try:
+                    sha = hasher(item.path)
+                except OSError:
+                    sha = None  # let the loader produce the proper error message
+                if sha is not None:
+                    stored = self.store.lookup(item.path, sha)
+                    if stored is not None:
+                        return "skip", stored
+            return "image", loader(item.path)
+        except MemoryError:
+            return "error", _error_result(item.path, "not enough memory to decode this image")
+        except Exception as exc:  # ImageLoadError and anything unexpected: a per-photo error
+            from_loader = type(exc).__name__ == "ImageLoadError"
+            msg = str(exc) if from_loader else f"unexpected error while reading: {exc!r}"
+            if not from_loader:
+                log.error("unexpected error reading %s:\n%s", item.path, traceback.format_exc())
+            sha = None
+            try:
+                sha = (self._hasher or _default_hasher())(item.path)
+            except Exception:
+                pass
+            return "error", _error_result(item.path, msg, sha)
+
+    def _infer(self, item: BatchItem, image: Any) -> ImageResult:
+        item.status = RUNNING
+        item.message = "analysing"
+        self._emit(item)
+        try:
+            result = self.engine.analyze_image(image, self.settings, cancel=self._cancel.is_set)
+        except Exception as exc:
+            if type(exc).__name__ == "AnalysisCancelled":
+                raise
+            log.error("engine failed on %s:\n%s", item.path, traceback.format_exc())
+            result = _error_result(
+                item.path, f"analysis failed: {exc}", getattr(image, "sha256", None)
+            )
+        result.path = item.path
+        return result
+
+    def _finish(self, item: BatchItem, kind: str, result: ImageResult, image: Any | None) -> None:
+        if kind == "cancelled":
+            item.status, item.message = CANCELLED, "cancelled"
+            self._emit(item)
+            return
+        result.path = item.path
+        item.result = result
+        if kind == "skip":
+            item.status, item.message = UNCHANGED, describe(result) + " (unchanged, skipped)"
+        elif result.error:
+            item.status, item.message = ERROR, result.error
+        else:
+            item.status, item.message = DONE, describe(result)
+        if self.store is not None and kind != "skip":
+            try:
+                self.store.save(item, result, image if kind == "image" else None)
+            except Exception as exc:  # disk full, folder gone, read-only: this photo fails
+                reason = f"result not saved: {exc}"
+                log.error("%s: %s", item.path, reason)
+                result.notes.append(reason)
+                item.status, item.message = ERROR, reason
+        self.progress.record(failed=item.status == ERROR, skipped=kind == "skip")
+        self._emit(item)
+        self._emit_progress()
+
+    # -- run ---------------------------------------------------------------------------------
+    def run(
+        self, paths: Sequence[str], preset_errors: dict[str, str] | None = None
+    ) -> BatchOutcome:
+        """Analyse ``paths`` in order; blocks until done or cancelled. Never raises per photo.
+
+        ``preset_errors`` maps paths already known to fail (a folder that could not be listed)
+        to their reason; they are reported like any failed photo.
+        """
+        self._preset_errors = dict(preset_errors or {})
+        self.items = [BatchItem(i, str(p)) for i, p in enumerate(paths)]
+        self.progress = Progress(total=len(self.items))
+        for item in self.items:
+            self._emit(item)
+        self._emit_progress()
+        if self.pipelined:
+            self._run_pipelined()
+        else:
+            self._run_sequential()
+        for item in self.items:  # never reached because of cancel
+            if not item.finished:
+                item.status, item.message = CANCELLED, "cancelled"
+                self._emit(item)
+        return BatchOutcome(self.items, self.progress, cancelled=self._cancel.is_set())
+
+    def _run_sequential(self) -> None:
+        for item in self.items:
+            if self._cancel.is_set():
+                break
+            kind, payload = self._prepare(item)
+            self._process(item, kind, payload, self._finish)
+
+    def _process(self, item: BatchItem, kind: str, payload: Any, finish: Callable) -> None:
+        if kind == "image":
+            if self._cancel.is_set():
+                finish(item, "cancelled", None, None)
+                return
+            self.progress.mark_started_work()
+            try:
+                result = self._infer(item, payload)
+            except Exception:  # AnalysisCancelled
+                finish(item, "cancelled", None, None)
+                return
+            finish(item, "image", result, payload)
+        else:
+            finish(item, kind, payload, None)
+
+    def _run_pipelined(self) -> None:
+        decoded: queue.Queue = queue.Queue(maxsize=self.prefetch)
+        finished: queue.Queue = queue.Queue(maxsize=2)
+
+        def decode_worker() -> None:
+            try:
+                for item in self.items:
+                    if self._cancel.is_set():
+                        break
+                    decoded.put((item, *self._prepare(item)))
+            finally:
+                decoded.put(_SENTINEL)
+
+        def finish_worker() -> None:
+            while True:
+                job = finished.get()
+                if job is _SENTINEL:
+                    return
+                try:
+                    self._finish(*job)
+                except Exception:  # never lose the rest of the batch to one photo
+                    log.exception("finishing %s failed", job[0].path)
+
+        def enqueue_finish(item: BatchItem, kind: str, result: Any, image: Any) -> None:
+            finished.put((item, kind, result, image))
+
+        decoder = threading.Thread(target=decode_worker, name="batch-decode", daemon=True)
+        finisher = threading.Thread(target=finish_worker, name="batch-finish", daemon=True)
+        decoder.start()
+        finisher.start()
+        try:
+            while True:
+                job = decoded.get()
+                if job is _SENTINEL:
+                    break
+                item, kind, payload = job
+                self._process(item, kind, payload, enqueue_finish)
+                del job, payload  # drop the decoded pixels before waiting for the next photo
+        except BaseException:
+            # Ctrl-C or a bug in the engine wrapper: stop feeding, let the decoder exit (it may
+            # be blocked on a full queue), keep what the finisher already saved.
+            self._cancel.set()
+            while decoded.get() is not _SENTINEL:
+                pass
+            raise
+        finally:
+            finished.put(_SENTINEL)
+            decoder.join()
+            finisher.join()
+
+
+@dataclass
+class Summary:
+    """Counts for a printed or displayed batch summary."""
+
+    total: int = 0
+    analysed: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    faces: int = 0
+    by_gender: dict[str, int] = field(default_factory=dict)
+
+
+def summarize(items: Iterable[BatchItem]) -> Summary:
+    s = Summary()
+    for item in items:
+        s.total += 1
+        if item.status == DONE:
+            s.analysed += 1
+        elif item.status == UNCHANGED:
+            s.unchanged += 1
+        elif item.status == ERROR:
+            s.failed += 1
+        elif item.status == CANCELLED:
+            s.cancelled += 1
+        if item.result is not None and not item.result.error:
+            for face in item.result.faces:
+                s.faces += 1
+                s.by_gender[face.gender] = s.by_gender.get(face.gender, 0) + 1
+    return s

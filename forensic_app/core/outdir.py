@@ -1,0 +1,152 @@
+"""An output folder for annotated copies (``forensic-app analyze --out DIR``), resumable.
+
+Why: an investigator reruns a batch after a crash, a cancel or adding photos; photos whose bytes
+(SHA-256) and settings are unchanged must not be analysed again, and nothing already written may
+be lost. Each annotated copy is written atomically first, then a small resume record
+(``DIR/.forensic_app/results/<sha256>.json``), so a record always means its copy is complete.
+
+Names: ``<relative path>/<stem>.annotated<suffix>`` mirroring where the photo was found; photos
+that would land on the same name (``a/x.jpg`` and ``b/x.jpg`` named as files) get a short tag
+from their path hash, decided in input order so reruns pick the same names.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from forensic_app.core import atomic
+from forensic_app.core.inputs import InputPhoto
+from forensic_app.core.results import ImageResult
+
+ANNOTATED_TAG = ".annotated"
+STATE_DIR = ".forensic_app"
+#: Suffixes the annotated copy keeps; any other input is written as PNG (lossless, universal).
+WRITABLE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
+RECORD_VERSION = 1
+
+
+def annotated_name(relative: str, tag: str = "") -> str:
+    rel = Path(relative)
+    suffix = rel.suffix.lower() if rel.suffix.lower() in WRITABLE_SUFFIXES else ".png"
+    stem = rel.stem + (f"-{tag}" if tag else "")
+    parent = rel.parent
+    # A relative path never climbs out of the output folder.
+    parts = [p for p in parent.parts if p not in ("..", ".", "/", "\\") and not Path(p).anchor]
+    return (
+        str(Path(*parts, stem + ANNOTATED_TAG + suffix)) if parts else stem + ANNOTATED_TAG + suffix
+    )
+
+
+def plan_annotated_names(photos: Sequence[InputPhoto]) -> dict[str, str]:
+    """Map each photo path to a unique output name (relative to the output folder)."""
+    used: set[str] = set()
+    names: dict[str, str] = {}
+    for photo in photos:
+        name = annotated_name(photo.relative)
+        if name.casefold() in used:
+            tag = hashlib.sha256(photo.path.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+            name = annotated_name(photo.relative, tag)
+            n = 2
+            while name.casefold() in used:
+                name = annotated_name(photo.relative, f"{tag}{n}")
+                n += 1
+        used.add(name.casefold())
+        names[photo.path] = name
+    return names
+
+
+def is_own_output(name: str) -> bool:
+    """True for a file name this module writes (so a rerun never analyses its own copies)."""
+    stem = Path(name).stem
+    return stem.endswith(ANNOTATED_TAG) or ANNOTATED_TAG + "-" in stem
+
+
+def _inode(path: str | Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+class OutputFolder:
+    """A :class:`~forensic_app.core.batch.ResultStore` writing annotated copies into ``root``."""
+
+    def __init__(
+        self,
+        root: str | Path,
+        names: dict[str, str],
+        key: str,
+        *,
+        protected: Iterable[str] = (),
+        resume: bool = True,
+    ) -> None:
+        self.root = Path(root)
+        self.names = names
+        self.key = key
+        self.resume = resume
+        self.records = self.root / STATE_DIR / "results"
+        self._protected = {i for i in (_inode(p) for p in protected) if i is not None}
+        self.written: dict[str, Path] = {}
+
+    def prepare(self) -> None:
+        """Create the folder (and its state folder); raises OSError with the reason."""
+        self.records.mkdir(parents=True, exist_ok=True)
+
+    def output_path(self, path: str) -> Path:
+        return self.root / self.names.get(path, annotated_name(Path(path).name))
+
+    # -- ResultStore -------------------------------------------------------------------------
+    def wants_lookup(self) -> bool:
+        if not self.resume:
+            return False
+        with contextlib.suppress(OSError):
+            with os.scandir(self.records) as it:
+                return any(True for _ in it)
+        return False
+
+    def lookup(self, path: str, sha256: str) -> ImageResult | None:
+        record_path = self.records / f"{sha256}.json"
+        try:
+            record = json.loads(record_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if record.get("key") != self.key or record.get("sha256") != sha256:
+            return None
+        if not self.output_path(path).is_file():
+            return None
+        result = ImageResult.from_dict(record["result"])
+        result.path = path
+        self.written[path] = self.output_path(path)
+        return result
+
+    def save(self, item: Any, result: ImageResult, image: Any | None) -> None:
+        if result.error or image is None:
+            return
+        from forensic_app.core.annotate import save_annotated
+
+        target = self.output_path(item.path)
+        if _inode(target) in self._protected:
+            raise atomic.ProtectedFileError(
+                f"refusing to write {target}: it is an input file of this analysis"
+            )
+        target.parent.mkdir(parents=True, exist_ok=True)
+        save_annotated(image.rgb, result.faces, target, protected=[item.path])
+        self.written[item.path] = target
+        if result.sha256:
+            record = {
+                "version": RECORD_VERSION,
+                "sha256": result.sha256,
+                "key": self.key,
+                "annotated": self.names.get(item.path),
+                "result": result.to_dict(),
+            }
+            atomic.write_text_atomic(
+                self.records / f"{result.sha256}.json", json.dumps(record, ensure_ascii=False)
+            )
