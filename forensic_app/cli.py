@@ -492,7 +492,101 @@ def cmd_info(
     return EXIT_OK
 
 
-COMMANDS: dict[str, Callable[..., int]] = {"analyze": cmd_analyze, "info": cmd_info}
+def cmd_batch(
+    args: argparse.Namespace, engine_factory: EngineFactory, stdout: TextIO, stderr: TextIO
+) -> int:
+    """Analyse into a case folder: resumable (unchanged photos skipped) and audited."""
+    from forensic_app.core.case import Case, CaseError
+
+    settings = settings_from_args(args)
+    photos, preset = _collect(args, args.case)
+    if not photos:
+        raise UsageError("no photos found in the given paths")
+    engine = engine_factory(args)
+    try:
+        case = Case.open_or_create(args.case, args.name, args.examiner, engine, settings)
+    except CaseError as exc:
+        stderr.write(f"forensic-app: error: {exc}\n")
+        return EXIT_FAILED
+    case.begin_batch(engine, settings, reanalyse=args.reanalyse, photos=len(photos))
+    reporter = StderrProgress(stderr, len(photos), quiet=args.quiet)
+    runner = BatchRunner(
+        engine, settings, store=case, on_item=reporter.on_item, on_progress=reporter.on_progress
+    )
+    try:
+        outcome = runner.run([p.path for p in photos], preset_errors=preset)
+    finally:
+        reporter.close()
+    case.end_batch(outcome)
+    _print_summary(outcome, stdout, per_photo=False)
+    stdout.write(f"case folder: {case.root}\n")
+    return EXIT_OK if outcome.all_ok else EXIT_FAILED
+
+
+def cmd_report(
+    args: argparse.Namespace, engine_factory: EngineFactory, stdout: TextIO, stderr: TextIO
+) -> int:
+    """Write the HTML report; exit 4 (loudly) when an input changed since it was opened."""
+    from forensic_app.core.case import Case, CaseError
+    from forensic_app.core.report import write_report
+
+    try:
+        case = Case.open(args.case, args.examiner)
+    except CaseError as exc:
+        stderr.write(f"forensic-app: error: {exc}\n")
+        return EXIT_USAGE
+    outcome = write_report(case, args.out, generated_by=args.examiner)
+    stdout.write(
+        f"report written: {outcome.path} ({outcome.photos} photos, {outcome.faces} "
+        f"faces, SHA-256 {outcome.sha256})\n"
+    )
+    for problem in outcome.audit_problems:
+        stderr.write(f"warning: audit log: {problem}\n")
+    if outcome.issues:
+        stderr.write(
+            f"INTEGRITY WARNING: {len(outcome.issues)} input file(s) changed or "
+            "missing since they were opened:\n"
+        )
+        for issue in outcome.issues:
+            stderr.write(f"  {issue.describe()}\n")
+        return EXIT_INTEGRITY
+    return EXIT_OK
+
+
+def cmd_case(
+    args: argparse.Namespace, engine_factory: EngineFactory, stdout: TextIO, stderr: TextIO
+) -> int:
+    """``case verify``: audit log readable, every input photo still has its SHA-256."""
+    from forensic_app.core.audit import read_audit
+    from forensic_app.core.case import AUDIT_FILE, Case, CaseError
+
+    try:
+        case = Case.open(args.case, log_open=False)
+    except CaseError as exc:
+        stderr.write(f"forensic-app: error: {exc}\n")
+        return EXIT_USAGE
+    log_state = read_audit(case.root / AUDIT_FILE)
+    issues = case.verify_inputs()
+    stdout.write(f"case: {case.name}\naudit log: {len(log_state.entries)} entries\n")
+    for problem in log_state.problems():
+        stdout.write(f"  audit problem: {problem}\n")
+    records = case.records()
+    stdout.write(f"photos: {len(records)} ({sum(1 for r in records if not r.ok)} failed)\n")
+    for issue in issues:
+        stdout.write(f"  INTEGRITY: {issue.describe()}\n")
+    if issues:
+        return EXIT_INTEGRITY
+    stdout.write("integrity: all input photos match their SHA-256\n")
+    return EXIT_OK if log_state.ok else EXIT_FAILED
+
+
+COMMANDS: dict[str, Callable[..., int]] = {
+    "analyze": cmd_analyze,
+    "batch": cmd_batch,
+    "report": cmd_report,
+    "case": cmd_case,
+    "info": cmd_info,
+}
 
 
 def _setup_logging(stderr: TextIO, verbose: bool) -> None:

@@ -2,7 +2,8 @@
 
 Why one runner for the CLI and the GUI: both need the same per-photo statuses, progress, ETA,
 cancel and resume rules, and both must survive any one bad photo. The GUI runs
-:meth:`BatchRunner.run` in a worker thread and turns the callbacks into Qt signals; the CLI prints them.
+:meth:`BatchRunner.run` in a worker thread and turns the callbacks into Qt signals;
+the CLI prints them.
 
 Pipeline (three threads, bounded queues so memory stays flat on any batch size)::
 
@@ -326,7 +327,7 @@ class BatchRunner:
 
     def _run_pipelined(self) -> None:
         decoded: queue.Queue = queue.Queue(maxsize=self.prefetch)
-        finished: queue.Queue = queue.Queue(maxsize=2)
+        finished: queue.Queue = queue.Queue(maxsize=1)
 
         def decode_worker() -> None:
             try:
@@ -346,6 +347,7 @@ class BatchRunner:
                     self._finish(*job)
                 except Exception:  # never lose the rest of the batch to one photo
                     log.exception("finishing %s failed", job[0].path)
+                del job  # release the pixels before waiting for the next photo
 
         def enqueue_finish(item: BatchItem, kind: str, result: Any, image: Any) -> None:
             finished.put((item, kind, result, image))

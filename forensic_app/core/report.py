@@ -1,0 +1,392 @@
+"""The HTML report of a case: one self-contained file that opens in a browser without network.
+
+Why self-contained: a report travels (mail, evidence disc, court bundle) and must show the same
+thing years later on an offline machine. Thumbnails and face crops are embedded as ``data:``
+URIs, the style sheet is inline, and nothing refers to any other file or address.
+
+Before anything is written every input photo is read again and its SHA-256 compared with the one
+taken when it was opened; a mismatch (or a missing photo) is shown at the top of the report in a
+red banner, recorded in the audit log and returned to the caller (the CLI exits nonzero). Pixels
+of a changed photo are never used: its thumbnail then comes from the case's annotated copy.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import io
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from forensic_app import __version__
+from forensic_app.core import atomic, audit
+from forensic_app.core.audit import read_audit, utc_now
+from forensic_app.core.case import Case, IntegrityIssue, PhotoRecord
+from forensic_app.core.results import Face
+
+THUMB_SIZE = 360
+CROP_SIZE = 112
+REPORT_NAME = "report.html"
+
+LIMITATIONS = (
+    "“Perceived gender” is a statistical estimate of how a face’s gender is likely to be "
+    "perceived from its appearance in this photo. It says nothing certain about a person’s body, "
+    "gender identity or identity, and it must never be reported as such.",
+    "The estimate depends on pose, resolution, blur, lighting, occlusion (masks, hair, hands), "
+    "make-up, age and ethnicity. Children and faces smaller than about 40 pixels are estimated "
+    "much less reliably. The model’s training data has known imbalances (see the model card); "
+    "error rates differ between groups of people.",
+    "Each label comes with the model’s probability. Probabilities inside the uncertain band are "
+    "shown as “uncertain” on purpose: treat them as unknown, not as a weak answer.",
+    "The face detector can miss faces (very small, profile, occluded, blurred) and can mark "
+    "things that are not faces. No detection does not mean that no person is present.",
+    "Results are leads for an investigator to verify by looking at the photo, not findings. "
+    "Labels marked “manual” were set or drawn by the examiner named in the audit log.",
+)
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;margin:24px;color:#111;
+background:#fff;line-height:1.4}
+h1{margin-bottom:0}h2{border-bottom:2px solid #444;padding-bottom:2px;margin-top:32px}
+table{border-collapse:collapse;margin:8px 0}th,td{border:1px solid #bbb;padding:4px 8px;
+vertical-align:top;text-align:left}th{background:#eee}
+.hash{font-family:ui-monospace,Consolas,monospace;font-size:11px;word-break:break-all}
+.alert{background:#b00020;color:#fff;padding:12px 16px;font-size:18px;font-weight:bold;
+border:4px solid #600}
+.alert ul{font-size:14px;font-weight:normal}
+.ok{background:#e6f4ea;border:1px solid #1e7e34;padding:8px 12px}
+.warn{background:#fff4e5;border:1px solid #b26a00;padding:8px 12px}
+.err{color:#b00020;font-weight:bold}
+.photo{border:1px solid #999;margin:16px 0;padding:8px;page-break-inside:avoid}
+.faces{display:flex;flex-wrap:wrap;gap:8px}
+.face{border:1px solid #ccc;padding:4px;width:150px;font-size:13px}
+.female{color:#8a1c7c}.male{color:#0b5394}.uncertain{color:#7f6000}
+.manual{background:#ffe08a;font-weight:bold;padding:0 3px}
+img{image-rendering:auto}
+"""
+
+
+@dataclass
+class ReportOutcome:
+    """What was written and what the integrity check found."""
+
+    path: Path
+    sha256: str
+    photos: int
+    faces: int
+    issues: list[IntegrityIssue] = field(default_factory=list)
+    audit_problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.issues
+
+
+def _e(value: Any) -> str:
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def _data_uri(rgb: np.ndarray, quality: int = 82) -> str:
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(rgb), "RGB").save(buf, "JPEG", quality=quality)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _thumbnail(rgb: np.ndarray, faces: Sequence[Face]) -> np.ndarray:
+    from forensic_app.core.annotate import render_annotated
+
+    h, w = rgb.shape[:2]
+    scale = min(1.0, THUMB_SIZE / max(h, w))
+    if scale < 1.0:
+        small = np.asarray(
+            Image.fromarray(rgb).resize(
+                (max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BILINEAR
+            )
+        )
+    else:
+        small = rgb
+    scaled = [replace(f, box=[v * scale for v in f.box], landmarks=None) for f in faces]
+    return render_annotated(small, scaled)
+
+
+def _crop(rgb: np.ndarray, face: Face) -> np.ndarray:
+    from forensic_app.core.crops import extract_crop
+
+    return extract_crop(rgb, face.box, CROP_SIZE, margin=0.25, shape="square")
+
+
+def _load_checked(rec: PhotoRecord) -> tuple[np.ndarray | None, list[IntegrityIssue]]:
+    """Re-read a photo once: its pixels when the SHA-256 matches, and any integrity issues."""
+    from forensic_app.core.imaging import ImageLoadError, load_image, sha256_path
+
+    issues: list[IntegrityIssue] = []
+    rgb = None
+    if rec.sha256 is None:
+        return None, issues
+    try:
+        image = load_image(rec.abs_path)
+        if image.sha256 == rec.sha256:
+            rgb = image.rgb
+        else:
+            issues.append(IntegrityIssue(rec.path, rec.sha256, image.sha256, "changed"))
+    except ImageLoadError:
+        # Failed photos (or ones that became unreadable): compare the raw bytes.
+        try:
+            actual = sha256_path(rec.abs_path)
+            if actual != rec.sha256:
+                issues.append(IntegrityIssue(rec.path, rec.sha256, actual, "changed"))
+        except FileNotFoundError:
+            issues.append(IntegrityIssue(rec.path, rec.sha256, None, "missing"))
+        except OSError:
+            issues.append(IntegrityIssue(rec.path, rec.sha256, None, "unreadable"))
+    for other in rec.other_paths:
+        try:
+            actual = sha256_path(other)
+        except FileNotFoundError:
+            issues.append(IntegrityIssue(other, rec.sha256, None, "missing"))
+            continue
+        except OSError:
+            issues.append(IntegrityIssue(other, rec.sha256, None, "unreadable"))
+            continue
+        if actual != rec.sha256:
+            issues.append(IntegrityIssue(other, rec.sha256, actual, "changed"))
+    return rgb, issues
+
+
+def _annotated_pixels(case: Case, rec: PhotoRecord) -> np.ndarray | None:
+    if not rec.annotated:
+        return None
+    try:
+        with Image.open(case.root / rec.annotated) as im:
+            im.thumbnail((THUMB_SIZE, THUMB_SIZE))
+            return np.asarray(im.convert("RGB"))
+    except OSError:
+        return None
+
+
+def _face_html(rgb: np.ndarray | None, n: int, f: Face) -> str:
+    crop = (
+        f'<img alt="face {n}" width="{CROP_SIZE}" src="{_data_uri(_crop(rgb, f))}"><br>'
+        if (rgb is not None)
+        else ""
+    )
+    conf = "" if f.confidence is None else f" {f.confidence:.2f}"
+    marks = []
+    if f.manual_box:
+        marks.append('<span class="manual">manual box</span>')
+    if f.manual_label:
+        was = f" (model: {_e(f.model_gender)})" if f.model_gender else ""
+        marks.append(f'<span class="manual">label corrected{was}</span>')
+    p = "" if f.p_male is None else f"P(male) {f.p_male:.3f}"
+    score = "drawn by hand" if f.score is None else f"detector {f.score:.2f}"
+    age = "" if f.age is None else f"<br>apparent age {f.age:.0f}"
+    box = ", ".join(f"{v:.0f}" for v in f.box)
+    return (
+        f'<div class="face">{crop}<b>#{n}</b> <span class="{_e(f.gender)}">{_e(f.gender)}'
+        f"{conf}</span><br>{p}<br>{score}{age}<br>box [{box}]<br>{' '.join(marks)}</div>"
+    )
+
+
+def _kv_table(rows: Sequence[tuple[str, Any]]) -> str:
+    body = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)
+    return f"<table>{body}</table>"
+
+
+def build_report_html(case: Case, generated_by: str | None = None) -> tuple[str, dict[str, Any]]:
+    """Render the report; returns (html, facts) where facts holds the integrity issues etc."""
+    records = case.records()
+    all_issues: list[IntegrityIssue] = []
+    photo_sections: list[str] = []
+    table_rows: list[str] = []
+    n_faces = 0
+    counts = {"female": 0, "male": 0, "uncertain": 0}
+    manual_photos = 0
+    failed = 0
+    for idx, rec in enumerate(records, start=1):
+        rgb, issues = _load_checked(rec)
+        all_issues += issues
+        res = rec.result
+        anchor = f"p{idx}"
+        if rec.result.error:
+            failed += 1
+        faces = res.faces if res.error is None else []
+        n_faces += len(faces)
+        for f in faces:
+            counts[f.gender] = counts.get(f.gender, 0) + 1
+        has_manual = any(f.manual for f in faces)
+        manual_photos += int(has_manual)
+        status = (
+            f'<span class="err">{_e(issues[0].problem.upper())}</span>'
+            if issues
+            else ("verified" if rec.sha256 else "no hash")
+        )
+        outcome = (
+            f'<span class="err">error: {_e(res.error)}</span>'
+            if res.error
+            else f"{len(faces)} face{'s' if len(faces) != 1 else ''}"
+        )
+        table_rows.append(
+            f'<tr><td><a href="#{anchor}">{idx}</a></td><td>{_e(rec.path)}</td>'
+            f'<td class="hash">{_e(rec.sha256 or "—")}</td><td>{status}</td>'
+            f"<td>{outcome}</td><td>{'yes' if has_manual else ''}</td></tr>"
+        )
+        if rgb is not None:
+            thumb = _thumbnail(rgb, faces)
+            source = "original photo (hash verified)"
+        else:
+            thumb = _annotated_pixels(case, rec)
+            source = "annotated copy stored in the case (original not usable)"
+        img = (
+            f'<img alt="photo {idx}" src="{_data_uri(thumb)}"><br><small>{_e(source)}</small>'
+            if thumb is not None
+            else "<p>(no image available)</p>"
+        )
+        warn = "".join(f'<p class="err">{_e(i.describe())}</p>' for i in issues)
+        notes = "".join(f"<li>{_e(n)}</li>" for n in res.notes)
+        size = f"{res.width}×{res.height}" if res.width else "—"
+        face_html = "".join(_face_html(rgb, n, f) for n, f in enumerate(faces, start=1))
+        facts_table = _kv_table(
+            [
+                ("SHA-256 at opening", rec.sha256 or "—"),
+                ("size", size),
+                ("analysed", rec.analysed_at),
+                ("manual edits", rec.manual_edits),
+                ("also found at", ", ".join(rec.other_paths) or "—"),
+            ]
+        )
+        photo_sections.append(
+            f'<div class="photo" id="{anchor}"><h3>{idx}. {_e(rec.path)}</h3>{warn}'
+            f"{img}{facts_table}"
+            f"{'<ul>' + notes + '</ul>' if notes else ''}"
+            f"{'<p class=err>' + _e(res.error) + '</p>' if res.error else ''}"
+            f'<div class="faces">{face_html}</div></div>'
+        )
+
+    audit_read = read_audit(case.root / "audit.jsonl")
+    m = case.manifest
+    band = m.get("settings", {}).get("uncertain_band")
+    if not band:
+        for model in m.get("models", []):
+            if model.get("role") == "gender":
+                band = (model.get("metadata") or {}).get("uncertain_band")
+    parts: list[str] = []
+    parts.append(
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>Case report: {_e(case.name)}</title><style>{_CSS}</style></head><body>"
+        f"<h1>Case report: {_e(case.name)}</h1>"
+        f"<p>Generated {_e(utc_now())} by forensic_app {_e(__version__)}"
+        f"{' for ' + _e(generated_by) if generated_by else ''}.</p>"
+    )
+    if all_issues:
+        items = "".join(f"<li>{_e(i.describe())}</li>" for i in all_issues)
+        parts.append(
+            f'<div class="alert">INTEGRITY WARNING: {len(all_issues)} input file(s) no longer '
+            f"match the SHA-256 taken when they were opened. Results for them may not describe "
+            f"the files as they are now.<ul>{items}</ul></div>"
+        )
+    else:
+        parts.append(
+            f'<p class="ok">Integrity: every input photo was read again just before '
+            f"this report was written; all SHA-256 hashes match the ones taken when "
+            f"they were opened ({sum(1 for r in records if r.sha256)} photos).</p>"
+        )
+    if not audit_read.ok:
+        items = "".join(f"<li>{_e(p)}</li>" for p in audit_read.problems())
+        parts.append(
+            f'<div class="warn">Audit log: {len(audit_read.entries)} valid entries; '
+            f"problems found (the rest of the log is intact):<ul>{items}</ul></div>"
+        )
+    parts.append("<h2>Summary</h2>")
+    parts.append(
+        _kv_table(
+            [
+                ("case", case.name),
+                ("examiner", m.get("examiner") or "—"),
+                ("case created", m.get("created")),
+                ("case folder", str(case.root.resolve())),
+                ("photos", len(records)),
+                ("photos that could not be analysed", failed),
+                ("faces", n_faces),
+                (
+                    "perceived female / male / uncertain",
+                    " / ".join(str(counts.get(g, 0)) for g in ("female", "male", "uncertain")),
+                ),
+                ("photos with manual corrections", manual_photos),
+                ("audit log entries", len(audit_read.entries)),
+            ]
+        )
+    )
+    parts.append("<h2>Settings and models</h2>")
+    settings = m.get("settings", {})
+    parts.append(
+        _kv_table(
+            [(k, v) for k, v in settings.items() if k != "extra"]
+            + [
+                ("uncertain band (P(male))", band or "model default"),
+                ("execution provider", m.get("provider") or "—"),
+                ("tool version", m.get("tool_version")),
+            ]
+        )
+    )
+    model_rows = "".join(
+        f"<tr><td>{_e(x.get('role'))}</td><td>{_e(x.get('name'))}</td>"
+        f'<td>{_e(x.get("version"))}</td><td class="hash">{_e(x.get("sha256"))}</td></tr>'
+        for x in m.get("models", [])
+    )
+    parts.append(
+        "<table><tr><th>role</th><th>model</th><th>version</th><th>SHA-256</th></tr>"
+        f"{model_rows}</table>"
+    )
+    parts.append(
+        "<h2>Limitations of perceived-gender estimation</h2><ul>"
+        + "".join(f"<li>{_e(t)}</li>" for t in LIMITATIONS)
+        + "</ul>"
+    )
+    parts.append(
+        "<h2>Photos</h2><table><tr><th>#</th><th>path</th><th>SHA-256 at opening</th>"
+        "<th>integrity</th><th>result</th><th>manual</th></tr>" + "".join(table_rows) + "</table>"
+    )
+    parts.append("<h2>Photo details</h2>" + "".join(photo_sections))
+    parts.append("</body></html>")
+    facts = {
+        "issues": all_issues,
+        "photos": len(records),
+        "faces": n_faces,
+        "audit_problems": audit_read.problems(),
+    }
+    return "".join(parts), facts
+
+
+def write_report(
+    case: Case, out_path: str | Path | None = None, generated_by: str | None = None
+) -> ReportOutcome:
+    """Check every input's SHA-256, write the report atomically and log the export."""
+    out = Path(out_path) if out_path else case.root / REPORT_NAME
+    text, facts = build_report_html(case, generated_by)
+    issues: list[IntegrityIssue] = facts["issues"]
+    case.log(
+        audit.INTEGRITY_CHECK, None, photos=facts["photos"], problems=[i.describe() for i in issues]
+    )
+    inputs = [r.abs_path for r in case.records()]
+    atomic.refuse_overwrite_of(out, inputs)
+    data = text.encode("utf-8")
+    atomic.write_bytes_atomic(out, data)
+    digest = hashlib.sha256(data).hexdigest()
+    case.log(
+        audit.EXPORTED,
+        None,
+        kind="html-report",
+        file=os.path.abspath(out),
+        report_sha256=digest,
+        integrity_problems=len(issues),
+    )
+    return ReportOutcome(
+        out, digest, facts["photos"], facts["faces"], issues, facts["audit_problems"]
+    )
