@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Build the Linux packages of forensic_app in one command:
+#
+#   bash packaging/build_linux.sh            -> dist/forensic-app/ (onedir bundle),
+#                                               dist/forensic-app-<version>-linux-<arch>.tar.gz,
+#                                               dist/forensic-app_<version>_<arch>.deb,
+#                                               dist/build-linux.json (what was built, sizes)
+#   bash packaging/build_linux.sh --no-deb   -> skip the .deb (machines without dpkg-deb)
+#
+# Needs: the dev set-up (`bash scripts/setup.sh --dev`, or `pip install -e .[package]` and
+# `python -m forensic_app.fetch_models`), the trained gender model in models/, and dpkg-deb.
+# Intermediate files go to build/; nothing outside dist/ and build/ is written.
+# PYTHON=/path/to/python overrides the interpreter (default: .venv/bin/python, else python3).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+py="${PYTHON:-}"
+if [[ -z "$py" ]]; then
+    if [[ -x .venv/bin/python ]]; then py=.venv/bin/python; else py=python3; fi
+fi
+"$py" -c 'import PyInstaller' 2>/dev/null \
+    || { echo "PyInstaller is missing: pip install -e '.[package]'" >&2; exit 2; }
+
+fingerprint="$("$py" -c 'import sys; sys.path.insert(0, "packaging"); import linux_package as p; print(p.source_fingerprint())')"
+
+echo "== PyInstaller (onedir) -> dist/forensic-app/"
+nice -n "${BUILD_NICE:-5}" "$py" -m PyInstaller --noconfirm --clean --log-level WARN \
+    --distpath dist --workpath build/pyinstaller packaging/forensic_app.spec
+
+echo "== .tar.gz and .deb"
+"$py" packaging/linux_package.py --dist dist --work build/deb --fingerprint "$fingerprint" "$@"
+echo "== done: dist/"
+ls -l dist | grep -E '\.(deb|tar\.gz|json)$' || true
