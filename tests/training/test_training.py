@@ -1,0 +1,155 @@
+"""Fast CPU tests of the training pipeline: warm start, a learning step, resume, ONNX export."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="torch is not installed (pip install -e .[train])")
+pytest.importorskip("timm", reason="timm is not installed (pip install -e .[train])")
+
+from training import data as D  # noqa: E402
+from training import model as M  # noqa: E402
+from training import train as T  # noqa: E402
+
+SIZE = 64  # small input: these tests check mechanics, not accuracy
+os.environ.setdefault("TRAIN_THREADS", "1")  # the CPU is shared with real training runs
+
+
+def _need_weights() -> None:
+    if not M.LITE0_WEIGHTS.is_file():
+        pytest.skip(f"../shared not present: {M.LITE0_WEIGHTS} is missing")
+
+
+def test_lite0_key_mapping_follows_the_weights_readme() -> None:
+    assert M.lite0_to_timm_name("_conv_stem.weight") == "conv_stem.weight"
+    assert M.lite0_to_timm_name("_bn1.running_var") == "bn2.running_var"
+    assert M.lite0_to_timm_name("_blocks.0._project_conv.weight") == "blocks.0.0.conv_pw.weight"
+    assert M.lite0_to_timm_name("_blocks.2._bn2.bias") == "blocks.1.1.bn3.bias"
+    assert M.lite0_to_timm_name("_blocks.15._expand_conv.weight") == "blocks.6.0.conv_pw.weight"
+    assert M.lite0_to_timm_name("_fc.weight") is None
+
+
+def test_warm_start_copies_all_lite0_conv_and_bn_tensors() -> None:
+    _need_weights()
+    torch.manual_seed(0)
+    net = M.GenderAgeNet()
+    copied = M.warm_start_from_lite0(net)
+    assert copied == 294  # 296 Lite0 keys minus the ImageNet classifier (_fc weight, bias)
+    lite = torch.load(M.LITE0_WEIGHTS, map_location="cpu", weights_only=True)
+    sd = net.trunk.state_dict()
+    assert torch.equal(sd["blocks.3.2.conv_dw.weight"], lite["_blocks.7._depthwise_conv.weight"])
+    se = [k for k in sd if k.endswith("se.conv_expand.weight")]
+    assert se and all(float(sd[k].abs().sum()) == 0.0 for k in se)
+    assert all(float(sd[k.replace("weight", "bias")].min()) == 3.0 for k in se)
+    assert float(sd["blocks.1.0.se.conv_reduce.weight"].abs().sum()) > 0  # kept random
+
+
+def _synthetic_batch(n: int = 16) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Two trivially separable 'classes' (bright vs dark), ages known for half."""
+    rng = np.random.default_rng(0)
+    y = np.tile([0.0, 1.0], n // 2)
+    crops = [np.full((SIZE, SIZE, 3), 60 + 120 * int(c), np.uint8) for c in y]
+    crops = [np.clip(c + rng.integers(0, 20, c.shape), 0, 255).astype(np.uint8) for c in crops]
+    x = torch.from_numpy(D.to_tensor_batch(crops))
+    ages = torch.tensor([30.0 if i % 2 else float("nan") for i in range(n)])
+    return x, torch.tensor(y, dtype=torch.float32), ages
+
+
+def test_a_few_train_steps_reduce_the_loss() -> None:
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    net = M.GenderAgeNet()
+    hp = T.HParams()
+    x, y, age = _synthetic_batch()
+    opt = torch.optim.AdamW(net.parameters(), lr=3e-3)
+    net.train()
+    net.dropout.p = 0.0  # deterministic losses; batch-norm stays in training mode (batch stats)
+    losses = []
+    for _ in range(8):
+        loss, _, _ = T.loss_fn(net(x), y, age, hp)
+        losses.append(float(loss.detach()))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        final, _, _ = T.loss_fn(net(x), y, age, hp)
+    assert float(final) < losses[0] * 0.8
+
+
+def test_balanced_sampler_state_round_trips() -> None:
+    labels = np.array([0, 1, 1, 1, 1, 1, 1, 1])
+    split = D.Split(
+        "x",
+        np.zeros((8, 4, 4, 3), np.uint8),
+        np.zeros((8, 4), np.float32),
+        labels,
+        np.full(8, np.nan, np.float32),
+        np.full(8, np.nan, np.float32),
+    )
+    s = T.BalancedSampler({"wider_train": split, "gtrain_train": split}, seed=1)
+    draws = s.draw(4000, 0.5)
+    females = sum(labels[i] == 0 for _, i in draws) / len(draws)
+    assert 0.45 < females < 0.55  # class-balanced although only 1 of 8 rows is female
+    st = s.state()
+    a = s.draw(10, 0.5)
+    s.load_state(st)
+    assert s.draw(10, 0.5) == a
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real 2-step run on the shared data (needs ../shared and its decoded cache)."""
+    _need_weights()
+    if not (D.WIDER_DIR / "manifest.csv").is_file():
+        pytest.skip("../shared not present: wider-gender data missing")
+    if not (D.CACHE_DIR / "VERSION").is_file():
+        pytest.skip("decoded cache missing: run `python -m training cache` first")
+    out = tmp_path_factory.mktemp("run")
+    hp = T.HParams(
+        budget_min=60, input_size=SIZE, batch=8, eval_min=1e9, ckpt_min=1e9, gtrain_val_n=16
+    )
+    T.train(hp, out, max_steps=2, eval_limit=16)
+    return out
+
+
+def test_checkpoint_resume_restores_step_and_rng(tiny_run: Path) -> None:
+    ck = torch.load(tiny_run / "last.pt", map_location="cpu", weights_only=False)
+    assert ck["state"]["step"] == 2
+    hp = T.HParams(
+        budget_min=60, input_size=SIZE, batch=8, eval_min=1e9, ckpt_min=1e9, gtrain_val_n=16
+    )
+    res = T.train(hp, tiny_run, max_steps=3, eval_limit=16)
+    assert res["step"] == 3
+    ck2 = torch.load(tiny_run / "last.pt", map_location="cpu", weights_only=False)
+    assert ck2["sampler_rng"] != ck["sampler_rng"]  # the RNG moved on from the restored state
+    hist = json.loads((tiny_run / "metrics.json").read_text())["history"]
+    assert [h["step"] for h in hist] == [2, 3]
+
+
+def test_export_metadata_parses_and_onnx_matches_torch(tiny_run: Path, tmp_path: Path) -> None:
+    ort = pytest.importorskip("onnxruntime")
+    from forensic_app.core.modelstore import parse_gender_metadata
+    from training import export as E
+
+    out = tmp_path / "g.onnx"
+    rep = E.export(tiny_run / "best.pt", out, val_limit=32)
+    sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    spec = parse_gender_metadata(dict(sess.get_modelmeta().custom_metadata_map))
+    assert spec.input_size == SIZE and spec.crop_shape == "square" and not spec.legacy
+    assert spec.gender_output == "gender_logit" and spec.age_output == "age"
+    lo, hi = spec.uncertain_band
+    assert 0.0 < lo < 0.5 < hi < 1.0
+    prov = json.loads(spec.raw["provenance"])
+    assert len(prov["data_manifest_sha256"]) == 64
+    x = np.random.default_rng(0).uniform(-1, 1, (3, 3, SIZE, SIZE)).astype(np.float32)
+    g, a = sess.run(["gender_logit", "age"], {"input": x})
+    net, _ = E.load_net(tiny_run / "best.pt")
+    gt, at = E.torch_outputs(net, x)
+    np.testing.assert_allclose(g, gt, atol=1e-4)
+    np.testing.assert_allclose(a, at, atol=1e-3)
+    assert rep["ort_vs_torch_max_abs_diff"]["gender_logit"] < 1e-3

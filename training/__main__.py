@@ -1,0 +1,41 @@
+"""``python -m training {cache,train,export,evaluate}``: the whole pipeline, one entry point."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("cache", help="decode the shared data into uint8 caches (training/cache/)")
+    from training import train as T
+
+    T.add_args(sub.add_parser("train", help="train or resume (time-budgeted, checkpoints)"))
+    try:
+        from training import export as E
+
+        E.add_args(sub.add_parser("export", help="calibrate and export ONNX with metadata"))
+    except ImportError:  # pragma: no cover - export lands after train
+        E = None
+    try:
+        from training import evaluate as V
+
+        V.add_args(sub.add_parser("evaluate", help="metrics, plots and timings of an ONNX model"))
+    except ImportError:  # pragma: no cover
+        V = None
+    args = parser.parse_args()
+    if args.cmd == "cache":
+        from training.data import ensure_caches
+
+        ensure_caches()
+    elif args.cmd == "train":
+        T.main(args)
+    elif args.cmd == "export" and E is not None:
+        E.main(args)
+    elif args.cmd == "evaluate" and V is not None:
+        V.main(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,282 @@
+"""Decoded-crop caches, the app's crop geometry with jitter, and cheap evidence-photo augmentation.
+
+Why caches: JPEG decoding 40k images per epoch would eat the 2-core CPU budget, so every image is
+decoded once into a uint8 ``.npy`` (memory-mapped at training time). Why ``extract_crop``: the
+classifier must see exactly the framing the app produces (docs/adr/0002-crop-geometry.md), so
+the final training crop is cut by ``forensic_app.core.crops`` from a jittered face box.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from forensic_app.core.crops import DEFAULT_MARGIN, extract_crop, whole_image_box
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED = REPO_ROOT.parent / "shared"
+WIDER_DIR = SHARED / "data" / "wider-gender"
+GTRAIN_DIR = SHARED / "data" / "gender-train"
+DEV_DIR = SHARED / "data" / "dev-eval"
+CACHE_DIR = REPO_ROOT / "training" / "cache"
+
+#: Side of the cached wider-gender context crops (the face box is ~half of it).
+WIDER_CACHE = 144
+#: Side of the cached gender-train images (their native size; FairFace 112 px is upscaled).
+GTRAIN_CACHE = 128
+CACHE_VERSION = "1"
+
+
+@dataclass
+class Split:
+    """One cached source: images (N,S,S,3 uint8 RGB), face boxes x1y1x2y2 (cache px), labels."""
+
+    name: str
+    images: np.ndarray
+    boxes: np.ndarray  # float32 (N, 4)
+    labels: np.ndarray  # int64 (N,), 0 female / 1 male
+    ages: np.ndarray  # float32 (N,), NaN where unknown
+    face_px: np.ndarray  # float32 (N,), shorter face side in the original photo (NaN unknown)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, idx: np.ndarray) -> Split:
+        return Split(
+            self.name,
+            self.images[idx],
+            self.boxes[idx],
+            self.labels[idx],
+            self.ages[idx],
+            self.face_px[idx],
+        )
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def data_manifest_hash() -> str:
+    """SHA-256 over both manifests: identifies the exact training data in provenance."""
+    h = hashlib.sha256()
+    for p in (WIDER_DIR / "manifest.csv", GTRAIN_DIR / "manifest.csv"):
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def _decode(data: bytes) -> np.ndarray:
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if img is None:
+        raise ValueError("undecodable JPEG")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def _read_members(directory: Path, rows: list[dict[str, str]]) -> dict[tuple[str, str], bytes]:
+    wanted: dict[str, set[str]] = {}
+    for r in rows:
+        wanted.setdefault(r["shard"], set()).add(r["member"])
+    out: dict[tuple[str, str], bytes] = {}
+    for shard, members in wanted.items():
+        with tarfile.open(directory / shard) as tf:
+            for m in tf:
+                if m.name in members:
+                    fh = tf.extractfile(m)
+                    assert fh is not None
+                    out[(shard, m.name)] = fh.read()
+    return out
+
+
+def _save(path: Path, arr: np.ndarray) -> None:
+    tmp = path.with_suffix(".tmp.npy")
+    np.save(tmp, arr)
+    os.replace(tmp, path)
+
+
+def _age(text: str) -> float:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def build_wider_cache(cache: Path = CACHE_DIR) -> None:
+    """Decode wider-gender context crops, resized to WIDER_CACHE, boxes rescaled to match."""
+    rows = list(csv.DictReader(open(WIDER_DIR / "manifest.csv", encoding="utf-8")))
+    blobs = _read_members(WIDER_DIR, rows)
+    n = len(rows)
+    images = np.zeros((n, WIDER_CACHE, WIDER_CACHE, 3), np.uint8)
+    boxes = np.zeros((n, 4), np.float32)
+    for i, r in enumerate(rows):
+        img = _decode(blobs[(r["shard"], r["member"])])
+        h, w = img.shape[:2]
+        interp = cv2.INTER_AREA if max(h, w) > WIDER_CACHE else cv2.INTER_LINEAR
+        images[i] = cv2.resize(img, (WIDER_CACHE, WIDER_CACHE), interpolation=interp)
+        x, y, bw, bh = (float(v) for v in r["box_in_crop"].split())
+        sx, sy = WIDER_CACHE / w, WIDER_CACHE / h
+        boxes[i] = (x * sx, y * sy, (x + bw) * sx, (y + bh) * sy)
+    cache.mkdir(parents=True, exist_ok=True)
+    _save(cache / "wider_images.npy", images)
+    _save(cache / "wider_boxes.npy", boxes)
+    meta = {
+        "labels": [int(r["label"]) for r in rows],
+        "split": [r["split"] for r in rows],
+        "face_px": [float(r["face_short_side_px"]) for r in rows],
+        "age_group": [r["age"] for r in rows],
+    }
+    (cache / "wider_meta.json").write_text(json.dumps(meta))
+
+
+def build_gtrain_cache(cache: Path = CACHE_DIR) -> None:
+    """Decode gender-train 128x128 crops (FairFace 112 px upscaled); the whole image is the crop."""
+    rows = list(csv.DictReader(open(GTRAIN_DIR / "manifest.csv", encoding="utf-8")))
+    blobs = _read_members(GTRAIN_DIR, rows)
+    n = len(rows)
+    images = np.lib.format.open_memmap(
+        cache / "gtrain_images.tmp.npy", "w+", np.uint8, (n, GTRAIN_CACHE, GTRAIN_CACHE, 3)
+    )
+    for i, r in enumerate(rows):
+        img = _decode(blobs[(r["shard"], r["member"])])
+        if img.shape[0] != GTRAIN_CACHE or img.shape[1] != GTRAIN_CACHE:
+            img = cv2.resize(img, (GTRAIN_CACHE, GTRAIN_CACHE), interpolation=cv2.INTER_LINEAR)
+        images[i] = img
+    images.flush()
+    del images
+    os.replace(cache / "gtrain_images.tmp.npy", cache / "gtrain_images.npy")
+    meta = {
+        "labels": [int(r["label"]) for r in rows],
+        "split": [r["split"] for r in rows],
+        "ages": [_age(r["age"]) for r in rows],
+        "source": [r["source"] for r in rows],
+    }
+    (cache / "gtrain_meta.json").write_text(json.dumps(meta))
+
+
+def ensure_caches(cache: Path = CACHE_DIR) -> None:
+    stamp = cache / "VERSION"
+    if stamp.is_file() and stamp.read_text() == CACHE_VERSION:
+        return
+    cache.mkdir(parents=True, exist_ok=True)
+    build_wider_cache(cache)
+    build_gtrain_cache(cache)
+    stamp.write_text(CACHE_VERSION)
+
+
+def load_splits(cache: Path = CACHE_DIR) -> dict[str, Split]:
+    """Return ``wider_train``, ``wider_val``, ``gtrain_train``, ``gtrain_val`` (memory-mapped)."""
+    ensure_caches(cache)
+    out: dict[str, Split] = {}
+    wm = json.loads((cache / "wider_meta.json").read_text())
+    wimg = np.load(cache / "wider_images.npy", mmap_mode="r")
+    wbox = np.load(cache / "wider_boxes.npy")
+    wlab = np.asarray(wm["labels"], np.int64)
+    wpx = np.asarray(wm["face_px"], np.float32)
+    wsplit = np.asarray(wm["split"])
+    nan = np.full(len(wlab), np.nan, np.float32)
+    for s in ("train", "val"):
+        idx = np.nonzero(wsplit == s)[0]
+        out[f"wider_{s}"] = Split(f"wider_{s}", wimg, wbox, wlab, nan, wpx).subset(idx)
+    gm = json.loads((cache / "gtrain_meta.json").read_text())
+    gimg = np.load(cache / "gtrain_images.npy", mmap_mode="r")
+    n = len(gm["labels"])
+    gbox = np.tile(np.asarray(whole_image_box((GTRAIN_CACHE, GTRAIN_CACHE)), np.float32), (n, 1))
+    glab = np.asarray(gm["labels"], np.int64)
+    gage = np.asarray(gm["ages"], np.float32)
+    gsplit = np.asarray(gm["split"])
+    gpx = np.full(n, np.nan, np.float32)
+    for s in ("train", "val"):
+        idx = np.nonzero(gsplit == s)[0]
+        # Index lazily: the memmap stays on disk; only the index array is materialised.
+        sp = Split(f"gtrain_{s}", gimg, gbox[idx], glab[idx], gage[idx], gpx[idx])
+        sp.index = idx  # type: ignore[attr-defined]
+        out[f"gtrain_{s}"] = sp
+    return out
+
+
+def image_of(split: Split, i: int) -> np.ndarray:
+    """The cached image behind row ``i`` of a split (gender-train keeps the memmap unsliced)."""
+    index = getattr(split, "index", None)
+    return np.asarray(split.images[index[i] if index is not None else i])
+
+
+# --------------------------------------------------------------------------------------------
+# Crops and augmentation
+
+
+def jitter_box(
+    box: np.ndarray, rng: np.random.Generator, scale: float, shift: float
+) -> list[float]:
+    """Scale the box by up to +-``scale`` and shift it by up to +-``shift`` of its size."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    w, h = x2 - x1, y2 - y1
+    s = float(np.exp(rng.uniform(-scale, scale)))
+    cx = (x1 + x2) / 2 + rng.uniform(-shift, shift) * w
+    cy = (y1 + y2) / 2 + rng.uniform(-shift, shift) * h
+    w, h = w * s, h * s * float(np.exp(rng.uniform(-0.08, 0.08)))
+    return [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]
+
+
+def eval_crop(split: Split, i: int, size: int) -> np.ndarray:
+    """The deterministic app-geometry crop used for validation."""
+    return extract_crop(image_of(split, i), split.boxes[i], size, DEFAULT_MARGIN, "square")
+
+
+def _jpeg(img: np.ndarray, q: int) -> np.ndarray:
+    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, q])
+    return cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if ok else img
+
+
+def augment(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Evidence-photo degradations, each cheap in numpy/cv2 (a few hundred µs per crop)."""
+    size = img.shape[0]
+    if rng.random() < 0.5:
+        img = img[:, ::-1]
+    if rng.random() < 0.4:  # low resolution: a 16-48 px face, upscaled like the app does
+        small = int(rng.integers(16, 49))
+        img = cv2.resize(np.ascontiguousarray(img), (small, small), interpolation=cv2.INTER_AREA)
+        img = cv2.resize(img, (size, size), interpolation=cv2.INTER_LINEAR)
+    if rng.random() < 0.2:
+        k = int(rng.choice([3, 5]))
+        img = cv2.GaussianBlur(np.ascontiguousarray(img), (k, k), 0)
+    f = img.astype(np.float32)
+    if rng.random() < 0.8:  # brightness / contrast / colour cast
+        f = (f - 128.0) * rng.uniform(0.6, 1.4) + 128.0 + rng.uniform(-40, 40)
+        f *= rng.uniform(0.9, 1.1, size=3).astype(np.float32)
+    if rng.random() < 0.15:
+        f[:] = f.mean(axis=2, keepdims=True)
+    if rng.random() < 0.25:
+        f += rng.normal(0, rng.uniform(2, 12), size=f.shape).astype(np.float32)
+    if rng.random() < 0.15:  # small occlusion (hand, microphone, another head)
+        oh, ow = (int(v) for v in rng.integers(size // 8, size // 3, size=2))
+        oy, ox = (int(v) for v in rng.integers(0, size - max(oh, ow), size=2))
+        f[oy : oy + oh, ox : ox + ow] = rng.uniform(0, 255, size=3)
+    img = np.clip(f, 0, 255).astype(np.uint8)
+    if rng.random() < 0.35:
+        img = _jpeg(img, int(rng.integers(25, 90)))
+    return img
+
+
+def train_crop(split: Split, i: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """A jittered app-geometry crop of row ``i``, then augmented."""
+    box = jitter_box(split.boxes[i], rng, scale=0.15, shift=0.08)
+    crop = extract_crop(image_of(split, i), box, size, DEFAULT_MARGIN, "square")
+    return augment(crop, rng)
+
+
+def to_tensor_batch(crops: list[np.ndarray]) -> np.ndarray:
+    """uint8 NHWC RGB -> float32 NCHW in [-1, 1] (the model's preprocessing)."""
+    x = np.stack(crops).astype(np.float32)
+    x = (x * (1.0 / 255.0) - 0.5) / 0.5
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+
+
+#: Preprocessing written into the ONNX metadata: x = (pixel * SCALE - MEAN) / STD.
+SCALE, MEAN, STD = 1.0 / 255.0, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)

@@ -1,0 +1,380 @@
+"""Rerunnable evaluation of a shipped ONNX gender model, through the app's own inference code.
+
+Why the app's code: crops, preprocessing, calibration and batching come from
+``forensic_app.core.classification.GenderClassifier`` (driven by the model's metadata), so these
+numbers are what an investigator gets, not what a training script thinks it gets.
+
+Sets: ``wider-gender`` val (wild faces, read from the original context crops at native
+resolution), ``dev-eval/gender_crops`` (box + 25 % per side, classified as whole images, the
+``--no-detect`` framing), ``gender-train`` val (clean faces; age MAE), and end-to-end on the 60
+``dev-eval`` photos (CenterFace detection, IoU >= 0.5 matching, then gender). Writes
+``metrics.json`` and ROC / confusion / reliability PNGs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from forensic_app.core.classification import GenderClassifier
+from training import data as D
+from training.metrics import binary_metrics, roc_curve
+
+FACE_BUCKETS = ((0, 32, "<32"), (32, 64, "32-64"), (64, 128, "64-128"), (128, 1e9, ">=128"))
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def _bucket(px: float) -> str:
+    for lo, hi, name in FACE_BUCKETS:
+        if lo <= px < hi:
+            return name
+    return "unknown"
+
+
+def _read_rgb(data: bytes) -> np.ndarray:
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def _predict(clf: GenderClassifier, crops: list[np.ndarray], bs: int = 64):
+    ps, ages = [], []
+    for i in range(0, len(crops), bs):
+        pred = clf.predict(np.stack(crops[i : i + bs]))
+        ps.append(pred.p_male)
+        if pred.age is not None:
+            ages.append(pred.age)
+    return np.concatenate(ps), (np.concatenate(ages) if ages else None)
+
+
+def _grouped(y: np.ndarray, p: np.ndarray, groups: list[str]) -> dict:
+    out = {}
+    for g in sorted(set(groups)):
+        m = np.asarray([x == g for x in groups])
+        r = binary_metrics(y[m], p[m])
+        out[g] = {k: r[k] for k in ("n", "accuracy", "balanced_accuracy", "err_f", "err_m")}
+        out[g]["n_female"], out[g]["n_male"] = r["female"]["n"], r["male"]["n"]
+    return out
+
+
+def _band_stats(p: np.ndarray, y: np.ndarray, band: tuple[float, float]) -> dict:
+    lo, hi = band
+    sure = (p < lo) | (p > hi)
+    acc = float(np.mean((p[sure] >= 0.5) == y[sure])) if sure.any() else float("nan")
+    return {
+        "band": list(band),
+        "uncertain_rate": float(1 - sure.mean()),
+        "accuracy_outside_band": acc,
+    }
+
+
+def eval_wider_val(clf: GenderClassifier) -> tuple[dict, np.ndarray, np.ndarray]:
+    rows = [
+        r
+        for r in csv.DictReader(open(D.WIDER_DIR / "manifest.csv", encoding="utf-8"))
+        if r["split"] == "val"
+    ]
+    blobs = D._read_members(D.WIDER_DIR, rows)
+    crops, y, px, ages, skins = [], [], [], [], []
+    for r in rows:
+        img = _read_rgb(blobs[(r["shard"], r["member"])])
+        x, yy, w, h = (float(v) for v in r["box_in_crop"].split())
+        crops.append(clf.crops_for_boxes(img, [[x, yy, x + w, yy + h]])[0])
+        y.append(int(r["label"]))
+        px.append(float(r["face_short_side_px"]))
+        ages.append(r["age"] or "unknown")
+        skins.append(r["skin"] or "unknown")
+    y = np.asarray(y)
+    p, _ = _predict(clf, crops)
+    m = binary_metrics(y, p)
+    m["by_face_size"] = _grouped(y, p, [_bucket(v) for v in px])
+    m["ge64"] = _grouped(y, p, ["ge64" if v >= 64 else "lt64" for v in px]).get("ge64")
+    m["by_age_group"] = _grouped(y, p, ages)
+    m["by_skin_group"] = _grouped(y, p, skins)
+    m["uncertain"] = _band_stats(p, y, clf.spec.uncertain_band)
+    return m, y, p
+
+
+def eval_dev_crops(clf: GenderClassifier) -> tuple[dict, np.ndarray, np.ndarray]:
+    rows = list(csv.DictReader(open(D.DEV_DIR / "gender_labels.csv", encoding="utf-8")))
+    crops, y, px = [], [], []
+    for r in rows:
+        img = cv2.cvtColor(cv2.imread(str(D.DEV_DIR / r["file"])), cv2.COLOR_BGR2RGB)
+        crops.append(clf.whole_image_crop(img)[0])
+        y.append(int(r["label"]))
+        px.append(min(float(r["box_w"]), float(r["box_h"])))
+    y = np.asarray(y)
+    p, _ = _predict(clf, crops)
+    m = binary_metrics(y, p)
+    m["by_face_size"] = _grouped(y, p, [_bucket(v) for v in px])
+    m["ge64"] = _grouped(y, p, ["ge64" if v >= 64 else "lt64" for v in px]).get("ge64")
+    m["by_age_group"] = _grouped(y, p, [r["age"] or "unknown" for r in rows])
+    m["uncertain"] = _band_stats(p, y, clf.spec.uncertain_band)
+    return m, y, p
+
+
+def eval_gtrain_val(clf: GenderClassifier) -> dict:
+    splits = D.load_splits()
+    val = splits["gtrain_val"]
+    crops = [clf.whole_image_crop(D.image_of(val, i))[0] for i in range(len(val))]
+    p, age = _predict(clf, crops)
+    m = binary_metrics(val.labels, p)
+    out = {k: m[k] for k in ("n", "accuracy", "balanced_accuracy", "auc", "err_f", "err_m")}
+    known = ~np.isnan(val.ages)
+    if age is not None and known.any():
+        err = np.abs(age[known] - val.ages[known])
+        out["age_mae"] = float(err.mean())
+        out["age_n"] = int(known.sum())
+        dec = (val.ages[known] // 10 * 10).astype(int)
+        out["age_mae_by_decade"] = {
+            f"{d}-{d + 9}" if d < 80 else "80+": float(err[np.minimum(dec, 80) == d].mean())
+            for d in sorted(set(np.minimum(dec, 80).tolist()))
+        }
+        gm = binary_metrics(val.labels[known], p[known])
+        out["gender_by_decade"] = (
+            _grouped(
+                val.labels[known],
+                p[known],
+                [f"{min(d, 80)}" for d in dec.tolist()],
+            )
+            if gm["n"]
+            else {}
+        )
+    return out
+
+
+def _iou(a: list[float], b: list[float]) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def eval_end_to_end(model: Path, threads: int | None) -> dict:
+    """Detect with the app's Engine on the 60 dev-eval photos, match at IoU >= 0.5, score gender."""
+    from forensic_app.core import modelstore
+    from forensic_app.core.analysis import Engine
+
+    engine = Engine.create(models_dir=modelstore.models_dir(), gender_model=model, threads=threads)
+    ann = json.loads((D.DEV_DIR / "annotations.json").read_text())
+    n_gt = n_labelled = n_matched = n_lab_matched = 0
+    ys, ps, n_det = [], [], 0
+    for rel, faces in ann.items():
+        res = engine.analyze_path(D.DEV_DIR / "images" / rel)
+        if res.error:
+            raise RuntimeError(res.error)
+        dets = [f.box for f in res.faces]
+        n_det += len(dets)
+        used: set[int] = set()
+        for gt in faces:
+            x, y, w, h = gt["bbox"]
+            g = [x, y, x + w, y + h]
+            n_gt += 1
+            labelled = gt.get("gender") is not None
+            n_labelled += labelled
+            best, bi = 0.0, -1
+            for j, d in enumerate(dets):
+                if j not in used:
+                    v = _iou(g, d)
+                    if v > best:
+                        best, bi = v, j
+            if best >= 0.5:
+                used.add(bi)
+                n_matched += 1
+                if labelled:
+                    n_lab_matched += 1
+                    ys.append(int(gt["gender"]))
+                    ps.append(float(res.faces[bi].p_male))
+    y, p = np.asarray(ys), np.asarray(ps)
+    m = binary_metrics(y, p)
+    return {
+        "photos": len(ann),
+        "gt_faces": n_gt,
+        "detections": n_det,
+        "matched": n_matched,
+        "labelled_faces": n_labelled,
+        "labelled_matched": n_lab_matched,
+        "gender": {
+            k: m[k]
+            for k in ("n", "accuracy", "balanced_accuracy", "auc", "err_f", "err_m", "confusion")
+        },
+        "uncertain": _band_stats(p, y, engine.band()),
+    }
+
+
+def timing(model: Path, threads: int) -> dict:
+    clf = GenderClassifier(model, threads=threads)
+    s = clf.spec.input_size
+    rng = np.random.default_rng(0)
+    one = rng.integers(0, 255, (1, s, s, 3), dtype=np.uint8)
+    batch = rng.integers(0, 255, (32, s, s, 3), dtype=np.uint8)
+    for _ in range(3):
+        clf.predict(one)
+    t = time.perf_counter()
+    n1 = 40
+    for _ in range(n1):
+        clf.predict(one)
+    single = (time.perf_counter() - t) * 1000 / n1
+    clf.predict(batch)
+    t = time.perf_counter()
+    nb = 5
+    for _ in range(nb):
+        clf.predict(batch)
+    batched = (time.perf_counter() - t) * 1000 / (nb * 32)
+    return {
+        "threads": threads,
+        "single_ms_per_face": single,
+        "batch32_ms_per_face": batched,
+        "note": "median-free mean on a CPU shared with other work; expect some noise",
+    }
+
+
+def plots(sets: dict[str, tuple[np.ndarray, np.ndarray, dict]], out: Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    for name, (y, p, m) in sets.items():
+        fpr, tpr = roc_curve(y, p)
+        ax.plot(fpr, tpr, label=f"{name} (AUC {m['auc']:.3f})")
+    ax.plot([0, 1], [0, 1], "k:", lw=0.8)
+    ax.set_xlabel("false 'male' rate (women called male)")
+    ax.set_ylabel("true 'male' rate")
+    ax.set_title("ROC, perceived gender")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "roc.png", dpi=110)
+    plt.close(fig)
+    written.append("roc.png")
+
+    fig, axes = plt.subplots(1, len(sets), figsize=(3.6 * len(sets), 3.4))
+    for ax, (name, (_, _, m)) in zip(np.atleast_1d(axes), sets.items(), strict=True):
+        cm = np.asarray(m["confusion"])
+        ax.imshow(cm / cm.sum(axis=1, keepdims=True), cmap="Blues", vmin=0, vmax=1)
+        for i in range(2):
+            for j in range(2):
+                ax.text(
+                    j,
+                    i,
+                    f"{cm[i, j]}\n{cm[i, j] / max(cm[i].sum(), 1):.0%}",
+                    ha="center",
+                    va="center",
+                    fontsize=9,
+                )
+        ax.set_xticks([0, 1], ["female", "male"])
+        ax.set_yticks([0, 1], ["female", "male"])
+        ax.set_xlabel("predicted (p>=0.5)")
+        ax.set_ylabel("label (perceived)")
+        ax.set_title(name, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out / "confusion.png", dpi=110)
+    plt.close(fig)
+    written.append("confusion.png")
+
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    edges = np.linspace(0, 1, 11)
+    for name, (y, p, _) in sets.items():
+        idx = np.clip(np.digitize(p, edges) - 1, 0, 9)
+        xs, ys = [], []
+        for b in range(10):
+            sel = idx == b
+            if sel.sum() >= 5:
+                xs.append(p[sel].mean())
+                ys.append(y[sel].mean())
+        ax.plot(xs, ys, "o-", label=name)
+    ax.plot([0, 1], [0, 1], "k:", lw=0.8)
+    ax.set_xlabel("calibrated p(male)")
+    ax.set_ylabel("fraction labelled male")
+    ax.set_title("Reliability (bins with >= 5 faces)")
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "reliability.png", dpi=110)
+    plt.close(fig)
+    written.append("reliability.png")
+    return written
+
+
+def _ece(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
+    idx = np.clip((p * bins).astype(int), 0, bins - 1)
+    return float(
+        sum(
+            abs(y[idx == b].mean() - p[idx == b].mean()) * (idx == b).mean()
+            for b in range(bins)
+            if (idx == b).any()
+        )
+    )
+
+
+def run(model: Path, out: Path, threads: int, end_to_end: bool = True) -> dict:
+    clf = GenderClassifier(model, threads=threads)
+    spec = clf.spec
+    res: dict = {
+        "model": str(model),
+        "sha256": D.file_sha256(model),
+        "name": spec.name,
+        "version": spec.version,
+        "input_size": spec.input_size,
+        "temperature": spec.temperature,
+        "uncertain_band": list(spec.uncertain_band),
+    }
+    log("wider-gender val ...")
+    mw, yw, pw = eval_wider_val(clf)
+    mw["ece"] = _ece(yw, pw)
+    res["wider_val"] = mw
+    log("dev-eval gender_crops ...")
+    md, yd, pd = eval_dev_crops(clf)
+    md["ece"] = _ece(yd, pd)
+    res["dev_crops"] = md
+    yc, pc = np.r_[yw, yd], np.r_[pw, pd]
+    res["wild_combined"] = {k: v for k, v in binary_metrics(yc, pc).items()}
+    log("gender-train val ...")
+    res["gtrain_val"] = eval_gtrain_val(clf)
+    if end_to_end:
+        log("end-to-end on dev-eval photos ...")
+        try:
+            res["end_to_end"] = eval_end_to_end(model, threads)
+        except Exception as exc:  # noqa: BLE001 - report why, keep the other numbers
+            res["end_to_end"] = {"error": f"{type(exc).__name__}: {exc}"}
+    log("timing ...")
+    res["timing"] = {"threads_1": timing(model, 1), f"threads_{threads}": timing(model, threads)}
+    res["plots"] = plots({"wider-gender val": (yw, pw, mw), "dev-eval crops": (yd, pd, md)}, out)
+    out.mkdir(parents=True, exist_ok=True)
+    buf = io.StringIO()
+    json.dump(res, buf, indent=2)
+    tmp = out / "metrics.json.tmp"
+    tmp.write_text(buf.getvalue())
+    os.replace(tmp, out / "metrics.json")
+    return res
+
+
+def add_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", type=Path, default=D.REPO_ROOT / "models" / "gender_effnet_b0.onnx")
+    p.add_argument("--out", type=Path, default=D.REPO_ROOT / "models" / "eval")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--no-end-to-end", action="store_true")
+
+
+def main(args: argparse.Namespace) -> None:
+    res = run(args.model, args.out, args.threads, not args.no_end_to_end)
+    short = {
+        k: {m: res[k].get(m) for m in ("accuracy", "balanced_accuracy", "auc", "err_f", "err_m")}
+        for k in ("wider_val", "dev_crops", "wild_combined")
+    }
+    short["age_mae"] = res["gtrain_val"].get("age_mae")
+    print(json.dumps(short, indent=2))

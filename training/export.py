@@ -1,0 +1,246 @@
+"""Calibrate and export a trained checkpoint to ONNX with the app's metadata contract.
+
+Why here: the app reads preprocessing, labels, calibration and the default "uncertain" band from
+the model file (docs/adr/0001-model-metadata-contract.md), so they are measured on the
+``wider-gender`` val split and written into the file at export, next to the provenance (commit,
+data-manifest hash, hyper-parameters). The export is checked three ways: ``onnx.checker``,
+``parse_gender_metadata``, and ONNX Runtime vs PyTorch outputs on the val crops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+
+from forensic_app.core.crops import DEFAULT_MARGIN
+from forensic_app.core.modelstore import parse_gender_metadata
+from training import data as D
+from training.model import ExportWrapper, GenderAgeNet
+
+MODEL_NAME = "effnet_b0_gender"
+OPSET = 17
+LICENSE_TEXT = (
+    "Weights trained on non-commercial-research-only face data (WIDER FACE, UTKFace, CelebA); "
+    "WIDER demographic labels CC BY-NC 4.0; FairFace sample CC BY 4.0; warm start from "
+    "EfficientNet-Lite0 ImageNet weights (Apache-2.0). Non-commercial research use only."
+)
+TRAINING_DATA = (
+    "wider-gender train (WIDER FACE val, 40 events; perceived-gender labels from WIDER "
+    "Demographics) oversampled, + gender-train (UTKFace, CelebA, CelebA-in-the-wild, FairFace "
+    "sample); class-balanced sampling; selected on wider-gender val"
+)
+
+
+def load_net(ckpt: Path) -> tuple[GenderAgeNet, dict]:
+    ck = torch.load(ckpt, map_location="cpu", weights_only=False)
+    net = GenderAgeNet()
+    net.load_state_dict(ck["model"])
+    net.eval()
+    return net, ck
+
+
+def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
+    """Temperature minimising the val negative log-likelihood (grid, then refine)."""
+
+    def nll(t: float) -> float:
+        z = logits / t
+        return float(np.mean(np.logaddexp(0, z) - y * z))
+
+    grid = np.exp(np.linspace(np.log(0.3), np.log(5.0), 200))
+    t = float(grid[np.argmin([nll(g) for g in grid])])
+    fine = np.linspace(t * 0.95, t * 1.05, 101)
+    return float(fine[np.argmin([nll(g) for g in fine])])
+
+
+def derive_band(p: np.ndarray, y: np.ndarray, target: float = 0.8, window: int = 80) -> tuple:
+    """Symmetric p_male band [1-c, c] where the local val accuracy falls below ``target``.
+
+    Faces are ordered by confidence max(p, 1-p); local accuracy is the mean over the ``window``
+    nearest faces. ``c`` is the highest confidence whose local accuracy is below the target,
+    bounded to [0.6, 0.85] so a small val set cannot produce an absurd default.
+    """
+    conf = np.maximum(p, 1 - p)
+    correct = ((p >= 0.5).astype(int) == y).astype(float)
+    order = np.argsort(conf)
+    conf, correct = conf[order], correct[order]
+    k = min(window, len(conf))
+    local = np.convolve(correct, np.ones(k) / k, mode="valid")
+    centre = conf[k // 2 : k // 2 + len(local)]
+    below = centre[local < target]
+    c = float(below.max()) if len(below) else 0.6
+    c = float(np.clip(c, 0.6, 0.85))
+    return round(1 - c, 3), round(c, 3)
+
+
+@torch.no_grad()
+def torch_outputs(net: GenderAgeNet, x: np.ndarray, bs: int = 128) -> tuple[np.ndarray, ...]:
+    wrap = ExportWrapper(net).eval()
+    gs, ages = [], []
+    for i in range(0, len(x), bs):
+        g, a = wrap(torch.from_numpy(x[i : i + bs]))
+        gs.append(g.numpy())
+        ages.append(a.numpy())
+    return np.concatenate(gs), np.concatenate(ages)
+
+
+def export(
+    ckpt: Path,
+    out: Path,
+    report: Path | None = None,
+    version: str = "2026.11.1",
+    val_limit: int | None = None,
+) -> dict:
+    """Export ``ckpt`` (a ``best.pt``/``last.pt``) to ``out``; returns the export report."""
+    torch.set_num_threads(int(os.environ.get("TRAIN_THREADS", "2")))
+    net, ck = load_net(ckpt)
+    meta = ck.get("meta", {})
+    hp = meta.get("hparams", ck.get("hparams", {}))
+    size = int(hp.get("input_size", 112))
+    splits = D.load_splits()
+    val = splits["wider_val"]
+    idx = np.arange(len(val)) if val_limit is None else np.arange(min(val_limit, len(val)))
+    x = D.to_tensor_batch([D.eval_crop(val, int(i), size) for i in idx])
+    y = val.labels[idx]
+    logits, _ = torch_outputs(net, x)
+    temperature = fit_temperature(logits, y)
+    p_cal = 1 / (1 + np.exp(-logits / temperature))
+    band = derive_band(p_cal, y)
+
+    provenance = {
+        "git_commit": meta.get("commit", "unknown"),
+        "data_manifest_sha256": meta.get("data_manifest_sha256", D.data_manifest_hash()),
+        "hyper_parameters": hp,
+        "checkpoint_step": ck.get("row", {}).get("step", ck.get("state", {}).get("step")),
+        "weights": ck.get("which", "raw"),
+        "warm_start": "efficientnet-lite0-57934424.pth (SHA-256 5793442...77db), "
+        f"{meta.get('lite0_tensors_copied', '?')} tensors copied",
+        "torch": torch.__version__,
+    }
+    metadata = {
+        "forensic_app.contract": "1",
+        "input_size": str(size),
+        "color_order": "RGB",
+        "scale": repr(D.SCALE),
+        "mean": ",".join(str(v) for v in D.MEAN),
+        "std": ",".join(str(v) for v in D.STD),
+        "gender_output": "gender_logit",
+        "gender_output_kind": "logit_male",
+        "temperature": f"{temperature:.4f}",
+        "age_output": "age",
+        "labels": "female,male",
+        "uncertain_band": f"{band[0]},{band[1]}",
+        "crop_margin": str(DEFAULT_MARGIN),
+        "crop_shape": "square",
+        "model_name": MODEL_NAME,
+        "model_version": version,
+        "training_data": TRAINING_DATA,
+        "license": LICENSE_TEXT,
+        "provenance": json.dumps(provenance, sort_keys=True),
+    }
+    parse_gender_metadata(metadata)  # raises if the contract is violated
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(suffix=".onnx.tmp", dir=out.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        wrap = ExportWrapper(net).eval()
+        with warnings.catch_warnings():  # the TorchScript exporter needs no onnxscript
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.onnx.export(
+                wrap,
+                (torch.zeros(1, 3, size, size),),
+                str(tmp),
+                input_names=["input"],
+                output_names=["gender_logit", "age"],
+                dynamic_axes={
+                    "input": {0: "batch"},
+                    "gender_logit": {0: "batch"},
+                    "age": {0: "batch"},
+                },
+                opset_version=OPSET,
+                dynamo=False,
+            )
+        model = onnx.load(str(tmp))
+        for k, v in metadata.items():
+            entry = model.metadata_props.add()
+            entry.key, entry.value = k, v
+        model.producer_name = "forensic_app training"
+        onnx.checker.check_model(model)
+        onnx.save(model, str(tmp))
+        sess = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+        parse_gender_metadata(dict(sess.get_modelmeta().custom_metadata_map))
+        g_ort, a_ort = sess.run(["gender_logit", "age"], {"input": x})
+        _, a_t = torch_outputs(net, x)
+        diff_g = float(np.max(np.abs(g_ort - logits)))
+        diff_a = float(np.max(np.abs(a_ort - a_t)))
+        if diff_g > 1e-3 or diff_a > 1e-2:
+            raise RuntimeError(f"ONNX Runtime and PyTorch disagree: gender {diff_g}, age {diff_a}")
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    rep = {
+        "onnx": str(out),
+        "sha256": D.file_sha256(out),
+        "bytes": out.stat().st_size,
+        "temperature": temperature,
+        "uncertain_band": band,
+        "ort_vs_torch_max_abs_diff": {"gender_logit": diff_g, "age": diff_a, "n": int(len(x))},
+        "metadata": metadata,
+    }
+    if report is not None:
+        report.write_text(json.dumps(rep, indent=2))
+    print(
+        json.dumps(
+            {
+                k: rep[k]
+                for k in ("sha256", "temperature", "uncertain_band", "ort_vs_torch_max_abs_diff")
+            }
+        ),
+        file=sys.stderr,
+    )
+    return rep
+
+
+def update_manifest(onnx_path: Path, models_dir: Path) -> None:
+    """Add/refresh the gender-model entry in models/manifest.json, keeping the others."""
+    path = models_dir / "manifest.json"
+    manifest = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    manifest[onnx_path.name] = {
+        "role": "gender",
+        "name": "EfficientNet-B0 perceived gender + apparent age (forensic_app)",
+        "sha256": D.file_sha256(onnx_path),
+        "source": "trained by this project: python -m training train/export (see MODEL_CARD.md)",
+        "license": "non-commercial research only (training data); see MODEL_CARD.md",
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def add_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--ckpt", type=Path, default=Path("training/runs/main/best.pt"))
+    p.add_argument("--out", type=Path, default=D.REPO_ROOT / "models" / "gender_effnet_b0.onnx")
+    p.add_argument("--version", default="2026.11.1")
+    p.add_argument(
+        "--update-manifest",
+        action="store_true",
+        help="record the file's SHA-256 in models/manifest.json",
+    )
+
+
+def main(args: argparse.Namespace) -> None:
+    report = args.ckpt.parent / "export.json"
+    export(args.ckpt, args.out, report, args.version)
+    if args.update_manifest:
+        update_manifest(args.out, args.out.parent)

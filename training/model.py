@@ -1,0 +1,111 @@
+"""EfficientNet-B0 with a perceived-gender logit and an apparent-age head, warm-started from Lite0.
+
+Why Lite0: ImageNet B0 weights cannot be obtained here; Lite0 (Apache-2.0, ../shared/weights)
+has B0's convolution and batch-norm shapes minus squeeze-excitation. Its tensors are renamed to
+timm naming (../shared/weights/README.md) and copied where shapes match; SE gates start near
+identity (``conv_expand`` weight 0, bias +3 -> sigmoid 0.95) so the copied features pass through,
+while ``conv_reduce`` stays random so gradients still flow into the gate.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import torch
+from torch import nn
+
+LITE0_WEIGHTS = (
+    Path(__file__).resolve().parents[2] / "shared" / "weights" / ("efficientnet-lite0-57934424.pth")
+)
+#: Stage repeats of EfficientNet-B0/Lite0: ``_blocks.N`` -> ``blocks.S.I`` in this order.
+STAGE_REPEATS = (1, 2, 2, 3, 3, 4, 1)
+#: Age head output = AGE_MEAN + AGE_STD * raw (so a zero-initialised head predicts the mean).
+AGE_MEAN, AGE_STD = 33.0, 20.0
+
+_TOP = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2"}
+_BLOCK0 = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw", "_bn2": "bn2"}
+_BLOCKN = {
+    "_expand_conv": "conv_pw",
+    "_bn0": "bn1",
+    "_depthwise_conv": "conv_dw",
+    "_bn1": "bn2",
+    "_project_conv": "conv_pwl",
+    "_bn2": "bn3",
+}
+
+
+def _block_index() -> list[tuple[int, int]]:
+    return [(s, i) for s, n in enumerate(STAGE_REPEATS) for i in range(n)]
+
+
+def lite0_to_timm_name(key: str) -> str | None:
+    """Map a lukemelas Lite0 key to timm naming; None for the ImageNet classifier (``_fc``)."""
+    head, _, rest = key.partition(".")
+    if head == "_fc":
+        return None
+    if head in _TOP:
+        return f"{_TOP[head]}.{rest}"
+    m = re.match(r"_blocks\.(\d+)\.(\w+)\.(.+)$", key)
+    if not m:
+        raise KeyError(f"unexpected Lite0 key {key!r}")
+    n, layer, tail = int(m.group(1)), m.group(2), m.group(3)
+    s, i = _block_index()[n]
+    table = _BLOCK0 if n == 0 else _BLOCKN
+    return f"blocks.{s}.{i}.{table[layer]}.{tail}"
+
+
+class GenderAgeNet(nn.Module):
+    """B0 trunk -> pooled 1280 features -> (gender logit for "male", apparent age in years)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        import timm
+
+        self.trunk = timm.create_model("efficientnet_b0", pretrained=False, num_classes=0)
+        self.dropout = nn.Dropout(0.2)
+        self.gender = nn.Linear(1280, 1)
+        self.age = nn.Linear(1280, 1)
+        for head in (self.gender, self.age):  # zero-init: loss starts at log 2, not ~2.1
+            nn.init.zeros_(head.weight)
+            nn.init.zeros_(head.bias)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        f = self.dropout(self.trunk(x))
+        return self.gender(f)[:, 0], self.age(f)[:, 0]
+
+    def forward_export(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        g, a = self.forward(x)
+        return g, AGE_MEAN + AGE_STD * a
+
+
+class ExportWrapper(nn.Module):
+    """What the ONNX file holds: ``gender_logit`` (N,) and ``age`` in years (N,)."""
+
+    def __init__(self, net: GenderAgeNet) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.net.forward_export(x)
+
+
+def warm_start_from_lite0(net: GenderAgeNet, path: Path = LITE0_WEIGHTS) -> int:
+    """Copy Lite0 tensors into the B0 trunk where names and shapes match; returns how many."""
+    lite = torch.load(path, map_location="cpu", weights_only=True)
+    target = net.trunk.state_dict()
+    copied = 0
+    with torch.no_grad():
+        for key, value in lite.items():
+            name = lite0_to_timm_name(key)
+            if name is None or name not in target or target[name].shape != value.shape:
+                continue
+            target[name].copy_(value)
+            copied += 1
+        for name, t in target.items():
+            if ".se.conv_expand.weight" in name:
+                t.zero_()
+            elif ".se.conv_expand.bias" in name:
+                t.fill_(3.0)
+    net.trunk.load_state_dict(target)
+    return copied

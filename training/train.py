@@ -1,0 +1,339 @@
+"""Time-budgeted, resumable training of the B0 perceived-gender + apparent-age model.
+
+Why time-budgeted: the target machine is a shared 2-core CPU, so the schedule (learning rate,
+data mix) is a function of the fraction of the wall-clock budget used, not of a step count that
+nobody can predict. Why resumable: a run can be cut off at any time; every few minutes the full
+state (weights, EMA, optimiser, sampler RNG, step, elapsed time) is written atomically, and
+running the same command again continues from it.
+
+Data mix: phase 1 draws wild ``wider-gender`` faces (oversampled about 4x) and clean
+``gender-train`` faces; phase 2 (the last ``--phase2-frac`` of the budget, low learning rate)
+draws mostly wild faces. Every draw is class-balanced (female/male 50:50) because the earlier
+models leaned "male". Models are selected on the ``wider-gender`` val split's balanced accuracy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from training import data as D
+from training.metrics import binary_metrics
+from training.model import AGE_MEAN, AGE_STD, GenderAgeNet, warm_start_from_lite0
+
+
+@dataclass
+class HParams:
+    budget_min: float = 80.0
+    seed: int = 0
+    input_size: int = 112
+    batch: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.02
+    warmup_steps: int = 100
+    phase2_frac: float = 0.25
+    p_wider_phase1: float = 0.45
+    p_wider_phase2: float = 0.8
+    age_weight: float = 0.5
+    ema_decay: float = 0.998
+    ckpt_min: float = 4.0
+    eval_min: float = 8.0
+    gtrain_val_n: int = 1000
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=D.REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+class BalancedSampler:
+    """Draws (source, index) pairs class-balanced within each source; its RNG is checkpointed."""
+
+    def __init__(self, sources: dict[str, D.Split], seed: int) -> None:
+        self.sources = sources
+        self.by_class = {
+            name: [np.nonzero(s.labels == c)[0] for c in (0, 1)] for name, s in sources.items()
+        }
+        self.rng = np.random.default_rng(seed)
+
+    def draw(self, n: int, p_wider: float) -> list[tuple[str, int]]:
+        out = []
+        for _ in range(n):
+            name = "wider_train" if self.rng.random() < p_wider else "gtrain_train"
+            pool = self.by_class[name][int(self.rng.integers(0, 2))]
+            out.append((name, int(pool[self.rng.integers(0, len(pool))])))
+        return out
+
+    def state(self) -> dict:
+        return self.rng.bit_generator.state
+
+    def load_state(self, st: dict) -> None:
+        self.rng.bit_generator.state = st
+
+
+def lr_at(progress: float, step: int, hp: HParams) -> float:
+    """Linear warm-up over ``warmup_steps`` steps, then one cosine to zero over the budget.
+
+    Warm-up counts steps, not time: on a contended CPU a time-based warm-up could end after a
+    handful of steps.
+    """
+    warm = min(1.0, (step + 1) / hp.warmup_steps)
+    return hp.lr * warm * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+
+
+def make_batch(
+    sampler: BalancedSampler, n: int, p_wider: float, size: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    picks = sampler.draw(n, p_wider)
+    crops, labels, ages = [], [], []
+    for name, i in picks:
+        split = sampler.sources[name]
+        crops.append(D.train_crop(split, i, size, sampler.rng))
+        labels.append(float(split.labels[i]))
+        ages.append(float(split.ages[i]))
+    x = torch.from_numpy(D.to_tensor_batch(crops)).contiguous(memory_format=torch.channels_last)
+    return x, torch.tensor(labels), torch.tensor(ages)
+
+
+def loss_fn(
+    net_out: tuple[torch.Tensor, torch.Tensor], y: torch.Tensor, age: torch.Tensor, hp: HParams
+) -> tuple[torch.Tensor, float, float]:
+    g, a = net_out
+    lg = F.binary_cross_entropy_with_logits(g, y)
+    known = ~torch.isnan(age)
+    la = torch.zeros(())
+    if known.any():
+        la = F.smooth_l1_loss(a[known], (age[known] - AGE_MEAN) / AGE_STD, beta=0.5)
+    return lg + hp.age_weight * la, float(lg.detach()), float(la.detach())
+
+
+class EvalSet:
+    """Fixed app-geometry crops, preprocessed once, so every evaluation is comparable."""
+
+    def __init__(self, split: D.Split, size: int, limit: int | None = None, seed: int = 0) -> None:
+        idx = np.arange(len(split))
+        if limit is not None and limit < len(idx):
+            idx = np.sort(np.random.default_rng(seed).choice(idx, limit, replace=False))
+        crops = [D.eval_crop(split, int(i), size) for i in idx]
+        self.x = torch.from_numpy(D.to_tensor_batch(crops))
+        self.y = split.labels[idx]
+        self.ages = split.ages[idx]
+        self.face_px = split.face_px[idx]
+
+
+@torch.no_grad()
+def predict(net: torch.nn.Module, x: torch.Tensor, bs: int = 128) -> tuple[np.ndarray, np.ndarray]:
+    net.eval()
+    gs, ages = [], []
+    for i in range(0, len(x), bs):
+        g, a = net(x[i : i + bs].contiguous(memory_format=torch.channels_last))
+        gs.append(g.numpy())
+        ages.append((AGE_MEAN + AGE_STD * a).numpy())
+    return np.concatenate(gs), np.concatenate(ages)
+
+
+def evaluate(net: torch.nn.Module, wider: EvalSet, gval: EvalSet) -> dict:
+    gw, _ = predict(net, wider.x)
+    gg, ag = predict(net, gval.x)
+    mw = binary_metrics(wider.y, 1 / (1 + np.exp(-gw)))
+    mg = binary_metrics(gval.y, 1 / (1 + np.exp(-gg)))
+    known = ~np.isnan(gval.ages)
+    return {
+        "wider_val": {k: mw[k] for k in ("accuracy", "balanced_accuracy", "auc", "err_f", "err_m")},
+        "gtrain_val": {k: mg[k] for k in ("accuracy", "balanced_accuracy", "auc")},
+        "age_mae": float(np.mean(np.abs(ag[known] - gval.ages[known]))) if known.any() else None,
+    }
+
+
+def _atomic_save(obj: dict, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _write_json(obj: dict, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2))
+    os.replace(tmp, path)
+
+
+def ema_update(ema: torch.nn.Module, net: torch.nn.Module, decay: float) -> None:
+    with torch.no_grad():
+        for pe, p in zip(ema.parameters(), net.parameters(), strict=True):
+            pe.lerp_(p, 1.0 - decay)
+        for be, b in zip(ema.buffers(), net.buffers(), strict=True):
+            be.copy_(b)
+
+
+def train(
+    hp: HParams, out: Path, max_steps: int | None = None, eval_limit: int | None = None
+) -> dict:
+    """Train (or resume) into ``out``; returns the final metrics dict (also in metrics.json)."""
+    out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(int(os.environ.get("TRAIN_THREADS", "2")))
+    torch.manual_seed(hp.seed)
+    splits = D.load_splits()
+    sources = {k: splits[k] for k in ("wider_train", "gtrain_train")}
+    sampler = BalancedSampler(sources, hp.seed)
+    net = GenderAgeNet()
+    copied = warm_start_from_lite0(net)
+    net = net.to(memory_format=torch.channels_last)
+    ema = copy.deepcopy(net)
+    opt = torch.optim.AdamW(net.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
+    state = {"step": 0, "elapsed_s": 0.0, "best": -1.0, "best_step": None, "history": []}
+    ckpt_path = out / "last.pt"
+    if ckpt_path.is_file():
+        ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        net.load_state_dict(ck["model"])
+        ema.load_state_dict(ck["ema"])
+        opt.load_state_dict(ck["optim"])
+        sampler.load_state(ck["sampler_rng"])
+        torch.set_rng_state(ck["torch_rng"])
+        state = ck["state"]
+        log(f"resumed from {ckpt_path} at step {state['step']}, {state['elapsed_s'] / 60:.1f} min")
+    else:
+        log(f"warm start: {copied} Lite0 tensors copied into B0")
+    log("building eval sets ...")
+    wider_eval = EvalSet(splits["wider_val"], hp.input_size, limit=eval_limit, seed=hp.seed)
+    g_eval = EvalSet(splits["gtrain_val"], hp.input_size, limit=hp.gtrain_val_n, seed=hp.seed)
+    meta = {
+        "hparams": asdict(hp),
+        "commit": git_commit(),
+        "data_manifest_sha256": D.data_manifest_hash(),
+        "lite0_tensors_copied": copied,
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+    }
+
+    def save(path: Path, with_optim: bool = True) -> None:
+        obj = {
+            "model": net.state_dict(),
+            "ema": ema.state_dict(),
+            "state": state,
+            "hparams": asdict(hp),
+            "meta": meta,
+        }
+        if with_optim:
+            obj.update(
+                optim=opt.state_dict(),
+                sampler_rng=sampler.state(),
+                torch_rng=torch.get_rng_state(),
+            )
+        _atomic_save(obj, path)
+
+    def do_eval() -> None:
+        row = {"step": state["step"], "elapsed_min": state["elapsed_s"] / 60}
+        for tag, m in (("raw", net), ("ema", ema)):
+            row[tag] = evaluate(m, wider_eval, g_eval)
+        log(f"eval step {state['step']}: " + json.dumps(row))
+        state["history"].append(row)
+        for tag in ("raw", "ema"):
+            score = row[tag]["wider_val"]["balanced_accuracy"]
+            if score > state["best"]:
+                state["best"], state["best_step"] = score, state["step"]
+                src = net if tag == "raw" else ema
+                _atomic_save(
+                    {"model": src.state_dict(), "which": tag, "row": row, "meta": meta},
+                    out / "best.pt",
+                )
+        _write_json({"meta": meta, **state}, out / "metrics.json")
+
+    budget_s = hp.budget_min * 60.0
+    t_last = time.monotonic()
+    last_ckpt = last_eval = state["elapsed_s"]
+    seen, t_rate = 0, time.monotonic()
+    while state["elapsed_s"] < budget_s and (max_steps is None or state["step"] < max_steps):
+        progress = state["elapsed_s"] / budget_s
+        lr = lr_at(progress, state["step"], hp)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        phase2 = progress >= 1.0 - hp.phase2_frac
+        p_wider = hp.p_wider_phase2 if phase2 else hp.p_wider_phase1
+        x, y, age = make_batch(sampler, hp.batch, p_wider, hp.input_size)
+        net.train()
+        loss, lg, la = loss_fn(net(x), y, age, hp)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        ema_update(ema, net, hp.ema_decay if state["step"] > 100 else 0.0)
+        state["step"] += 1
+        seen += hp.batch
+        now = time.monotonic()
+        state["elapsed_s"] += now - t_last
+        t_last = now
+        if state["step"] % 20 == 0:
+            rate = seen / (now - t_rate)
+            seen, t_rate = 0, now
+            log(
+                f"step {state['step']} {state['elapsed_s'] / 60:.1f}/{hp.budget_min:.0f} min "
+                f"lr {lr:.2e} {'P2' if phase2 else 'P1'} loss {float(loss):.3f} "
+                f"(gender {lg:.3f} age {la:.3f}) {rate:.0f} img/s"
+            )
+        if state["elapsed_s"] - last_eval >= hp.eval_min * 60:
+            do_eval()
+            last_eval = state["elapsed_s"]
+            t_last = time.monotonic()
+        if state["elapsed_s"] - last_ckpt >= hp.ckpt_min * 60:
+            save(ckpt_path)
+            last_ckpt = state["elapsed_s"]
+            log(f"checkpoint step {state['step']}")
+            t_last = time.monotonic()
+    do_eval()
+    save(ckpt_path)
+    state["finished"] = state["elapsed_s"] >= budget_s
+    _write_json({"meta": meta, **state}, out / "metrics.json")
+    log(
+        f"done: step {state['step']}, best wider-val balanced acc {state['best']:.4f} "
+        f"at step {state['best_step']}"
+    )
+    return {"meta": meta, **state}
+
+
+def add_args(p: argparse.ArgumentParser) -> None:
+    d = HParams()
+    p.add_argument("--budget-min", type=float, default=d.budget_min)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--out", type=Path, default=Path("training/runs/main"))
+    p.add_argument("--input-size", type=int, default=d.input_size)
+    p.add_argument("--batch", type=int, default=d.batch)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--ckpt-min", type=float, default=d.ckpt_min)
+    p.add_argument("--eval-min", type=float, default=d.eval_min)
+    p.add_argument("--max-steps", type=int, default=None, help="stop early (smoke tests)")
+
+
+def main(args: argparse.Namespace) -> None:
+    hp = HParams(
+        budget_min=args.budget_min,
+        seed=args.seed,
+        input_size=args.input_size,
+        batch=args.batch,
+        lr=args.lr,
+        ckpt_min=args.ckpt_min,
+        eval_min=args.eval_min,
+    )
+    train(hp, args.out, max_steps=args.max_steps)
