@@ -38,6 +38,7 @@ SETTINGS_CHANGED = "settings-changed"
 BATCH_STARTED = "batch-started"
 BATCH_FINISHED = "batch-finished"
 LOG_TORN_LINE = "audit-torn-line-found"
+STALE_TEMP_REMOVED = "stale-temp-files-removed"
 
 
 def utc_now() -> str:

@@ -46,6 +46,10 @@ CASE_SCHEMA = 1
 RECORD_SCHEMA = 1
 
 
+#: Temp-file names core/atomic.py uses: ``.<target name>.<random>.tmp``.
+_TEMP_NAME = re.compile(r"^\..+\.tmp$")
+
+
 class CaseError(Exception):
     """The folder is not a usable case (no manifest, unreadable, not writable)."""
 
@@ -208,7 +212,36 @@ class Case:
         case = cls(root, manifest, examiner)
         if log_open:
             case.audit.append(audit.CASE_OPENED, case_name=case.name)
+            removed = case.remove_stale_temp_files()
+            if removed:
+                case.audit.append(audit.STALE_TEMP_REMOVED, files=removed)
         return case
+
+    def remove_stale_temp_files(self) -> list[str]:
+        """Delete temp files an interrupted atomic write left behind (never a finished file).
+
+        They are named ``.<target>.<random>.tmp`` by core/atomic.py; the file they were meant to
+        replace is intact, so removing them loses nothing.
+        """
+        removed = []
+        for folder in (
+            self.root,
+            self.results_dir,
+            self.results_dir / HISTORY_DIR,
+            self.annotated_dir,
+        ):
+            try:
+                names = os.listdir(folder)
+            except OSError:
+                continue
+            for name in names:
+                if _TEMP_NAME.match(name):
+                    try:
+                        os.remove(folder / name)
+                        removed.append(str((folder / name).relative_to(self.root)))
+                    except OSError:
+                        pass
+        return sorted(removed)
 
     @classmethod
     def open_or_create(

@@ -96,8 +96,16 @@ class OutputFolder:
         self.written: dict[str, Path] = {}
 
     def prepare(self) -> None:
-        """Create the folder (and its state folder); raises OSError with the reason."""
+        """Create the folder (and its state folder); raises OSError with the reason.
+
+        Temp files an interrupted run left in the state folder are removed (the files they were
+        meant to replace are intact).
+        """
         self.records.mkdir(parents=True, exist_ok=True)
+        for name in os.listdir(self.records):
+            if name.startswith(".") and name.endswith(".tmp"):
+                with contextlib.suppress(OSError):
+                    os.remove(self.records / name)
 
     def output_path(self, path: str) -> Path:
         return self.root / self.names.get(path, annotated_name(Path(path).name))
