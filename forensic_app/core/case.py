@@ -405,7 +405,10 @@ class Case:
         with self._lock:
             if abs_path != rec.abs_path and abs_path not in rec.other_paths:
                 rec.other_paths.append(abs_path)
-                self._write_record(rec)
+                try:
+                    self._write_record(rec)
+                except OSError:
+                    return None  # analyse it again; saving then reports the real problem
         self.audit.append(audit.SKIPPED_UNCHANGED, sha256, path=path, record=rec.name)
         result = rec.result
         result.path = path
