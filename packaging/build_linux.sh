@@ -27,6 +27,15 @@ echo "== PyInstaller (onedir) -> dist/forensic-app/"
 nice -n "${BUILD_NICE:-5}" "$py" -m PyInstaller --noconfirm --clean --log-level WARN \
     --distpath dist --workpath build/pyinstaller packaging/forensic_app.spec
 
+# The interpreter's own libraries may carry debug info (pyenv builds do: +25 MB); wheels are
+# already stripped and are left alone.
+if command -v strip >/dev/null 2>&1; then
+    find dist/forensic-app/_internal -maxdepth 1 -type f -name 'libpython3*.so*' \
+        -exec strip --strip-debug {} +
+    find dist/forensic-app/_internal -path '*/lib-dynload/*.so' -type f \
+        -exec strip --strip-debug {} +
+fi
+
 echo "== .tar.gz and .deb"
 "$py" packaging/linux_package.py --dist dist --work build/deb --fingerprint "$fingerprint" "$@"
 echo "== done: dist/"
