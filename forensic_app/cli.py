@@ -38,6 +38,7 @@ from forensic_app.core.batch import (
     BatchItem,
     BatchOutcome,
     BatchRunner,
+    recommended_parallelism,
     settings_key,
     summarize,
 )
@@ -138,7 +139,14 @@ def _add_analysis_options(p: argparse.ArgumentParser) -> None:
         "--threads",
         type=_positive_int(1),
         metavar="N",
-        help="inference threads (default: all cores)",
+        help="intra-op threads per model call (default: all cores for one photo, 1 per "
+        "worker for a batch)",
+    )
+    m.add_argument(
+        "--workers",
+        type=_positive_int(1),
+        metavar="N",
+        help="photos analysed at the same time (default: one per core for a batch)",
     )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
     p.add_argument("--verbose", "-v", action="store_true", help="more log messages on stderr")
@@ -203,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--models", metavar="DIR", help="folder holding the model files")
     i.add_argument("--gender-model", metavar="FILE", help="gender model ONNX file to use")
     i.add_argument("--threads", type=_positive_int(1), metavar="N", help=argparse.SUPPRESS)
+    i.add_argument("--workers", type=_positive_int(1), metavar="N", help=argparse.SUPPRESS)
     i.add_argument("--verbose", "-v", action="store_true", help="more log messages on stderr")
     i.add_argument("--quiet", "-q", action="store_true", help=argparse.SUPPRESS)
     return parser
@@ -405,6 +414,9 @@ def cmd_analyze(
         if target and target != "-":
             atomic.refuse_overwrite_of(target, input_paths)
 
+    args.threads, workers = recommended_parallelism(
+        len(photos), workers=args.workers, threads=args.threads
+    )
     engine = engine_factory(args)
     store = None
     if args.out:
@@ -425,7 +437,12 @@ def cmd_analyze(
 
     reporter = StderrProgress(stderr, len(photos), quiet=args.quiet)
     runner = BatchRunner(
-        engine, settings, store=store, on_item=reporter.on_item, on_progress=reporter.on_progress
+        engine,
+        settings,
+        store=store,
+        on_item=reporter.on_item,
+        on_progress=reporter.on_progress,
+        workers=workers,
     )
     try:
         outcome = runner.run(input_paths, preset_errors=preset)
@@ -502,6 +519,9 @@ def cmd_batch(
     photos, preset = _collect(args, args.case)
     if not photos:
         raise UsageError("no photos found in the given paths")
+    args.threads, workers = recommended_parallelism(
+        len(photos), workers=args.workers, threads=args.threads
+    )
     engine = engine_factory(args)
     try:
         case = Case.open_or_create(args.case, args.name, args.examiner, engine, settings)
@@ -511,7 +531,12 @@ def cmd_batch(
     case.begin_batch(engine, settings, reanalyse=args.reanalyse, photos=len(photos))
     reporter = StderrProgress(stderr, len(photos), quiet=args.quiet)
     runner = BatchRunner(
-        engine, settings, store=case, on_item=reporter.on_item, on_progress=reporter.on_progress
+        engine,
+        settings,
+        store=case,
+        on_item=reporter.on_item,
+        on_progress=reporter.on_progress,
+        workers=workers,
     )
     try:
         outcome = runner.run([p.path for p in photos], preset_errors=preset)

@@ -253,3 +253,20 @@ def test_real_engine_refuses_tampered_detector(photos):
     (models / "centerface.onnx").unlink()
     rc = main(["analyze", "in/a.jpg", "--models", str(models)], stdout=out, stderr=err)
     assert rc == 3 and "missing" in err.getvalue()
+
+
+def test_batch_parallelism_reaches_the_engine_factory(photos):
+    seen = {}
+
+    def factory(args):
+        seen["threads"] = args.threads
+        return FakeEngine()
+
+    run(["analyze", "in/a.jpg"], factory=factory)
+    assert seen["threads"] is None  # one photo: the engine's own default (all cores)
+    run(["analyze", "in", "--workers", "2"], factory=factory)
+    import os
+
+    assert seen["threads"] == max(1, (os.cpu_count() or 1) // 2)
+    run(["analyze", "in", "--threads", "3"], factory=factory)
+    assert seen["threads"] == 3

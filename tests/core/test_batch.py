@@ -197,3 +197,21 @@ def test_settings_key_tracks_settings_and_models():
     e2 = FakeEngine()
     e2.models[1].sha256 = "f" * 64
     assert k != settings_key(AnalysisSettings(), e2.models)
+
+
+def test_several_workers_give_the_same_results_in_order(folder):
+    engine = FakeEngine(delay_s=0.01)
+    one = BatchRunner(FakeEngine()).run(folder * 2)
+    two = BatchRunner(engine, workers=3).run(folder * 2)
+    assert [r.to_dict() for r in two.results] == [r.to_dict() for r in one.results]
+    assert sorted(engine.calls) == sorted(folder * 2)
+
+
+def test_recommended_parallelism():
+    from forensic_app.core.batch import recommended_parallelism
+
+    assert recommended_parallelism(1, cores=4) == (None, 1)  # one photo: all cores per call
+    assert recommended_parallelism(50, cores=4) == (1, 4)  # a batch: a photo per core
+    assert recommended_parallelism(50, cores=1) == (None, 1)
+    assert recommended_parallelism(50, cores=4, threads=2) == (2, 1)
+    assert recommended_parallelism(50, cores=4, workers=2) == (2, 2)
