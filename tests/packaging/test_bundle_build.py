@@ -19,10 +19,13 @@ import fcntl
 import importlib.util
 import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -206,6 +209,51 @@ def test_frozen_window_opens_offscreen(built: Built) -> None:
     # The target is 2 s on an idle machine (bench/bench_startup.py measures it); the CPU here
     # is shared with other jobs, so this only guards against a broken or hanging start.
     assert 0 < seconds < 30
+
+
+DETECTED_RE = re.compile(r"detected (\d+) face")
+
+
+@pytest.mark.parametrize("platform", ["offscreen", "xcb"])
+def test_frozen_gui_analyses_a_photo(built: Built, platform: str, dev_eval_annotations,
+                                     dev_eval_dir, tiny_gender_model, tmp_path: Path) -> None:
+    """The window opens the photo given on the command line and the engine runs in its worker
+    thread inside the bundle. ``xcb`` runs under Xvfb with the host's X libraries: the
+    libraries the .deb depends on instead of bundling them."""
+    cmd = [str(built.exe)]
+    if platform == "xcb":
+        xvfb_run = shutil.which("xvfb-run")
+        if xvfb_run is None:
+            pytest.skip("xvfb-run not installed (Debian: xvfb xauth)")
+        cmd = [xvfb_run, "-a", "-s", "-screen 0 1280x800x24", *cmd]
+    photo = _pick_photo(dev_eval_annotations, dev_eval_dir)
+    if not (built.onedir / "_internal" / "models" / GENDER_FILE).is_file():
+        cmd += ["--gender-model", str(tiny_gender_model)]
+    env = _clean_env(tmp_path)
+    env["QT_QPA_PLATFORM"] = platform
+    proc = subprocess.Popen([*cmd, str(photo)], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    log_text = ""
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and proc.poll() is None:
+            logs = list((tmp_path / "state").glob("forensic_app/logs/*.log"))
+            log_text = logs[0].read_text(encoding="utf-8", errors="replace") if logs else ""
+            if DETECTED_RE.search(log_text):
+                break
+            time.sleep(0.2)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            output, _ = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            output, _ = proc.communicate()
+    found = DETECTED_RE.search(log_text)
+    assert found, f"no 'detected N face(s)' in the app log.\nlog:\n{log_text}\noutput:\n{output}"
+    assert int(found.group(1)) >= 2
+    assert "Could not load the Qt platform plugin" not in output + log_text
 
 
 def test_deb_installs_launcher_desktop_entry_icons_and_bundle(built: Built, bundle,
