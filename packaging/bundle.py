@@ -254,6 +254,8 @@ def model_datas(models_dir: Path | None = None) -> list[tuple[str, str]]:
             "gender model is in models/ before building."
         )
     files = [manifest_path, *(models_dir / name for name in manifest)]
+    # Weights an ONNX exporter stored beside the graph ("external data") travel with it.
+    files += sorted(p for name in manifest for p in models_dir.glob(f"{name}.data"))
     files += sorted(p for p in models_dir.glob("*.md") if p.is_file())
     return [(str(p), "models") for p in files]
 

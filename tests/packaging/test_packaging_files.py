@@ -79,10 +79,11 @@ def test_model_datas_bundle_every_manifest_model(bundle, tmp_path: Path) -> None
     with pytest.raises(SystemExit, match="missing: b.onnx"):
         bundle.model_datas(models)
     (models / "b.onnx").write_bytes(b"b")
+    (models / "b.onnx.data").write_bytes(b"external weights")
     (models / "notes.txt").write_text("not shipped", encoding="utf-8")
     got = {Path(src).name: dest for src, dest in bundle.model_datas(models)}
     assert got == {"manifest.json": "models", "a.onnx": "models", "b.onnx": "models",
-                   "MODEL_CARD.md": "models"}
+                   "b.onnx.data": "models", "MODEL_CARD.md": "models"}
 
 
 def test_resource_datas_mirror_the_icon_set(bundle) -> None:
