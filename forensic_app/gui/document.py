@@ -1,0 +1,65 @@
+"""The photo being reviewed: its loaded image, its result and the edits made to it.
+
+Why a small model object: the view, the list, the panel, the undo commands and the exports all
+read the same faces; they change only through ``insert_face``/``remove_face``/``replace_face``
+here, which emit ``facesChanged`` so every view redraws from one source of truth.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, Signal
+
+from forensic_app.core.imaging import LoadedImage
+from forensic_app.core.results import Face, ImageResult
+
+
+class PhotoDocument(QObject):
+    facesChanged = Signal()
+    imageChanged = Signal()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.image: LoadedImage | None = None
+        self.result: ImageResult | None = None
+
+    @property
+    def faces(self) -> list[Face]:
+        return self.result.faces if self.result is not None else []
+
+    @property
+    def analysed(self) -> bool:
+        return self.result is not None and self.result.ok and bool(self.result.timings_ms
+                                                                   or self.result.faces)
+
+    def set_image(self, image: LoadedImage | None) -> None:
+        self.image = image
+        self.result = None if image is None else ImageResult(
+            path=image.path, sha256=image.sha256, width=image.width, height=image.height,
+            notes=list(image.notes))
+        self.imageChanged.emit()
+        self.facesChanged.emit()
+
+    def set_result(self, result: ImageResult) -> None:
+        self.result = result
+        self.facesChanged.emit()
+
+    def insert_face(self, index: int, face: Face) -> None:
+        assert self.result is not None
+        self.result.faces.insert(index, face)
+        self.facesChanged.emit()
+
+    def remove_face(self, index: int) -> Face:
+        assert self.result is not None
+        face = self.result.faces.pop(index)
+        self.facesChanged.emit()
+        return face
+
+    def replace_face(self, index: int, face: Face) -> Face:
+        assert self.result is not None
+        old = self.result.faces[index]
+        self.result.faces[index] = face
+        self.facesChanged.emit()
+        return old
+
+    def manual_count(self) -> int:
+        return sum(1 for f in self.faces if f.manual)

@@ -1,0 +1,750 @@
+"""The investigator's window: photo in the middle, faces on the right, log below.
+
+The window wires widgets to the core; it holds no analysis logic. The photo under review lives
+in a ``PhotoDocument``; edits go through the undo stack; analysis runs in a ``Task`` (worker
+thread) so the window stays responsive and can cancel. Every failure ends in ``show_error``:
+a dialog and a log line, never a crash.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QPoint, QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QIcon, QKeySequence, QUndoStack
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QProgressBar,
+    QToolBar,
+    QWidget,
+)
+
+from forensic_app import __version__
+from forensic_app.core.annotate import save_annotated
+from forensic_app.core.imaging import ImageLoadError, is_image_path, load_image
+from forensic_app.core.preferences import Preferences, load_preferences, save_preferences
+from forensic_app.core.results import Face, ImageResult
+from forensic_app.gui import exporting
+from forensic_app.gui.about_dialog import AboutDialog
+from forensic_app.gui.commands import AddFaceCommand, DeleteFaceCommand, RelabelCommand
+from forensic_app.gui.document import PhotoDocument
+from forensic_app.gui.engine_holder import EngineHolder
+from forensic_app.gui.face_list import FaceList
+from forensic_app.gui.face_panel import FacePanel
+from forensic_app.gui.log_pane import LogPane
+from forensic_app.gui.photo_view import PhotoView
+from forensic_app.gui.settings_dialog import SettingsDialog
+from forensic_app.gui.workers import Task
+
+log = logging.getLogger("forensic_app.gui")
+APP_LOGGER = logging.getLogger("forensic_app")
+
+IMAGE_FILTER = ("Images (*.jpg *.jpeg *.jpe *.jfif *.png *.bmp *.tif *.tiff *.webp *.gif)"
+                ";;All files (*)")
+SAVE_FILTERS = {"JPEG image (*.jpg *.jpeg)": ".jpg", "PNG image (*.png)": ".png",
+                "TIFF image (*.tif *.tiff)": ".tif"}
+
+
+class MainWindow(QMainWindow):
+    #: Emitted when an analysis ends: "done", "failed" or "cancelled".
+    analysisFinished = Signal(str)
+
+    def __init__(self, engine_factory: Callable[[], Any] | None = None,
+                 preferences: Preferences | None = None) -> None:
+        super().__init__()
+        self.setWindowTitle("forensic_app")
+        self.setAcceptDrops(True)
+        self.prefs = preferences or load_preferences()
+        self.engines = EngineHolder(engine_factory)
+        self.doc = PhotoDocument(self)
+        self.undo_stack = QUndoStack(self)
+        self.task: Task | None = None
+        self._outcome = ""
+        self._selected = -1
+        self._analysis_started = 0.0
+        self.edit_hooks: list[Callable[[str, dict[str, Any]], None]] = []
+
+        self.view = PhotoView()
+        self.setCentralWidget(self.view)
+        self.face_list = FaceList()
+        self.face_panel = FacePanel()
+        self.log_pane = LogPane()
+        if APP_LOGGER.level == logging.NOTSET or APP_LOGGER.level > logging.INFO:
+            APP_LOGGER.setLevel(logging.INFO)
+        self.log_pane.attach(APP_LOGGER)
+
+        self.panel_dock = self._dock("Selected face", "dock_face", self.face_panel,
+                                     Qt.DockWidgetArea.RightDockWidgetArea)
+        self.list_dock = self._dock("Faces", "dock_faces", self.face_list,
+                                    Qt.DockWidgetArea.RightDockWidgetArea)
+        self.log_dock = self._dock("Log", "dock_log", self.log_pane,
+                                   Qt.DockWidgetArea.BottomDockWidgetArea)
+        self._build_status_bar()
+        self._build_actions()
+        self._build_menus_and_toolbar()
+        self._connect()
+        self._restore_window_state()
+        self._update_actions()
+        self._update_status()
+        log.info("forensic_app %s ready", __version__)
+
+    # ---- construction ------------------------------------------------------------------
+    def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)  # needed for saveState/restoreState
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _build_status_bar(self) -> None:
+        sb = self.statusBar()
+        self.status_model = QLabel()
+        self.status_provider = QLabel()
+        self.status_size = QLabel()
+        self.status_time = QLabel()
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 0)  # busy indicator
+        self.progress.setMaximumWidth(140)
+        self.progress.setVisible(False)
+        for w in (self.progress, self.status_size, self.status_time, self.status_model,
+                  self.status_provider):
+            sb.addPermanentWidget(w)
+
+    def _action(self, text: str, slot: Callable | None = None, shortcut: Any = None,
+                tip: str = "", checkable: bool = False, icon: str | None = None) -> QAction:
+        act = QAction(text, self)
+        if icon:
+            act.setIcon(QIcon.fromTheme(icon))
+        if shortcut is not None:
+            seqs = shortcut if isinstance(shortcut, list) else [shortcut]
+            act.setShortcuts([QKeySequence(s) for s in seqs])
+        if tip:
+            act.setStatusTip(tip)
+            act.setToolTip(f"{text.replace('&', '').rstrip('…')} "
+                           f"({act.shortcut().toString(QKeySequence.SequenceFormat.NativeText)})"
+                           if shortcut is not None else tip)
+        act.setCheckable(checkable)
+        if slot is not None:
+            act.triggered.connect(slot)
+        self.addAction(act)  # shortcuts work even when menus/toolbars are hidden
+        return act
+
+    def _build_actions(self) -> None:
+        K = QKeySequence.StandardKey  # noqa: N806
+        self.act_open = self._action("&Open photo…", self.open_dialog, K.Open,
+                                     "Open a photo for review", icon="document-open")
+        self.act_next = self._action("&Next photo in folder", self.next_photo,
+                                     [Qt.Key.Key_PageDown, "Ctrl+Right"],
+                                     "Next photo in the folder", icon="go-next")
+        self.act_prev = self._action("&Previous photo in folder", self.previous_photo,
+                                     [Qt.Key.Key_PageUp, "Ctrl+Left"],
+                                     "Previous photo in the folder", icon="go-previous")
+        self.act_save = self._action("&Save annotated image as…", self.save_annotated_dialog,
+                                     K.Save, "Save a copy with the boxes drawn (JPEG/PNG/TIFF)",
+                                     icon="document-save-as")
+        self.act_export = self._action("&Export results (image + JSON + CSV)…",
+                                       self.export_dialog, "Ctrl+E",
+                                       "Annotated image with its JSON and CSV results beside it",
+                                       icon="document-export")
+        self.act_quit = self._action("&Quit", self.close, K.Quit)
+        self.act_analyze = self._action("&Analyze", self.analyze, [Qt.Key.Key_F5, "Ctrl+R"],
+                                        "Find faces and estimate perceived gender",
+                                        icon="system-run")
+        self.act_cancel = self._action("&Cancel analysis", self.cancel_analysis,
+                                       Qt.Key.Key_Escape, "Stop the running analysis",
+                                       icon="process-stop")
+        self.act_settings = self._action("Analysis &settings…", self.settings_dialog, "Ctrl+,",
+                                         "Detection threshold, face size, uncertain band",
+                                         icon="preferences-system")
+        self.act_undo = self.undo_stack.createUndoAction(self, "&Undo")
+        self.act_undo.setShortcuts(QKeySequence.keyBindings(K.Undo))
+        self.act_redo = self.undo_stack.createRedoAction(self, "&Redo")
+        self.act_redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        self.act_undo.setIcon(QIcon.fromTheme("edit-undo"))
+        self.act_redo.setIcon(QIcon.fromTheme("edit-redo"))
+        self.addAction(self.act_undo)
+        self.addAction(self.act_redo)
+        self.act_add_face = self._action("&Add face box (drag on photo)", None, "A",
+                                         "Drag a box around a face the detector missed",
+                                         checkable=True, icon="list-add")
+        self.act_add_face.toggled.connect(self.view.set_add_mode)
+        self.act_delete = self._action("&Delete face", self.delete_selected,
+                                       [Qt.Key.Key_Delete, Qt.Key.Key_Backspace],
+                                       "Remove the selected box (a false detection)",
+                                       icon="edit-delete")
+        self.label_actions: dict[str, QAction] = {}
+        group = QActionGroup(self)
+        for gender, key in (("female", "Shift+F"), ("male", "Shift+M"), ("uncertain", "Shift+U")):
+            act = self._action(f"Label as &{gender}", None, key,
+                               f"Set the selected face's perceived gender to {gender} by hand")
+            act.triggered.connect(lambda _=False, g=gender: self.relabel_selected(g))
+            group.addAction(act)
+            self.label_actions[gender] = act
+        group.setExclusive(False)
+        self.act_zoom_in = self._action("Zoom &in", self.view.zoom_in, [K.ZoomIn, "Ctrl+="],
+                                        icon="zoom-in")
+        self.act_zoom_out = self._action("Zoom &out", self.view.zoom_out, K.ZoomOut,
+                                         icon="zoom-out")
+        self.act_fit = self._action("&Fit to window", self.view.fit_to_window, "Ctrl+0",
+                                    icon="zoom-fit-best")
+        self.act_actual = self._action("&100 %", self.view.actual_size, "Ctrl+1",
+                                       icon="zoom-original")
+        self.act_about = self._action("&About forensic_app", self.about_dialog)
+
+    def _build_menus_and_toolbar(self) -> None:
+        mb = self.menuBar()
+        m = mb.addMenu("&File")
+        m.addAction(self.act_open)
+        self.recent_menu = m.addMenu("Open &recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        self._fill_recent_menu()
+        m.addSeparator()
+        m.addAction(self.act_next)
+        m.addAction(self.act_prev)
+        m.addSeparator()
+        m.addAction(self.act_save)
+        m.addAction(self.act_export)
+        m.addSeparator()
+        m.addAction(self.act_quit)
+        self.file_menu = m
+        m = mb.addMenu("&Edit")
+        m.addAction(self.act_undo)
+        m.addAction(self.act_redo)
+        m.addSeparator()
+        m.addAction(self.act_add_face)
+        m.addAction(self.act_delete)
+        for act in self.label_actions.values():
+            m.addAction(act)
+        m.addSeparator()
+        m.addAction(self.act_settings)
+        m = mb.addMenu("&Analysis")
+        m.addAction(self.act_analyze)
+        m.addAction(self.act_cancel)
+        m = mb.addMenu("&View")
+        for act in (self.act_zoom_in, self.act_zoom_out, self.act_fit, self.act_actual):
+            m.addAction(act)
+        m.addSeparator()
+        for dock in (self.panel_dock, self.list_dock, self.log_dock):
+            m.addAction(dock.toggleViewAction())
+        self.view_menu = m
+        m = mb.addMenu("&Help")
+        m.addAction(self.act_about)
+
+        tb = QToolBar("Main", self)
+        tb.setObjectName("toolbar_main")
+        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        for act in (self.act_open, self.act_prev, self.act_next, None, self.act_analyze,
+                    self.act_cancel, None, self.act_add_face, self.act_delete, self.act_undo,
+                    self.act_redo, None, self.act_fit, self.act_actual, None, self.act_save,
+                    self.act_export, None, self.act_settings):
+            if act is None:
+                tb.addSeparator()
+            else:
+                tb.addAction(act)
+        self.addToolBar(tb)
+        self.toolbar = tb
+
+    def _connect(self) -> None:
+        self.doc.facesChanged.connect(self._refresh_faces)
+        self.view.faceClicked.connect(lambda i: self.select_face(i, source="view"))
+        self.face_list.faceSelected.connect(lambda i: self.select_face(i, source="list"))
+        self.view.boxDrawn.connect(self.add_face_box)
+        self.view.contextMenuAt.connect(self._show_photo_menu)
+        self.view.addModeChanged.connect(self.act_add_face.setChecked)
+        self.face_panel.contextMenuAt.connect(self._show_panel_menu)
+        self.undo_stack.cleanChanged.connect(lambda _: self._update_title())
+        self.undo_stack.indexChanged.connect(lambda _: self._update_actions())
+
+    # ---- window state ------------------------------------------------------------------
+    def _restore_window_state(self) -> None:
+        qs = QSettings()
+        geometry = qs.value("window/geometry")
+        state = qs.value("window/state")
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1400, 900)
+        if isinstance(state, QByteArray) and not state.isEmpty():
+            self.restoreState(state)
+        else:
+            self.resizeDocks([self.panel_dock, self.list_dock], [340, 340],
+                             Qt.Orientation.Horizontal)
+            self.resizeDocks([self.log_dock], [140], Qt.Orientation.Vertical)
+
+    def _save_window_state(self) -> None:
+        qs = QSettings()
+        qs.setValue("window/geometry", self.saveGeometry())
+        qs.setValue("window/state", self.saveState())
+        qs.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
+        self.shutdown()
+        super().closeEvent(event)
+
+    def shutdown(self) -> None:
+        """Stop and join background work, remember the window, detach from logging."""
+        if self.task is not None:
+            self.task.cancel()
+            self.task.wait(60_000)
+        self._save_window_state()
+        self._save_prefs()
+        self.log_pane.detach(APP_LOGGER)
+
+    def _save_prefs(self) -> None:
+        try:
+            save_preferences(self.prefs)
+        except OSError as exc:
+            log.warning("could not save preferences: %s", exc)
+
+    # ---- errors ------------------------------------------------------------------------
+    def show_error(self, title: str, message: str) -> None:
+        """A clear dialog plus a log line; the window keeps working."""
+        log.error("%s: %s", title, message)
+        QMessageBox.critical(self, title, message)
+
+    # ---- opening -----------------------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        return self.task is not None
+
+    def open_dialog(self) -> None:
+        start = self.prefs.last_dir or str(Path.home())
+        path, _ = QFileDialog.getOpenFileName(self, "Open photo", start, IMAGE_FILTER)
+        if path:
+            self.open_path(path)
+
+    def open_path(self, path: str | Path, analyze: bool | None = None) -> bool:
+        """Load a photo (read-only) and show it; analyse it if the preference says so."""
+        if self.busy:
+            self.statusBar().showMessage("Wait for the analysis to finish or cancel it.", 5000)
+            return False
+        path = Path(path)
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            image = load_image(path)
+        except ImageLoadError as exc:
+            QApplication.restoreOverrideCursor()
+            self.show_error("Cannot open photo", str(exc))
+            return False
+        except Exception as exc:  # noqa: BLE001 - any decoder failure is a per-photo error
+            QApplication.restoreOverrideCursor()
+            self.show_error("Cannot open photo", f"{path}: {exc}")
+            return False
+        QApplication.restoreOverrideCursor()
+        self.undo_stack.clear()
+        self._selected = -1
+        self.view.set_image(image.rgb)
+        self.doc.set_image(image)
+        self.prefs.add_recent(path)
+        self.prefs.last_dir = str(path.resolve().parent)
+        self._save_prefs()
+        self._update_title()
+        self.status_time.setText("")
+        log.info("opened %s (%d\u00d7%d, %s, SHA-256 %s)", path, image.width, image.height,
+                 image.format, image.sha256)
+        for note in image.notes:
+            log.info("note: %s", note)
+        self._update_actions()
+        self._update_status()
+        self._notify("open", {"width": image.width, "height": image.height})
+        if self.prefs.analyze_on_open if analyze is None else analyze:
+            self.analyze()
+        return True
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        for p in self.prefs.recent_files:
+            act = self.recent_menu.addAction(p)
+            act.triggered.connect(lambda _=False, p=p: self.open_path(p))
+        self.recent_menu.setEnabled(bool(self.prefs.recent_files) and not self.busy)
+
+    def folder_photos(self) -> list[Path]:
+        if self.doc.image is None:
+            return []
+        folder = Path(self.doc.image.path).parent
+        try:
+            return sorted((p for p in folder.iterdir() if p.is_file() and is_image_path(p)),
+                          key=lambda p: p.name.lower())
+        except OSError:
+            return []
+
+    def _step_photo(self, step: int) -> None:
+        photos = self.folder_photos()
+        if not photos or self.doc.image is None:
+            return
+        current = Path(self.doc.image.path)
+        names = [p.name for p in photos]
+        i = names.index(current.name) if current.name in names else -1
+        j = i + step
+        if 0 <= j < len(photos):
+            self.open_path(photos[j])
+        else:
+            self.statusBar().showMessage("No more photos in this folder.", 3000)
+
+    def next_photo(self) -> None:
+        self._step_photo(+1)
+
+    def previous_photo(self) -> None:
+        self._step_photo(-1)
+
+    # ---- drag and drop -----------------------------------------------------------------
+    def _dropped_paths(self, mime) -> list[Path]:
+        if not mime.hasUrls():
+            return []
+        return [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()]
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt API
+        paths = self._dropped_paths(event.mimeData())
+        if any(p.is_dir() or is_image_path(p) for p in paths):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event) -> None:  # noqa: N802 - Qt API
+        paths = self._dropped_paths(event.mimeData())
+        images = [p for p in paths if p.is_file() and is_image_path(p)]
+        folders = [p for p in paths if p.is_dir()]
+        if images:
+            event.acceptProposedAction()
+            if len(images) > 1:
+                log.info("%d photos dropped; opening the first", len(images))
+            self.open_path(images[0])
+        elif folders and hasattr(self, "open_folder"):
+            event.acceptProposedAction()
+            self.open_folder(folders[0])
+        else:
+            event.ignore()
+
+    # ---- analysis ----------------------------------------------------------------------
+    def analyze(self) -> None:
+        """Analyse the open photo in a worker thread with the current settings."""
+        image = self.doc.image
+        if image is None or self.busy:
+            return
+        settings = self.prefs.analysis
+        engines = self.engines
+        kept = [f for f in self.doc.faces if f.manual_box]
+
+        def work(cancelled: Callable[[], bool], progress: Callable[[Any], None]) -> ImageResult:
+            engine = engines.get()
+            return engine.analyze_image(image, settings, cancel=cancelled)
+
+        task = Task(work, name="analysis", parent=self)
+        task.succeeded.connect(lambda r: self._analysis_done(r, kept))
+        task.failed.connect(self._analysis_failed)
+        task.cancelled.connect(self._analysis_cancelled)
+        task.finished.connect(self._task_finished)
+        self.task = task
+        self._outcome = ""
+        self._analysis_started = time.perf_counter()
+        self._set_busy(True)
+        log.info("analysing %s (threshold %.2f, min face %d px, detection size %d, %s)",
+                 Path(image.path).name, settings.det_threshold, settings.min_face,
+                 settings.detect_size, settings.detection_mode)
+        task.start()
+
+    def cancel_analysis(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            self.statusBar().showMessage("Cancelling…")
+
+    def _analysis_done(self, result: ImageResult, kept: list[Face]) -> None:
+        if self.doc.image is None or result.path != self.doc.image.path:
+            return
+        self._outcome = "failed" if result.error else "done"
+        if result.error:
+            self.show_error("Analysis failed", result.error)
+            return
+        elapsed = (time.perf_counter() - self._analysis_started) * 1000.0
+        result.timings_ms.setdefault("total", elapsed)
+        if kept:
+            result.faces.extend(kept)
+            log.info("kept %d hand-drawn box(es) from before", len(kept))
+        self.undo_stack.clear()
+        self._selected = -1
+        self.doc.set_result(result)
+        s = exporting.summary(result)
+        log.info("detected %d face(s) in %s: %d female, %d male, %d uncertain (%.0f ms)",
+                 s["faces"], Path(result.path).name, s["female"], s["male"], s["uncertain"],
+                 result.timings_ms.get("total", elapsed))
+        self.status_time.setText(f"{result.timings_ms.get('total', elapsed):.0f} ms")
+        self._notify("analyze", {"faces": s["faces"], "settings": result.settings})
+        if self.doc.faces:
+            self.select_face(0, source="auto")
+
+    def _analysis_failed(self, message: str, details: str) -> None:
+        self._outcome = "failed"
+        log.debug("analysis failure details:\n%s", details)
+        self.show_error("Analysis failed", message)
+
+    def _analysis_cancelled(self) -> None:
+        self._outcome = "cancelled"
+        log.info("analysis cancelled")
+        self.statusBar().showMessage("Analysis cancelled.", 5000)
+
+    def _task_finished(self) -> None:
+        task, self.task = self.task, None
+        if task is not None:
+            task.wait()
+            task.deleteLater()
+        self._set_busy(False)
+        self._update_status()
+        self.analysisFinished.emit(self._outcome or "done")
+
+    def _set_busy(self, busy: bool) -> None:
+        self.progress.setVisible(busy)
+        if busy:
+            self.view.set_add_mode(False)
+            self.statusBar().showMessage("Analysing…")
+        else:
+            self.statusBar().clearMessage()
+        self._update_actions()
+
+    # ---- selection ---------------------------------------------------------------------
+    def select_face(self, index: int, source: str = "code") -> None:
+        faces = self.doc.faces
+        if not 0 <= index < len(faces):
+            index = -1
+        self._selected = index
+        self.view.select(index, center=source in ("list", "code"))
+        if source != "list":
+            self.face_list.select(index)
+        rgb = self.doc.image.rgb if self.doc.image is not None else None
+        self.face_panel.show_face(rgb, faces[index] if index >= 0 else None, index)
+        self._update_actions()
+
+    @property
+    def selected_index(self) -> int:
+        return self._selected
+
+    def _refresh_faces(self) -> None:
+        faces = self.doc.faces
+        if self._selected >= len(faces):
+            self._selected = len(faces) - 1
+        rgb = self.doc.image.rgb if self.doc.image is not None else None
+        self.view.set_faces(faces, self._selected)
+        self.face_list.set_faces(rgb, faces, self._selected)
+        self.face_panel.show_face(rgb, faces[self._selected] if self._selected >= 0 else None,
+                                  self._selected)
+        self.list_dock.setWindowTitle(f"Faces ({len(faces)})" if self.doc.image else "Faces")
+        self._update_actions()
+
+    # ---- corrections -------------------------------------------------------------------
+    def _on_edit(self, action: str, detail: dict[str, Any]) -> None:
+        log.info("%s %s", action.replace("_", " "), detail)
+        self._notify(action, detail)
+
+    def _notify(self, action: str, detail: dict[str, Any]) -> None:
+        """Tell listeners (e.g. a case's audit log) what happened to the open photo."""
+        for hook in list(self.edit_hooks):
+            try:
+                hook(action, {"path": self.doc.image.path if self.doc.image else None,
+                              "sha256": self.doc.image.sha256 if self.doc.image else None,
+                              **detail})
+            except Exception:  # noqa: BLE001 - a listener failing must not break editing
+                log.exception("edit listener failed")
+
+    def add_face_box(self, box: list[float]) -> None:
+        """Classify a hand-drawn box and add it (undoable), marked manual."""
+        if self.doc.image is None or self.busy:
+            return
+        box = [float(v) for v in box]
+        face = Face(box=box, gender="uncertain", manual_box=True)
+        try:
+            QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+            engine = self.engines.get()
+            face = engine.classify_boxes(self.doc.image.rgb, [box], self.prefs.analysis)[0]
+            face.manual_box = True
+        except Exception as exc:  # noqa: BLE001 - the box is still added, unclassified
+            log.warning("could not classify the new box (%s); added as uncertain", exc)
+        finally:
+            QApplication.restoreOverrideCursor()
+        cmd = AddFaceCommand(self.doc, face, self._on_edit)
+        self.undo_stack.push(cmd)
+        self.select_face(cmd.index, source="code")
+        self.act_add_face.setChecked(False)
+
+    def delete_selected(self) -> None:
+        if self.busy or not 0 <= self._selected < len(self.doc.faces):
+            return
+        index = self._selected
+        self.undo_stack.push(DeleteFaceCommand(self.doc, index, self._on_edit))
+        self.select_face(min(index, len(self.doc.faces) - 1), source="code")
+
+    def relabel_selected(self, gender: str) -> None:
+        if self.busy or not 0 <= self._selected < len(self.doc.faces):
+            return
+        index = self._selected
+        self.undo_stack.push(RelabelCommand(self.doc, index, gender, self._on_edit))
+        self.select_face(index, source="code")
+
+    # ---- context menus and saving ------------------------------------------------------
+    def photo_context_menu(self, index: int = -1) -> QMenu:
+        """The right-click menu of the photo (and, with index -1, of the enlarged face)."""
+        menu = QMenu(self)
+        if 0 <= index < len(self.doc.faces):
+            self.select_face(index, source="view")
+            menu.addSection(f"Face {index + 1}")
+            for act in self.label_actions.values():
+                menu.addAction(act)
+            menu.addAction(self.act_delete)
+            menu.addSeparator()
+        menu.addAction(self.act_save)
+        menu.addAction(self.act_export)
+        return menu
+
+    def _show_photo_menu(self, pos: QPoint, index: int) -> None:
+        self.photo_context_menu(index).exec(pos)
+
+    def _show_panel_menu(self, pos: QPoint) -> None:
+        menu = self.photo_context_menu(-1) if self.face_panel.has_face() else None
+        if menu is not None:
+            menu.exec(pos)
+
+    def _ask_save_path(self, title: str) -> Path | None:
+        image = self.doc.image
+        assert image is not None
+        default = exporting.default_annotated_path(image.path)
+        path, chosen = QFileDialog.getSaveFileName(self, title, str(default),
+                                                   ";;".join(SAVE_FILTERS))
+        if not path:
+            return None
+        p = Path(path)
+        if p.suffix.lower() not in exporting.ANNOTATED_SUFFIXES:
+            p = p.with_name(p.name + SAVE_FILTERS.get(chosen, ".jpg"))
+        return p
+
+    def save_annotated_dialog(self) -> None:
+        if self.doc.image is None:
+            return
+        path = self._ask_save_path("Save annotated image")
+        if path is not None:
+            self.save_annotated_to(path)
+
+    def save_annotated_to(self, path: str | Path) -> Path | None:
+        image = self.doc.image
+        if image is None:
+            return None
+        try:
+            out = save_annotated(image.rgb, self.doc.faces, path, protected=[image.path],
+                                 selected=self._selected if self._selected >= 0 else None)
+        except Exception as exc:  # noqa: BLE001 - shown to the user, nothing is lost
+            self.show_error("Could not save the annotated image", str(exc))
+            return None
+        log.info("saved annotated image %s (%d face(s), %d manual)", out, len(self.doc.faces),
+                 self.doc.manual_count())
+        self._notify("export_annotated", {"output": str(out)})
+        self.statusBar().showMessage(f"Saved {out}", 5000)
+        return out
+
+    def export_dialog(self) -> None:
+        if self.doc.image is None:
+            return
+        path = self._ask_save_path("Export results: annotated image (JSON and CSV go beside it)")
+        if path is not None:
+            self.export_to(path)
+
+    def export_to(self, path: str | Path) -> dict[str, Path] | None:
+        image, result = self.doc.image, self.doc.result
+        if image is None or result is None:
+            return None
+        try:
+            engine = self.engines.engine
+            if engine is not None:
+                text = engine.document(self.prefs.analysis, [result]).to_json()
+            else:
+                import json
+
+                text = json.dumps({"tool": "forensic_app", "tool_version": __version__,
+                                   "images": [result.to_dict()]}, indent=2)
+            written = exporting.export_results(
+                image, result, path, text,
+                selected=self._selected if self._selected >= 0 else None)
+        except Exception as exc:  # noqa: BLE001
+            self.show_error("Could not export the results", str(exc))
+            return None
+        log.info("exported %s", ", ".join(str(p) for p in written.values()))
+        self._notify("export_results", {k: str(v) for k, v in written.items()})
+        self.statusBar().showMessage(f"Exported to {written['image'].parent}", 5000)
+        return written
+
+    # ---- dialogs -----------------------------------------------------------------------
+    def settings_dialog(self) -> None:
+        band = None
+        engine = self.engines.engine
+        if engine is not None:
+            band = tuple(engine.gender_spec.uncertain_band)
+        dlg = SettingsDialog(self.prefs.analysis, self.prefs.analyze_on_open, band, self)
+        if dlg.exec() != SettingsDialog.DialogCode.Accepted:
+            return
+        self.apply_settings(dlg.settings(), dlg.analyze_on_open.isChecked(),
+                            reanalyze=dlg.reanalyze_requested)
+
+    def apply_settings(self, settings, analyze_on_open: bool, reanalyze: bool = False) -> None:
+        self.prefs.analysis = settings
+        self.prefs.analyze_on_open = analyze_on_open
+        self._save_prefs()
+        log.info("settings saved: %s", settings.to_dict())
+        if reanalyze and self.doc.image is not None:
+            self.analyze()
+        elif self.doc.image is not None:
+            self.statusBar().showMessage("Settings saved; Re-analyze (F5) applies them.", 8000)
+
+    def about_dialog(self) -> None:
+        AboutDialog(self.engines.engine, self.engines.error, self).exec()
+
+    # ---- state -------------------------------------------------------------------------
+    def _update_actions(self) -> None:
+        busy = self.busy
+        has_image = self.doc.image is not None
+        has_sel = 0 <= self._selected < len(self.doc.faces)
+        for act in (self.act_open, self.act_next, self.act_prev):
+            act.setEnabled(not busy)
+        self.recent_menu.setEnabled(not busy and bool(self.prefs.recent_files))
+        self.act_analyze.setEnabled(has_image and not busy)
+        self.act_analyze.setText("Re-&analyze" if self.doc.analysed else "&Analyze")
+        self.act_cancel.setEnabled(busy)
+        self.act_save.setEnabled(has_image and not busy)
+        self.act_export.setEnabled(has_image and not busy)
+        self.act_add_face.setEnabled(has_image and not busy)
+        self.act_delete.setEnabled(has_sel and not busy)
+        for act in self.label_actions.values():
+            act.setEnabled(has_sel and not busy)
+        self.act_undo.setEnabled(self.undo_stack.canUndo() and not busy)
+        self.act_redo.setEnabled(self.undo_stack.canRedo() and not busy)
+        for act in (self.act_zoom_in, self.act_zoom_out, self.act_fit, self.act_actual):
+            act.setEnabled(has_image)
+
+    def _update_title(self) -> None:
+        name = Path(self.doc.image.path).name if self.doc.image else ""
+        dirty = "" if self.undo_stack.isClean() else " \u2022 corrected"
+        self.setWindowTitle(f"{name}{dirty} \u2014 forensic_app" if name else "forensic_app")
+
+    def _update_status(self) -> None:
+        engine = self.engines.engine
+        if engine is not None:
+            gender = next((m for m in engine.models if m.role == "gender"), None)
+            self.status_model.setText(f"Model: {gender.name if gender else '?'}")
+            self.status_provider.setText(engine.provider)
+        else:
+            self.status_model.setText("Model: not loaded" if not self.engines.error
+                                      else "Model: unavailable")
+            self.status_model.setToolTip(self.engines.error or "")
+            self.status_provider.setText("")
+        image = self.doc.image
+        self.status_size.setText(f"{image.width}\u00d7{image.height} px" if image else "")
+
+
+def single_shot(ms: int, fn: Callable[[], None]) -> None:
+    """Run ``fn`` on the event loop after ``ms`` milliseconds (used by startup)."""
+    QTimer.singleShot(ms, fn)
