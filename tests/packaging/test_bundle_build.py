@@ -15,7 +15,6 @@ bundle are checked; so is the ``.tar.gz``.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import importlib.util
 import json
 import os
@@ -64,6 +63,8 @@ def _clean_env(home: Path) -> dict[str, str]:
 @contextlib.contextmanager
 def _build_lock():
     """Helpers and CI jobs share dist/; two builds at once would clobber each other."""
+    import fcntl  # POSIX only, like the build itself
+
     lock_path = REPO / "build" / ".build-linux.lock"
     lock_path.parent.mkdir(exist_ok=True)
     with open(lock_path, "w") as fh:
@@ -100,6 +101,7 @@ def built(linux_package) -> Built:
                     and art.tarball.is_file() and art.deb.is_file()):
                 return art
         proc = subprocess.run(["bash", str(REPO / "packaging" / "build_linux.sh")], cwd=REPO,
+                              env={**os.environ, "PYTHON": sys.executable},
                               capture_output=True, text=True, timeout=1500)
         assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
         record = json.loads(record_path.read_text(encoding="utf-8"))
