@@ -201,6 +201,10 @@ def test_desktop_entry_fields(linux_package, bundle) -> None:
     assert entry["Categories"].endswith(";") and "Graphics" in entry["Categories"]
     assert "image/jpeg" in entry["MimeType"]
     assert "perceived gender" in entry["Comment"]
+    # X11 WM_CLASS is Qt's applicationName: docks match the window to this entry through it.
+    from forensic_app.gui.app import APPLICATION
+
+    assert entry["StartupWMClass"] == APPLICATION
 
 
 def test_desktop_entry_validates(linux_package) -> None:
