@@ -70,6 +70,7 @@ class MainWindow(QMainWindow):
         self.undo_stack = QUndoStack(self)
         self.task: Task | None = None
         self._outcome = ""
+        self._closing = False
         self._selected = -1
         self._analysis_started = 0.0
         self.edit_hooks: list[Callable[[str, dict[str, Any]], None]] = []
@@ -200,6 +201,15 @@ class MainWindow(QMainWindow):
         self.act_actual = self._action("&100 %", self.view.actual_size, "Ctrl+1",
                                        icon="zoom-original")
         self.act_about = self._action("&About forensic_app", self.about_dialog)
+        # Short toolbar labels; menus keep the full text and show the shortcuts.
+        for act, short in ((self.act_open, "Open"), (self.act_prev, "\u25c0 Previous"),
+                           (self.act_next, "Next \u25b6"), (self.act_cancel, "Cancel"),
+                           (self.act_add_face, "Add face"), (self.act_delete, "Delete"),
+                           (self.act_undo, "Undo"), (self.act_redo, "Redo"),
+                           (self.act_fit, "Fit"), (self.act_actual, "100 %"),
+                           (self.act_save, "Save as\u2026"), (self.act_export, "Export\u2026"),
+                           (self.act_settings, "Settings\u2026")):
+            act.setIconText(short)
 
     def _build_menus_and_toolbar(self) -> None:
         mb = self.menuBar()
@@ -293,6 +303,12 @@ class MainWindow(QMainWindow):
 
     def shutdown(self) -> None:
         """Stop and join background work, remember the window, detach from logging."""
+        if self._closing:
+            return
+        self._closing = True
+        # Child objects emit while being destroyed; nothing may reach half-deleted widgets.
+        self.undo_stack.blockSignals(True)
+        self.doc.blockSignals(True)
         if self.task is not None:
             self.task.cancel()
             self.task.wait(60_000)
@@ -497,6 +513,8 @@ class MainWindow(QMainWindow):
         if task is not None:
             task.wait()
             task.deleteLater()
+        if self._closing:
+            return
         self._set_busy(False)
         self._update_status()
         self.analysisFinished.emit(self._outcome or "done")
@@ -713,6 +731,7 @@ class MainWindow(QMainWindow):
         self.recent_menu.setEnabled(not busy and bool(self.prefs.recent_files))
         self.act_analyze.setEnabled(has_image and not busy)
         self.act_analyze.setText("Re-&analyze" if self.doc.analysed else "&Analyze")
+        self.act_analyze.setIconText("Re-analyze" if self.doc.analysed else "Analyze")
         self.act_cancel.setEnabled(busy)
         self.act_save.setEnabled(has_image and not busy)
         self.act_export.setEnabled(has_image and not busy)

@@ -56,10 +56,11 @@ def make_window(qtbot, qsettings_dir) -> Callable:
 
     windows = []
 
-    def factory(engine=None, engine_factory=None, analyze_on_open: bool = True):
+    def factory(engine=None, engine_factory=None, analyze_on_open: bool | None = True):
         eng = engine if engine is not None else FakeEngine()
         win = MainWindow(engine_factory=engine_factory or (lambda: eng))
-        win.prefs.analyze_on_open = analyze_on_open
+        if analyze_on_open is not None:  # None: keep what the preferences file says
+            win.prefs.analyze_on_open = analyze_on_open
         qtbot.addWidget(win)
         win.show()
         windows.append(win)
