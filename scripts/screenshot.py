@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", default="1500x940", help="window size WxH")
     parser.add_argument("--face", type=int, default=-1,
                         help="face to select (0-based); default: the largest")
+    parser.add_argument("--dark", action="store_true", help="ask Qt for the dark colour scheme")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds for the analysis")
     opts = parser.parse_args(argv)
 
@@ -76,6 +77,21 @@ def main(argv: list[str] | None = None) -> int:
 
     setup_logging()
     app = create_application()
+    if opts.dark:  # what a dark desktop theme gives the window (chrome only; data colours stay)
+        from PySide6.QtGui import QColor, QPalette
+
+        app.setStyle("Fusion")
+        pal = QPalette()
+        roles = QPalette.ColorRole
+        for role, rgb in ((roles.Window, (45, 45, 48)), (roles.WindowText, (230, 230, 230)),
+                          (roles.Base, (30, 30, 32)), (roles.AlternateBase, (45, 45, 48)),
+                          (roles.Text, (230, 230, 230)), (roles.Button, (53, 53, 56)),
+                          (roles.ButtonText, (230, 230, 230)), (roles.Highlight, (42, 130, 218)),
+                          (roles.HighlightedText, (255, 255, 255))):
+            pal.setColor(role, QColor(*rgb))
+        for role in (roles.WindowText, roles.Text, roles.ButtonText):
+            pal.setColor(QPalette.ColorGroup.Disabled, role, QColor(120, 120, 120))
+        app.setPalette(pal)
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(home / "qs"))
     from forensic_app.gui.main_window import MainWindow
