@@ -60,7 +60,8 @@ def _predict(clf: GenderClassifier, crops: list[np.ndarray], bs: int = 64):
 
 def _grouped(y: np.ndarray, p: np.ndarray, groups: list[str]) -> dict:
     out = {}
-    for g in sorted(set(groups)):
+    order = [name for _, _, name in FACE_BUCKETS]
+    for g in sorted(set(groups), key=lambda v: (order.index(v) if v in order else 99, v)):
         m = np.asarray([x == g for x in groups])
         r = binary_metrics(y[m], p[m])
         out[g] = {k: r[k] for k in ("n", "accuracy", "balanced_accuracy", "err_f", "err_m")}
@@ -130,7 +131,8 @@ def eval_gtrain_val(clf: GenderClassifier) -> dict:
     crops = [clf.whole_image_crop(D.image_of(val, i))[0] for i in range(len(val))]
     p, age = _predict(clf, crops)
     m = binary_metrics(val.labels, p)
-    out = {k: m[k] for k in ("n", "accuracy", "balanced_accuracy", "auc", "err_f", "err_m")}
+    keys = ("n", "accuracy", "balanced_accuracy", "auc", "err_f", "err_m", "female", "male")
+    out = {k: m[k] for k in keys}
     known = ~np.isnan(val.ages)
     if age is not None and known.any():
         err = np.abs(age[known] - val.ages[known])
@@ -360,7 +362,75 @@ def run(model: Path, out: Path, threads: int, end_to_end: bool = True) -> dict:
     tmp = out / "metrics.json.tmp"
     tmp.write_text(buf.getvalue())
     os.replace(tmp, out / "metrics.json")
+    (out / "tables.md").write_text(markdown_tables(res), encoding="utf-8")
     return res
+
+
+def _f(v: float | None, pct: bool = False) -> str:
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return "–"
+    return f"{100 * v:.1f} %" if pct else f"{v:.3f}"
+
+
+def markdown_tables(res: dict) -> str:
+    """The model card's metric tables, generated so the card cannot drift from metrics.json."""
+    lines = [
+        "| set | n (F/M) | accuracy | balanced acc. | AUC | women called male | "
+        "men called female | F1 female | F1 male |",
+        "|---" * 9 + "|",
+    ]
+    for key, name in (
+        ("wider_val", "wider-gender val (wild)"),
+        ("dev_crops", "dev-eval crops (wild, --no-detect framing)"),
+        ("wild_combined", "both wild sets together"),
+        ("gtrain_val", "gender-train val (clean faces)"),
+    ):
+        m = res[key]
+        nf = m.get("female", {}).get("n", "")
+        nm = m.get("male", {}).get("n", "")
+        f1f = m.get("female", {}).get("f1")
+        f1m = m.get("male", {}).get("f1")
+        lines.append(
+            f"| {name} | {m['n']} ({nf}/{nm}) | {_f(m['accuracy'])} | "
+            f"{_f(m['balanced_accuracy'])} | {_f(m['auc'])} | {_f(m['err_f'], True)} | "
+            f"{_f(m['err_m'], True)} | {_f(f1f)} | {_f(f1m)} |"
+        )
+    for key, name in (("wider_val", "wider-gender val"), ("dev_crops", "dev-eval crops")):
+        for group in ("by_face_size", "by_age_group", "by_skin_group"):
+            if group not in res[key]:
+                continue
+            lines += [
+                "",
+                f"**{name}, {group.replace('_', ' ')}** (face size = shorter side of "
+                "the face box in the photo, px)"
+                if group == "by_face_size"
+                else f"**{name}, {group.replace('_', ' ')}**",
+                "",
+                "| group | n (F/M) | accuracy | balanced acc. | women called male | "
+                "men called female |",
+                "|---" * 6 + "|",
+            ]
+            rows = dict(res[key][group])
+            if group == "by_face_size" and res[key].get("ge64"):
+                rows[">=64 (target group)"] = res[key]["ge64"]
+            for g, m in rows.items():
+                lines.append(
+                    f"| {g} | {m['n']} ({m['n_female']}/{m['n_male']}) | "
+                    f"{_f(m['accuracy'])} | {_f(m['balanced_accuracy'])} | "
+                    f"{_f(m['err_f'], True)} | {_f(m['err_m'], True)} |"
+                )
+    g = res["gtrain_val"]
+    if "age_mae" in g:
+        lines += [
+            "",
+            f"**Apparent age** (gender-train val, {g['age_n']} faces with ages): "
+            f"MAE {g['age_mae']:.2f} years",
+            "",
+            "| age decade | MAE (years) |",
+            "|---|---|",
+        ]
+        lines += [f"| {k} | {v:.1f} |" for k, v in g["age_mae_by_decade"].items()]
+    return "\n".join(lines) + "\n"
 
 
 def add_args(p: argparse.ArgumentParser) -> None:

@@ -41,6 +41,12 @@ TRAINING_DATA = (
 )
 
 
+def _git_commit() -> str:
+    from training.train import git_commit
+
+    return git_commit()
+
+
 def load_net(ckpt: Path) -> tuple[GenderAgeNet, dict]:
     ck = torch.load(ckpt, map_location="cpu", weights_only=False)
     net = GenderAgeNet()
@@ -117,7 +123,8 @@ def export(
     band = derive_band(p_cal, y)
 
     provenance = {
-        "git_commit": meta.get("commit", "unknown"),
+        "git_commit_at_training_start": meta.get("commit", "unknown"),
+        "git_commit_at_export": _git_commit(),
         "data_manifest_sha256": meta.get("data_manifest_sha256", D.data_manifest_hash()),
         "hyper_parameters": hp,
         "checkpoint_step": ck.get("row", {}).get("step", ck.get("state", {}).get("step")),
@@ -186,6 +193,7 @@ def export(
         diff_a = float(np.max(np.abs(a_ort - a_t)))
         if diff_g > 1e-3 or diff_a > 1e-2:
             raise RuntimeError(f"ONNX Runtime and PyTorch disagree: gender {diff_g}, age {diff_a}")
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; the model is a normal repository file
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)

@@ -95,6 +95,49 @@ class BalancedSampler:
         self.rng.bit_generator.state = st
 
 
+class ThreadTuner:
+    """Picks 1 or 2 intra-op threads by measuring, because the CPU is shared.
+
+    With other jobs busy on a 2-core machine, two OpenMP threads wait on each other and a step
+    can be 5-10x slower than with one (measured here); on an idle machine two threads are ~1.6x
+    faster. Start with one; every ``period`` steps the other setting is tried for up to
+    ``probe`` steps (abandoned at the first clearly slower step) and the faster one is kept.
+    """
+
+    def __init__(self, max_threads: int, period: int = 150, probe: int = 8) -> None:
+        self.options = [1, 2] if max_threads >= 2 else [1]
+        self.current = 1  # safe under contention; 2 must prove itself
+        self.period, self.probe = period, probe
+        self.recent: list[float] = []
+        self.trial: list[float] = []
+        self.trying: int | None = None
+        torch.set_num_threads(self.current)
+
+    def record(self, step: int, seconds: float) -> None:
+        if len(self.options) == 1:
+            return
+        if self.trying is None:
+            self.recent = (self.recent + [seconds])[-self.probe :]
+            if step % self.period == 0 and len(self.recent) == self.probe:
+                self.trying = 3 - self.current
+                self.trial = []
+                torch.set_num_threads(self.trying)
+            return
+        self.trial.append(seconds)
+        if len(self.trial) >= 2 and self.trial[-1] > 1.3 * float(np.median(self.recent)):
+            self.trial = [float("inf")] * self.probe  # clearly slower: stop the probe now
+        if len(self.trial) >= self.probe:
+            if np.median(self.trial[1:]) < np.median(self.recent):
+                log(
+                    f"threads {self.current} -> {self.trying} "
+                    f"({np.median(self.recent):.2f} s -> {np.median(self.trial[1:]):.2f} s/step)"
+                )
+                self.current = self.trying
+            self.recent = []
+            self.trying = None
+            torch.set_num_threads(self.current)
+
+
 def lr_at(progress: float, step: int, hp: HParams) -> float:
     """Linear warm-up over ``warmup_steps`` steps, then one cosine to zero over the budget.
 
@@ -266,6 +309,7 @@ def train(
     t_last = time.monotonic()
     last_ckpt = last_eval = state["elapsed_s"]
     seen, t_rate = 0, time.monotonic()
+    tuner = ThreadTuner(int(os.environ.get("TRAIN_THREADS", "2")))
     while state["elapsed_s"] < budget_s and (max_steps is None or state["step"] < max_steps):
         progress = state["elapsed_s"] / budget_s
         lr = lr_at(progress, state["step"], hp)
@@ -283,6 +327,7 @@ def train(
         state["step"] += 1
         seen += hp.batch
         now = time.monotonic()
+        tuner.record(state["step"], now - t_last)
         state["elapsed_s"] += now - t_last
         t_last = now
         if state["step"] % 20 == 0:
@@ -291,7 +336,7 @@ def train(
             log(
                 f"step {state['step']} {state['elapsed_s'] / 60:.1f}/{hp.budget_min:.0f} min "
                 f"lr {lr:.2e} {'P2' if phase2 else 'P1'} loss {float(loss):.3f} "
-                f"(gender {lg:.3f} age {la:.3f}) {rate:.0f} img/s"
+                f"(gender {lg:.3f} age {la:.3f}) {rate:.0f} img/s, {tuner.current} thr"
             )
         if state["elapsed_s"] - last_eval >= hp.eval_min * 60:
             do_eval()
