@@ -17,10 +17,11 @@ import hashlib
 import html
 import io
 import os
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 from PIL import Image
@@ -199,11 +200,16 @@ def _kv_table(rows: Sequence[tuple[str, Any]]) -> str:
     return f"<table>{body}</table>"
 
 
-def build_report_html(case: Case, generated_by: str | None = None) -> tuple[str, dict[str, Any]]:
-    """Render the report; returns (html, facts) where facts holds the integrity issues etc."""
+def _render(
+    case: Case, spool: BinaryIO, generated_by: str | None = None
+) -> tuple[str, dict[str, Any]]:
+    """Check and render every photo into ``spool`` (one photo in memory at a time).
+
+    Returns the head of the document (everything before the photo details, which needs the
+    totals) and the facts (integrity issues, counts). The document is head + spool + ``_TAIL``.
+    """
     records = case.records()
     all_issues: list[IntegrityIssue] = []
-    photo_sections: list[str] = []
     table_rows: list[str] = []
     n_faces = 0
     counts = {"female": 0, "male": 0, "uncertain": 0}
@@ -261,13 +267,15 @@ def build_report_html(case: Case, generated_by: str | None = None) -> tuple[str,
                 ("also found at", ", ".join(rec.other_paths) or "—"),
             ]
         )
-        photo_sections.append(
+        section = (
             f'<div class="photo" id="{anchor}"><h3>{idx}. {_e(rec.path)}</h3>{warn}'
             f"{img}{facts_table}"
             f"{'<ul>' + notes + '</ul>' if notes else ''}"
             f"{'<p class=err>' + _e(res.error) + '</p>' if res.error else ''}"
             f'<div class="faces">{face_html}</div></div>'
         )
+        spool.write(section.encode("utf-8"))
+        del rgb, thumb, section
 
     audit_read = read_audit(case.root / "audit.jsonl")
     m = case.manifest
@@ -353,40 +361,68 @@ def build_report_html(case: Case, generated_by: str | None = None) -> tuple[str,
         "<h2>Photos</h2><table><tr><th>#</th><th>path</th><th>SHA-256 at opening</th>"
         "<th>integrity</th><th>result</th><th>manual</th></tr>" + "".join(table_rows) + "</table>"
     )
-    parts.append("<h2>Photo details</h2>" + "".join(photo_sections))
-    parts.append("</body></html>")
+    parts.append("<h2>Photo details</h2>")
     facts = {
         "issues": all_issues,
         "photos": len(records),
         "faces": n_faces,
         "audit_problems": audit_read.problems(),
+        "inputs": [r.abs_path for r in records],
     }
     return "".join(parts), facts
+
+
+_TAIL = b"</body></html>"
+
+
+def build_report_html(case: Case, generated_by: str | None = None) -> tuple[str, dict[str, Any]]:
+    """The whole report as a string (for a GUI preview or Qt printing to PDF) and its facts."""
+    with tempfile.TemporaryFile() as spool:
+        head, facts = _render(case, spool, generated_by)
+        spool.seek(0)
+        return head + spool.read().decode("utf-8") + _TAIL.decode(), facts
 
 
 def write_report(
     case: Case, out_path: str | Path | None = None, generated_by: str | None = None
 ) -> ReportOutcome:
-    """Check every input's SHA-256, write the report atomically and log the export."""
+    """Check every input's SHA-256, write the report atomically and log the export.
+
+    Photo sections are rendered one at a time into a scratch file and streamed into the report,
+    so memory does not grow with the number of photos.
+    """
     out = Path(out_path) if out_path else case.root / REPORT_NAME
-    text, facts = build_report_html(case, generated_by)
-    issues: list[IntegrityIssue] = facts["issues"]
-    case.log(
-        audit.INTEGRITY_CHECK, None, photos=facts["photos"], problems=[i.describe() for i in issues]
-    )
-    inputs = [r.abs_path for r in case.records()]
-    atomic.refuse_overwrite_of(out, inputs)
-    data = text.encode("utf-8")
-    atomic.write_bytes_atomic(out, data)
-    digest = hashlib.sha256(data).hexdigest()
+    atomic.refuse_overwrite_of(out, [r.abs_path for r in case.records()])  # fail fast
+    with tempfile.TemporaryFile() as spool:
+        head, facts = _render(case, spool, generated_by)
+        issues: list[IntegrityIssue] = facts["issues"]
+        case.log(
+            audit.INTEGRITY_CHECK,
+            None,
+            photos=facts["photos"],
+            problems=[i.describe() for i in issues],
+        )
+        atomic.refuse_overwrite_of(out, facts["inputs"])
+        digest = hashlib.sha256()
+        with atomic.atomic_stream(out) as fh:
+
+            def put(data: bytes) -> None:
+                digest.update(data)
+                fh.write(data)
+
+            put(head.encode("utf-8"))
+            spool.seek(0)
+            while chunk := spool.read(1 << 20):
+                put(chunk)
+            put(_TAIL)
     case.log(
         audit.EXPORTED,
         None,
         kind="html-report",
         file=os.path.abspath(out),
-        report_sha256=digest,
+        report_sha256=digest.hexdigest(),
         integrity_problems=len(issues),
     )
     return ReportOutcome(
-        out, digest, facts["photos"], facts["faces"], issues, facts["audit_problems"]
+        out, digest.hexdigest(), facts["photos"], facts["faces"], issues, facts["audit_problems"]
     )

@@ -270,3 +270,10 @@ def test_batch_parallelism_reaches_the_engine_factory(photos):
     assert seen["threads"] == max(1, (os.cpu_count() or 1) // 2)
     run(["analyze", "in", "--threads", "3"], factory=factory)
     assert seen["threads"] == 3
+
+
+def test_info_lists_models_hashes_and_provider():
+    rc, out, _ = run(["info"])
+    assert rc == 0
+    assert "FakeExecutionProvider" in out and "d" * 64 in out and "e" * 64 in out
+    assert out.startswith(f"forensic-app {__version__}")
