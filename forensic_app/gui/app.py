@@ -142,7 +142,7 @@ def run_gui(args: list[str] | None = None) -> int:
     log.info("forensic_app %s started; log file %s", __version__, log_path)
     if opts.path:
         target = Path(opts.path)
-        if target.is_dir() and hasattr(window, "open_folder"):
+        if target.is_dir():
             window.open_folder(target)
         else:
             window.open_path(target)

@@ -94,6 +94,9 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._build_menus_and_toolbar()
         self._connect()
+        from forensic_app.gui.casework_ui import CaseworkUi
+
+        self.casework = CaseworkUi(self)
         self._restore_window_state()
         self._update_actions()
         self._update_status()
@@ -249,6 +252,7 @@ class MainWindow(QMainWindow):
         self.view_menu = m
         m = mb.addMenu("&Help")
         m.addAction(self.act_about)
+        self.help_menu = m
 
         tb = QToolBar("Main", self)
         tb.setObjectName("toolbar_main")
@@ -312,6 +316,7 @@ class MainWindow(QMainWindow):
         if self.task is not None:
             self.task.cancel()
             self.task.wait(60_000)
+        self.casework.shutdown()
         self._save_window_state()
         self._save_prefs()
         self.log_pane.detach(APP_LOGGER)
@@ -377,6 +382,10 @@ class MainWindow(QMainWindow):
             self.analyze()
         return True
 
+    def open_folder(self, folder: str | Path) -> bool:
+        """Analyse every photo in ``folder`` (recursively) as a batch; see casework_ui."""
+        return self.casework.open_folder(folder)
+
     def _fill_recent_menu(self) -> None:
         self.recent_menu.clear()
         for p in self.prefs.recent_files:
@@ -435,7 +444,7 @@ class MainWindow(QMainWindow):
             if len(images) > 1:
                 log.info("%d photos dropped; opening the first", len(images))
             self.open_path(images[0])
-        elif folders and hasattr(self, "open_folder"):
+        elif folders:
             event.acceptProposedAction()
             self.open_folder(folders[0])
         else:

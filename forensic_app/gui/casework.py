@@ -1,0 +1,148 @@
+"""The open case, seen from the window: records and audit entries for what the examiner does.
+
+The window reports events (photo opened, analysed, manual edit, export) through its edit hooks;
+this controller turns them into ``core.case.Case`` calls, so the audit trail is written by the
+same core code the CLI uses. Reports are ``core.report``'s HTML; PDF is that HTML printed by Qt
+(``QTextDocument`` + ``QPdfWriter``), written atomically.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMarginsF, QObject, Signal
+from PySide6.QtGui import QPageLayout, QPageSize, QPdfWriter, QTextDocument
+
+from forensic_app.core import audit
+from forensic_app.core.atomic import refuse_overwrite_of, write_bytes_atomic
+from forensic_app.core.batch import DONE, BatchItem, BatchOutcome
+from forensic_app.core.case import Case
+from forensic_app.core.progress import Progress
+from forensic_app.core.report import build_report_html, write_report
+
+log = logging.getLogger(__name__)
+
+#: Window events that are manual corrections (including their undo/redo).
+EDIT_ACTIONS = {"manual_add", "manual_delete", "manual_relabel", "undo_manual_add",
+                "undo_manual_delete", "undo_manual_relabel"}
+
+
+class CaseController(QObject):
+    caseChanged = Signal(object)  # Case | None
+
+    def __init__(self, window: Any) -> None:
+        super().__init__(window)
+        self.window = window
+        self.case: Case | None = None
+        window.edit_hooks.append(self.on_event)
+
+    # ---- open / close ------------------------------------------------------------------
+    def new_case(self, folder: str | Path, name: str | None = None,
+                 examiner: str | None = None) -> Case:
+        engine = self.window.engines.engine
+        case = Case.create(folder, name=name or None, examiner=examiner or None, engine=engine,
+                           settings=self.window.prefs.analysis)
+        self._set(case)
+        log.info("case %r created in %s", case.name, case.root)
+        return case
+
+    def open_case(self, folder: str | Path, examiner: str | None = None) -> Case:
+        case = Case.open(folder, examiner=examiner or None)
+        self._set(case)
+        log.info("case %r opened (%d photo record(s))", case.name, len(case.records()))
+        return case
+
+    def close_case(self) -> None:
+        if self.case is not None:
+            log.info("case %r closed", self.case.name)
+        self._set(None)
+
+    def _set(self, case: Case | None) -> None:
+        self.case = case
+        self.window.prefs.last_case_dir = str(case.root) if case is not None else ""
+        self.caseChanged.emit(case)
+
+    # ---- events from the window --------------------------------------------------------
+    def on_event(self, action: str, detail: dict[str, Any]) -> None:
+        case = self.case
+        doc = self.window.doc
+        if case is None or doc.image is None:
+            return
+        sha = detail.get("sha256")
+        try:
+            if action == "open":
+                case.log(audit.PHOTO_OPENED, sha, path=detail.get("path"),
+                         width=detail.get("width"), height=detail.get("height"))
+            elif action == "analyze" and doc.result is not None:
+                self._store_analysis()
+            elif action in EDIT_ACTIONS and doc.result is not None:
+                entry = {k: v for k, v in detail.items() if k not in ("sha256",)}
+                entry["edit"] = action
+                case.save_manual_edit(copy.deepcopy(doc.result), entry, rgb=doc.image.rgb)
+            elif action in ("export_annotated", "export_results"):
+                files = {k: v for k, v in detail.items() if k not in ("path", "sha256")}
+                case.log(audit.EXPORTED, sha, kind=action.replace("export_", ""),
+                         photo=detail.get("path"), **files)
+        except Exception as exc:  # noqa: BLE001 - the examiner must know the trail has a gap
+            self.window.show_error("Case record not written",
+                                   f"{action} could not be recorded in case {case.name}: {exc}")
+
+    def _store_analysis(self) -> None:
+        """Store a single-photo analysis from the window like a one-photo batch."""
+        case, doc = self.case, self.window.doc
+        engine = self.window.engines.engine
+        if case is None or engine is None or doc.result is None or doc.image is None:
+            return
+        case.begin_batch(engine, self.window.prefs.analysis, reanalyse=True, photos=1)
+        item = BatchItem(0, doc.image.path, status=DONE, result=doc.result)
+        case.save(item, copy.deepcopy(doc.result), doc.image)
+        progress = Progress(total=1)
+        progress.record()
+        case.end_batch(BatchOutcome([item], progress))
+
+    # ---- reports -----------------------------------------------------------------------
+    def write_html_report(self, out_path: str | Path | None = None):
+        """Re-hash the inputs and write the HTML report; returns core's ReportOutcome."""
+        assert self.case is not None
+        outcome = write_report(self.case, out_path, generated_by=self._examiner())
+        log.info("report written: %s (SHA-256 %s, %d photo(s), %d face(s))", outcome.path,
+                 outcome.sha256, outcome.photos, outcome.faces)
+        return outcome
+
+    def write_pdf_report(self, out_path: str | Path) -> Path:
+        """Print the HTML report to PDF with Qt's own engine (no extra dependency)."""
+        assert self.case is not None
+        out = Path(out_path)
+        refuse_overwrite_of(out, [r.abs_path for r in self.case.records()])
+        html, facts = build_report_html(self.case, generated_by=self._examiner())
+        doc = QTextDocument()
+        doc.setHtml(html)
+        data = QByteArray()
+        buffer = QBuffer(data)
+        buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+        writer = QPdfWriter(buffer)
+        writer.setPageLayout(QPageLayout(QPageSize(QPageSize.PageSizeId.A4),
+                                         QPageLayout.Orientation.Portrait,
+                                         QMarginsF(12, 12, 12, 12), QPageLayout.Unit.Millimeter))
+        writer.setTitle(f"forensic_app report: {self.case.name}")
+        writer.setCreator("forensic_app")
+        doc.setPageSize(writer.pageLayout().paintRectPixels(writer.resolution()).size().toSizeF())
+        doc.print_(writer)
+        del writer  # finishes the PDF
+        buffer.close()
+        pdf = bytes(data.data())
+        write_bytes_atomic(out, pdf)
+        import hashlib
+
+        digest = hashlib.sha256(pdf).hexdigest()
+        self.case.log(audit.EXPORTED, None, kind="pdf-report", file=str(out.resolve()),
+                      report_sha256=digest,
+                      integrity_problems=len(facts.get("issues", [])))
+        log.info("PDF report written: %s (SHA-256 %s)", out, digest)
+        return out
+
+    def _examiner(self) -> str | None:
+        return self.case.examiner if self.case is not None else None

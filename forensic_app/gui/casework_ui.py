@@ -1,0 +1,294 @@
+"""Casework in the window: open a folder as a batch, review its photos, keep a case, report.
+
+Kept apart from ``main_window.py`` so the single-photo window stays small: this class adds its
+actions, the "Case" menu, the batch dock and a status-bar label to the window it is given, and
+wires the batch controller, the case controller and the batch list together.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QDockWidget,
+    QFileDialog,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QMessageBox,
+    QWidget,
+)
+
+from forensic_app.core import batch as core_batch
+from forensic_app.core.inputs import expand_inputs
+from forensic_app.gui.batch_controller import BatchController
+from forensic_app.gui.batch_panel import BatchPanel, BatchRow
+from forensic_app.gui.casework import EDIT_ACTIONS, CaseController
+
+log = logging.getLogger("forensic_app.gui")
+
+
+class NewCaseDialog(QDialog):
+    def __init__(self, folder: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("New case")
+        self.name = QLineEdit(Path(folder).name)
+        self.examiner = QLineEdit()
+        self.examiner.setPlaceholderText("your name (recorded in every audit entry)")
+        form = QFormLayout(self)
+        form.addRow("Case folder", QLabel(folder))
+        form.addRow("Case name", self.name)
+        form.addRow("Examiner", self.examiner)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                                   | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+
+class CaseworkUi(QObject):
+    def __init__(self, window: Any) -> None:
+        super().__init__(window)
+        self.w = window
+        self.batch = BatchController(window.engines, self)
+        self.cases = CaseController(window)
+        self.panel = BatchPanel()
+        self.review_row = -1
+        self.dock = QDockWidget("Batch", window)
+        self.dock.setObjectName("dock_batch")
+        self.dock.setWidget(self.panel)
+        window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.dock)
+        window.tabifyDockWidget(window.log_dock, self.dock)
+        window.log_dock.raise_()
+        self.case_label = QLabel("No case")
+        window.statusBar().addWidget(self.case_label)
+        self._build_actions()
+        self._connect()
+        self.update_actions()
+
+    # ---- construction ------------------------------------------------------------------
+    def _act(self, text: str, slot, shortcut: str | None = None, tip: str = "") -> QAction:
+        act = QAction(text, self.w)
+        if shortcut:
+            act.setShortcut(QKeySequence(shortcut))
+        act.setStatusTip(tip)
+        act.triggered.connect(slot)
+        self.w.addAction(act)
+        return act
+
+    def _build_actions(self) -> None:
+        w = self.w
+        self.act_open_folder = self._act("Open &folder (batch)…", self.open_folder_dialog,
+                                         "Ctrl+Shift+O", "Analyse every photo in a folder")
+        self.act_open_folder.setIconText("Folder\u2026")
+        self.act_cancel_batch = self._act("Cancel &batch", self.batch.cancel, "Ctrl+Shift+Esc",
+                                          "Stop the batch after the current photo")
+        self.act_new_case = self._act("&New case…", self.new_case_dialog, "Ctrl+Shift+N",
+                                      "Create a case folder with an audit log")
+        self.act_open_case = self._act("&Open case…", self.open_case_dialog, None,
+                                       "Open an existing case folder")
+        self.act_close_case = self._act("&Close case", self.cases.close_case)
+        self.act_report_html = self._act("Export case report (&HTML)…", self.report_html_dialog,
+                                         "Ctrl+Shift+R",
+                                         "Self-contained HTML report; input hashes re-checked")
+        self.act_report_pdf = self._act("Export case report (&PDF)…", self.report_pdf_dialog)
+        w.file_menu.insertAction(w.recent_menu.menuAction(), self.act_open_folder)
+        w.file_menu.insertAction(w.act_next, self.act_cancel_batch)
+        case_menu = QMenu("&Case", w)
+        w.menuBar().insertMenu(w.help_menu.menuAction(), case_menu)
+        for act in (self.act_new_case, self.act_open_case, self.act_close_case, None,
+                    self.act_report_html, self.act_report_pdf):
+            if act is None:
+                case_menu.addSeparator()
+            else:
+                case_menu.addAction(act)
+        self.case_menu = case_menu
+        w.toolbar.insertAction(w.act_prev, self.act_open_folder)
+        w.view_menu.addAction(self.dock.toggleViewAction())
+
+    def _connect(self) -> None:
+        self.batch.itemUpdated.connect(self._item_updated)
+        self.batch.progressed.connect(self.panel.set_progress)
+        self.batch.finished.connect(self._batch_finished)
+        self.panel.photoActivated.connect(self.open_review)
+        self.panel.cancelRequested.connect(self.batch.cancel)
+        self.cases.caseChanged.connect(self._case_changed)
+        self.w.edit_hooks.append(self._window_event)
+
+    # ---- batch -------------------------------------------------------------------------
+    def open_folder_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self.w, "Open folder of photos",
+                                                  self.w.prefs.last_dir or str(Path.home()))
+        if folder:
+            self.open_folder(folder)
+
+    def open_folder(self, folder: str | Path) -> bool:
+        """List the folder's photos (recursively) and analyse them in the background."""
+        if self.batch.running:
+            self.w.statusBar().showMessage("A batch is already running.", 5000)
+            return False
+        case = self.cases.case
+        excluded = [case.root] if case is not None else []
+        photos = expand_inputs([folder], recursive=True, exclude_dirs=excluded)
+        if not photos:
+            self.w.show_error("No photos found", f"{folder} holds no image files the app opens.")
+            return False
+        rows = [BatchRow(i, p.path, p.relative) for i, p in enumerate(photos)]
+        self.panel.start(folder, rows)
+        self.review_row = -1
+        self.dock.show()
+        self.dock.raise_()
+        self.w.prefs.last_dir = str(Path(folder).resolve())
+        log.info("folder %s: %d photo(s)", folder, len(photos))
+        self.batch.start(photos, self.w.prefs.analysis, case)
+        self.panel.set_running(True)
+        self.update_actions()
+        return True
+
+    def _item_updated(self, index: int, status: str, message: str, result) -> None:
+        self.panel.model.update(index, status, message, result)
+        if status == core_batch.ERROR:
+            log.warning("%s: %s", self.panel.model.rows[index].relative, message)
+
+    def _batch_finished(self, outcome: str) -> None:
+        self.panel.set_running(False)
+        self.update_actions()
+        if outcome == "failed":
+            self.w.show_error("Batch failed", getattr(self.batch, "last_error", "unknown error"))
+
+    def open_review(self, index: int) -> None:
+        """Open a batch photo in the main view with its batch result (no re-analysis)."""
+        rows = self.panel.model.rows
+        if not 0 <= index < len(rows) or self.w.busy:
+            return
+        row = rows[index]
+        has_result = row.result is not None and row.result.error is None
+        if not self.w.open_path(row.path, analyze=False if has_result else None):
+            return
+        self.review_row = index
+        doc = self.w.doc
+        if has_result and doc.image is not None and row.result.sha256 == doc.image.sha256:
+            result = copy.deepcopy(row.result)
+            result.path = doc.image.path
+            doc.set_result(result)
+            if doc.faces:
+                self.w.select_face(0, source="auto")
+        elif has_result and doc.image is not None:
+            self.w.show_error("Photo changed since the batch",
+                              f"{row.path}: its SHA-256 is now {doc.image.sha256}, the batch "
+                              f"analysed {row.result.sha256}. Re-analyse it.")
+        self.panel.select_row(index)
+        self.w._update_actions()
+
+    def _window_event(self, action: str, detail: dict[str, Any]) -> None:
+        """Keep the batch row of the photo under review in step with corrections."""
+        if action not in EDIT_ACTIONS and action != "analyze":
+            return
+        rows = self.panel.model.rows
+        doc = self.w.doc
+        if not 0 <= self.review_row < len(rows) or doc.result is None or doc.image is None:
+            return
+        if Path(rows[self.review_row].path).resolve() != Path(doc.image.path).resolve():
+            return
+        self.panel.model.set_result(self.review_row, copy.deepcopy(doc.result))
+
+    # ---- case --------------------------------------------------------------------------
+    def new_case_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self.w, "Choose an empty folder for the case")
+        if not folder:
+            return
+        dlg = NewCaseDialog(folder, self.w)
+        if dlg.exec() != QDialog.DialogCode.Accepted:
+            return
+        try:
+            self.cases.new_case(folder, dlg.name.text().strip(), dlg.examiner.text().strip())
+        except Exception as exc:  # noqa: BLE001
+            self.w.show_error("Cannot create the case", str(exc))
+
+    def open_case_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self.w, "Open case folder",
+                                                  self.w.prefs.last_case_dir or "")
+        if not folder:
+            return
+        try:
+            self.cases.open_case(folder)
+        except Exception as exc:  # noqa: BLE001
+            self.w.show_error("Cannot open the case", str(exc))
+
+    def _case_changed(self, case) -> None:
+        self.case_label.setText(f"Case: {case.name}" if case is not None else "No case")
+        self.case_label.setToolTip(str(case.root) if case is not None else "")
+        self.update_actions()
+
+    def report_html_dialog(self) -> None:
+        case = self.cases.case
+        if case is None:
+            return
+        path, _ = QFileDialog.getSaveFileName(self.w, "Export case report (HTML)",
+                                              str(case.root / "report.html"),
+                                              "HTML report (*.html)")
+        if path:
+            self.export_html(path)
+
+    def export_html(self, path: str | Path):
+        try:
+            outcome = self.cases.write_html_report(path)
+        except Exception as exc:  # noqa: BLE001
+            self.w.show_error("Could not write the report", str(exc))
+            return None
+        self._warn_integrity(outcome.issues)
+        self.w.statusBar().showMessage(f"Report written: {outcome.path}", 8000)
+        return outcome
+
+    def report_pdf_dialog(self) -> None:
+        case = self.cases.case
+        if case is None:
+            return
+        path, _ = QFileDialog.getSaveFileName(self.w, "Export case report (PDF)",
+                                              str(case.root / "report.pdf"), "PDF (*.pdf)")
+        if path:
+            self.export_pdf(path)
+
+    def export_pdf(self, path: str | Path) -> Path | None:
+        try:
+            out = self.cases.write_pdf_report(path)
+        except Exception as exc:  # noqa: BLE001
+            self.w.show_error("Could not write the PDF report", str(exc))
+            return None
+        self.w.statusBar().showMessage(f"PDF report written: {out}", 8000)
+        return out
+
+    def _warn_integrity(self, issues) -> None:
+        if not issues:
+            return
+        text = "\n".join(i.describe() for i in issues[:20])
+        more = f"\n… and {len(issues) - 20} more" if len(issues) > 20 else ""
+        log.error("INTEGRITY: %d input photo(s) changed or missing since they were opened",
+                  len(issues))
+        QMessageBox.warning(self.w, "Input photos changed or missing",
+                            "The SHA-256 of these photos no longer matches the hash taken when "
+                            f"they were opened. The report says so.\n\n{text}{more}")
+
+    # ---- state -------------------------------------------------------------------------
+    def update_actions(self) -> None:
+        running = self.batch.running
+        has_case = self.cases.case is not None
+        self.act_open_folder.setEnabled(not running)
+        self.act_cancel_batch.setEnabled(running)
+        self.act_new_case.setEnabled(not running)
+        self.act_open_case.setEnabled(not running)
+        self.act_close_case.setEnabled(has_case and not running)
+        self.act_report_html.setEnabled(has_case and not running)
+        self.act_report_pdf.setEnabled(has_case and not running)
+
+    def shutdown(self) -> None:
+        self.batch.cancel()
+        self.batch.wait(60_000)

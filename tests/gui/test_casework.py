@@ -1,0 +1,175 @@
+"""Casework in the window: folder batch with statuses/progress/cancel, review, filters, case
+folder with audit entries for the examiner's actions, HTML and PDF reports."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from gui_helpers import FakeEngine, open_and_wait, write_photo
+
+from forensic_app.core.audit import read_audit
+from forensic_app.gui.batch_panel import FILTERS
+
+
+def filter_index(name: str) -> int:
+    return [n for n, _ in FILTERS].index(name)
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    root = tmp_path / "seized"
+    for i in range(3):
+        write_photo(root / f"img{i}.png", seed=i)
+    write_photo(root / "sub" / "deeper.png", seed=7)
+    (root / "sub" / "broken.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
+    (root / "notes.txt").write_text("not a photo")
+    return root
+
+
+def run_batch(qtbot, window, folder: Path, timeout: int = 20_000) -> str:
+    with qtbot.waitSignal(window.casework.batch.finished, timeout=timeout) as blocker:
+        assert window.open_folder(folder)
+    return blocker.args[0]
+
+
+def test_folder_batch_lists_statuses_progress_and_results(qtbot, make_window, folder):
+    window = make_window()
+    ui = window.casework
+    assert run_batch(qtbot, window, folder) == "done"
+    rows = ui.panel.model.rows
+    assert len(rows) == 5  # recursive, images only
+    by_name = {Path(r.path).name: r for r in rows}
+    assert by_name["broken.jpg"].status == "error"
+    assert by_name["broken.jpg"].status_text() == "error" and by_name["broken.jpg"].message
+    for name in ("img0.png", "img1.png", "img2.png", "deeper.png"):
+        assert by_name[name].status == "done" and by_name[name].status_text() == "3 faces"
+    assert ui.panel.progress.value() == 5 and ui.panel.progress.maximum() == 5
+    assert "done in" in ui.panel.eta_label.text() and "1 failed" in ui.panel.eta_label.text()
+    assert not ui.panel.cancel_button.isEnabled() and ui.batch.task is None  # joined
+    assert ui.act_open_folder.isEnabled()
+
+
+def test_results_arrive_while_the_batch_runs(qtbot, make_window, folder):
+    window = make_window(FakeEngine(delay_s=0.3))
+    ui = window.casework
+    arrivals = []
+    ui.batch.itemUpdated.connect(lambda i, status, *_: arrivals.append(status))
+    with qtbot.waitSignal(ui.batch.finished, timeout=20_000):
+        window.open_folder(folder)
+        qtbot.waitUntil(lambda: "done" in arrivals, timeout=10_000)
+        assert ui.batch.running  # a finished photo shows before the batch ends
+        assert not ui.act_open_folder.isEnabled() and ui.act_cancel_batch.isEnabled()
+        assert window.act_open.isEnabled()  # review stays possible during a batch
+
+
+def test_cancel_batch(qtbot, make_window, folder):
+    engine = FakeEngine(block_until_cancelled=True)
+    window = make_window(engine)
+    ui = window.casework
+    with qtbot.waitSignal(ui.batch.finished, timeout=20_000) as blocker:
+        window.open_folder(folder)
+        assert engine.started.wait(5)
+        ui.panel.cancel_button.click()
+    assert blocker.args == ["cancelled"]
+    statuses = [r.status for r in ui.panel.model.rows]
+    assert "done" not in statuses and statuses.count("cancelled") >= 3
+    assert ui.batch.task is None
+
+
+def test_review_filters_and_correction_updates_batch_row(qtbot, make_window, folder):
+    window = make_window()
+    ui = window.casework
+    run_batch(qtbot, window, folder)
+    ui.panel.set_filter_index(filter_index("Errors"))
+    assert [Path(r.path).name for r in ui.panel.visible_rows()] == ["broken.jpg"]
+    ui.panel.set_filter_index(filter_index("With uncertain faces"))
+    assert len(ui.panel.visible_rows()) == 4
+    ui.panel.set_filter_index(filter_index("With manual corrections"))
+    assert ui.panel.visible_rows() == []
+
+    index = next(r.index for r in ui.panel.model.rows if r.path.endswith("img1.png"))
+    engine_calls = window.engines.engine.calls
+    ui.open_review(index)
+    assert Path(window.doc.image.path).name == "img1.png"
+    assert len(window.view.box_items()) == 3
+    assert window.engines.engine.calls == engine_calls  # shown from the batch, not re-analysed
+    window.select_face(2)
+    window.relabel_selected("female")
+    assert [Path(r.path).name for r in ui.panel.visible_rows()] == ["img1.png"]
+    ui.panel.set_filter_index(filter_index("All photos"))
+    assert len(ui.panel.visible_rows()) == 5
+
+
+def test_case_folder_records_batch_edits_exports_and_reports(qtbot, make_window, folder,
+                                                             tmp_path, record_dialogs):
+    window = make_window()
+    ui = window.casework
+    case_dir = tmp_path / "case"
+    ui.cases.new_case(case_dir, "Operation Test", "Examiner A")
+    assert ui.case_label.text() == "Case: Operation Test"
+    assert run_batch(qtbot, window, folder) == "done"
+    records = list((case_dir / "results").glob("*.json"))
+    assert len(records) == 5  # 4 results + 1 unreadable photo
+    assert len(list((case_dir / "annotated").iterdir())) == 4
+
+    index = next(r.index for r in ui.panel.model.rows if r.path.endswith("img0.png"))
+    ui.open_review(index)
+    sha = window.doc.image.sha256
+    window.select_face(0)
+    window.relabel_selected("male")
+    stored = json.loads((case_dir / "results" / f"{sha}.json").read_text())
+    assert stored["manual_edits"] == 1 and stored["result"]["faces"][0]["manual_label"] is True
+    out = tmp_path / "exports" / "img0_annotated.png"
+    out.parent.mkdir()
+    assert window.save_annotated_to(out) == out
+
+    report = ui.export_html(tmp_path / "exports" / "report.html")
+    assert report is not None and report.path.is_file() and not report.issues
+    html = report.path.read_text(encoding="utf-8")
+    assert "Operation Test" in html and "data:image/jpeg;base64" in html
+    assert 'src="http' not in html  # opens without network access
+    pdf = ui.export_pdf(tmp_path / "exports" / "report.pdf")
+    assert pdf is not None and pdf.read_bytes().startswith(b"%PDF")
+    assert record_dialogs == []
+
+    log = read_audit(case_dir / "audit.jsonl")
+    assert log.ok
+    actions = [e["action"] for e in log.entries]
+    for expected in ("case-created", "batch-started", "analysed", "analysis-failed",
+                     "batch-finished", "photo-opened", "manual-edit", "exported",
+                     "integrity-check"):
+        assert expected in actions, expected
+    edit = next(e for e in log.entries if e["action"] == "manual-edit")
+    assert edit["sha256"] == sha and edit["examiner"] == "Examiner A"
+    assert edit["detail"]["edit"] == "manual_relabel"
+    kinds = [e["detail"].get("kind") for e in log.entries if e["action"] == "exported"]
+    assert {"annotated", "html-report", "pdf-report"} <= set(kinds)
+
+
+def test_changed_input_is_reported_loudly(qtbot, make_window, folder, tmp_path,
+                                          record_dialogs):
+    window = make_window()
+    ui = window.casework
+    ui.cases.new_case(tmp_path / "case", "Integrity", "Examiner B")
+    run_batch(qtbot, window, folder)
+    write_photo(folder / "img2.png", seed=99)  # the evidence changed after it was analysed
+    report = ui.export_html(tmp_path / "report.html")
+    assert report is not None and report.issues
+    assert record_dialogs and record_dialogs[-1][0] == "Input photos changed or missing"
+    assert "img2.png" in record_dialogs[-1][1]
+
+
+def test_single_photo_analysis_is_stored_in_the_open_case(qtbot, make_window, photo, tmp_path):
+    window = make_window()
+    case = window.casework.cases.new_case(tmp_path / "case", "Single", None)
+    open_and_wait(qtbot, window, photo)
+    sha = window.doc.image.sha256
+    assert (case.root / "results" / f"{sha}.json").is_file()
+    actions = [e["action"] for e in read_audit(case.root / "audit.jsonl").entries]
+    assert actions.index("photo-opened") < actions.index("analysed")
+    with qtbot.waitSignal(window.analysisFinished, timeout=10_000):
+        window.act_analyze.trigger()
+    actions = [e["action"] for e in read_audit(case.root / "audit.jsonl").entries]
+    assert "re-analysed" in actions
