@@ -294,16 +294,18 @@ def plots(sets: dict[str, tuple[np.ndarray, np.ndarray, dict]], out: Path) -> li
     for name, (y, p, _) in sets.items():
         idx = np.clip(np.digitize(p, edges) - 1, 0, 9)
         xs, ys = [], []
+        n_m, n_f = max(int(y.sum()), 1), max(int(len(y) - y.sum()), 1)
         for b in range(10):
             sel = idx == b
             if sel.sum() >= 5:
                 xs.append(p[sel].mean())
-                ys.append(y[sel].mean())
+                fm, ff = y[sel].sum() / n_m, (1 - y[sel]).sum() / n_f  # reweighted to 50:50
+                ys.append(fm / (fm + ff))
         ax.plot(xs, ys, "o-", label=name)
     ax.plot([0, 1], [0, 1], "k:", lw=0.8)
     ax.set_xlabel("calibrated p(male)")
-    ax.set_ylabel("fraction labelled male")
-    ax.set_title("Reliability (bins with >= 5 faces)")
+    ax.set_ylabel("fraction labelled male (classes reweighted 50:50)")
+    ax.set_title("Reliability, 50:50 prior (bins >= 5 faces)", fontsize=10)
     ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
     fig.savefig(out / "reliability.png", dpi=110)
@@ -312,15 +314,22 @@ def plots(sets: dict[str, tuple[np.ndarray, np.ndarray, dict]], out: Path) -> li
     return written
 
 
-def _ece(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
+def _ece(y: np.ndarray, p: np.ndarray, bins: int = 10, balanced: bool = False) -> float:
+    """Expected calibration error; ``balanced`` reweights the classes to the 50:50 prior."""
+    y = np.asarray(y, float)
+    w = np.ones_like(y)
+    if balanced:
+        n1 = max(y.sum(), 1.0)
+        w = np.where(y == 1, 0.5 / n1, 0.5 / max(len(y) - n1, 1.0)) * len(y)
     idx = np.clip((p * bins).astype(int), 0, bins - 1)
-    return float(
-        sum(
-            abs(y[idx == b].mean() - p[idx == b].mean()) * (idx == b).mean()
-            for b in range(bins)
-            if (idx == b).any()
-        )
-    )
+    total = 0.0
+    for b in range(bins):
+        sel = idx == b
+        if sel.any():
+            frac = np.sum(w[sel] * y[sel]) / np.sum(w[sel])
+            conf = np.sum(w[sel] * p[sel]) / np.sum(w[sel])
+            total += abs(frac - conf) * np.sum(w[sel]) / np.sum(w)
+    return float(total)
 
 
 def run(model: Path, out: Path, threads: int, end_to_end: bool = True) -> dict:
@@ -338,10 +347,12 @@ def run(model: Path, out: Path, threads: int, end_to_end: bool = True) -> dict:
     log("wider-gender val ...")
     mw, yw, pw = eval_wider_val(clf)
     mw["ece"] = _ece(yw, pw)
+    mw["ece_balanced"] = _ece(yw, pw, balanced=True)
     res["wider_val"] = mw
     log("dev-eval gender_crops ...")
     md, yd, pd = eval_dev_crops(clf)
     md["ece"] = _ece(yd, pd)
+    md["ece_balanced"] = _ece(yd, pd, balanced=True)
     res["dev_crops"] = md
     yc, pc = np.r_[yw, yd], np.r_[pw, pd]
     res["wild_combined"] = {k: v for k, v in binary_metrics(yc, pc).items()}

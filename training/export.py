@@ -56,11 +56,18 @@ def load_net(ckpt: Path) -> tuple[GenderAgeNet, dict]:
 
 
 def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
-    """Temperature minimising the val negative log-likelihood (grid, then refine)."""
+    """Temperature minimising the class-balanced val negative log-likelihood.
+
+    Balanced because the model is trained for a 50:50 prior (class-balanced sampling): p_male
+    should not lean toward whichever class the val photos happen to have more of.
+    """
+    n1 = max(int(y.sum()), 1)
+    n0 = max(len(y) - n1, 1)
+    w = np.where(y == 1, 0.5 / n1, 0.5 / n0)
 
     def nll(t: float) -> float:
         z = logits / t
-        return float(np.mean(np.logaddexp(0, z) - y * z))
+        return float(np.sum(w * (np.logaddexp(0, z) - y * z)))
 
     grid = np.exp(np.linspace(np.log(0.3), np.log(5.0), 200))
     t = float(grid[np.argmin([nll(g) for g in grid])])
