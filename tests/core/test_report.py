@@ -111,3 +111,44 @@ def test_report_never_overwrites_an_input(case):
     with pytest.raises(ProtectedFileError):
         write_report(case, case.photos[0])
     assert sha(case.photos[0]) == before
+
+
+def test_failed_report_write_keeps_the_previous_report(case, monkeypatch):
+    """Disk full while streaming: the old report stays intact, no temp file is left."""
+    import errno
+    import os
+    import types
+
+    from forensic_app.core import atomic
+
+    first = write_report(case)
+    before = first.path.read_bytes()
+
+    class Full:
+        def __init__(self, fh):
+            self.fh, self.n = fh, 0
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.fh.close()
+            return False
+
+        def write(self, data):
+            self.n += 1
+            if self.n > 1:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return self.fh.write(data)
+
+        def __getattr__(self, name):
+            return getattr(self.fh, name)
+
+    proxy = types.SimpleNamespace(**{n: getattr(os, n) for n in dir(os) if not n.startswith("__")})
+    proxy.fdopen = lambda fd, *a, **k: Full(os.fdopen(fd, *a, **k))
+    monkeypatch.setattr(atomic, "os", proxy)
+    with pytest.raises(OSError):
+        write_report(case)
+    assert first.path.read_bytes() == before
+    assert not [p for p in case.root.iterdir() if p.name.endswith(".tmp")]
+    assert read_audit(case.root / "audit.jsonl").entries[-1]["action"] != audit.EXPORTED
