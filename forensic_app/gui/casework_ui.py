@@ -146,6 +146,8 @@ class CaseworkUi(QObject):
         self.review_row = -1
         self.dock.show()
         self.dock.raise_()
+        if self.dock.height() < 220:  # room for a useful number of rows
+            self.w.resizeDocks([self.dock], [260], Qt.Orientation.Vertical)
         self.w.prefs.last_dir = str(Path(folder).resolve())
         log.info("folder %s: %d photo(s)", folder, len(photos))
         self.batch.start(photos, self.w.prefs.analysis, case)

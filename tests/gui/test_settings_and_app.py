@@ -131,3 +131,44 @@ def test_qt_messages_go_to_python_logging(qtbot, caplog):
         qInstallMessageHandler(previous)
     assert any(r.name == "forensic_app.qt" and "a warning from Qt" in r.getMessage()
                for r in caplog.records)
+
+
+def test_run_gui_starts_window_opens_path_and_quits(qtbot, qsettings_dir, photo, tmp_path,
+                                                   monkeypatch):
+    import sys
+
+    from PySide6.QtCore import qInstallMessageHandler
+    from PySide6.QtWidgets import QApplication
+
+    from forensic_app.gui import app as gui_app
+    from forensic_app.gui.main_window import MainWindow
+
+    seen = {}
+
+    def fake_exec(*_args):
+        windows = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow)
+                   and w.isVisible()]
+        seen["windows"] = windows
+        seen["image"] = windows[0].doc.image.path if windows and windows[0].doc.image else None
+        for w in windows:
+            if w.task is not None:
+                w.task.wait(30_000)
+            w.close()
+        return 0
+
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # restored after the test
+    monkeypatch.setattr(gui_app, "_file_handler", None)
+    monkeypatch.setattr(QApplication, "exec", fake_exec)
+    empty_models = tmp_path / "no_models"
+    empty_models.mkdir()
+    try:
+        rc = gui_app.run_gui([str(photo), "--models-dir", str(empty_models)])
+    finally:
+        qInstallMessageHandler(None)
+        handler = gui_app._file_handler
+        if handler is not None:
+            logging.getLogger("forensic_app").removeHandler(handler)
+            handler.close()
+    assert rc == 0
+    assert len(seen["windows"]) == 1 and seen["image"] == str(photo)
+    assert sys.excepthook is gui_app.excepthook
