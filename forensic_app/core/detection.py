@@ -38,11 +38,12 @@ OUTPUT_NAMES = ("537", "538", "539", "540")
 #: Passes whose scaled image has a side above this are run in overlapping tiles (bounds memory).
 TILE_SIZE = 2048
 TILE_OVERLAP = 256
-#: Main-pass faces taller than this fraction of the pass input's shorter side are left to the
-#: downscaled pass, which sizes them better (see ADR 0003).
+#: Scale of the "standard" mode's large-face pass, relative to the main pass (ADR 0003).
 LARGE_FACE_PASS_SCALE = 0.5
-#: Score threshold used inside passes before the user threshold (keeps merge decisions stable).
-_CANDIDATE_FLOOR = 0.05
+#: The thorough mode's detail pass: at most this scale of the original, and it keeps only faces
+#: up to this many pass-input pixels (larger ones are better seen by the other passes).
+DETAIL_MAX_SCALE = 2.0
+DETAIL_MAX_FACE = 96.0
 
 
 @dataclass
@@ -176,7 +177,14 @@ class Pass:
 
 
 def plan_passes(width: int, height: int, settings: AnalysisSettings) -> list[Pass]:
-    """The passes a detection mode runs for an image of this size (ADR 0003)."""
+    """The passes a detection mode runs for an image of this size (ADR 0003).
+
+    * fast: the main pass only (longer side scaled down to ``detect_size``, never up).
+    * standard: main + a pass at half the main scale, for faces that are large in the main
+      pass (CenterFace under-sizes or misses them); cheap (a quarter of the pixels).
+    * thorough: standard + the mirrored main pass + a detail pass at twice the main scale
+      (at least the original resolution, at most 2x), tiled, that keeps only small faces.
+    """
     longest = max(width, height)
     main = min(1.0, settings.detect_size / longest)
     if settings.detection_mode == "fast":
@@ -184,9 +192,9 @@ def plan_passes(width: int, height: int, settings: AnalysisSettings) -> list[Pas
     passes = [Pass(main), Pass(main * LARGE_FACE_PASS_SCALE)]
     if settings.detection_mode == "thorough":
         passes.append(Pass(main, flip=True))
-        up = min(2.0, 2.0 * main)
-        if up > main * 1.2:
-            passes.append(Pass(up, max_face=96.0))
+        detail = min(DETAIL_MAX_SCALE, max(1.0, 2.0 * main))
+        if detail > main * 1.2:
+            passes.append(Pass(detail, max_face=DETAIL_MAX_FACE))
     return passes
 
 

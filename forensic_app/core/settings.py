@@ -12,7 +12,7 @@ from typing import Any
 DETECTION_MODES = ("fast", "standard", "thorough")
 
 #: Default CenterFace score threshold (see ADR 0003).
-DEFAULT_DET_THRESHOLD = 0.5
+DEFAULT_DET_THRESHOLD = 0.4
 #: Faces whose shorter box side is below this many original-image pixels are dropped.
 DEFAULT_MIN_FACE = 12
 #: Longest image side fed to the detector's main pass; larger photos are scaled down for it

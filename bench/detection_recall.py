@@ -1,0 +1,73 @@
+"""Detection recall and time per detection mode / detect_size on ../shared/data/dev-eval.
+
+Usage: python bench/detection_recall.py [--modes fast,standard,thorough] [--sizes 1920]
+       [--thresholds 0.5,0.4] [--limit N]
+
+Runs the engine's real detector (the same code path as the app) on every dev-eval photo and
+prints, per configuration, recall of labelled faces with a shorter side >= 32 px at IoU >= 0.5,
+detections that overlap no labelled face, and mean detection time per photo. The figures in
+docs/adr/0003-detection-defaults.md come from this script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from forensic_app.core.detection import CenterFaceDetector
+from forensic_app.core.evaluation import RecallCount, xywh_to_xyxy
+from forensic_app.core.imaging import load_image
+from forensic_app.core.modelstore import CENTERFACE_FILE, verified_model_path
+from forensic_app.core.settings import AnalysisSettings
+
+REPO = Path(__file__).resolve().parents[1]
+DEV_EVAL = REPO.parent / "shared" / "data" / "dev-eval"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--modes", default="fast,standard,thorough")
+    ap.add_argument("--sizes", default="1920")
+    ap.add_argument("--thresholds", default="0.5,0.4")
+    ap.add_argument("--min-side", type=float, default=32)
+    ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=None)
+    args = ap.parse_args(argv)
+    if not (DEV_EVAL / "annotations.json").is_file():
+        print(f"dev-eval not found at {DEV_EVAL}", file=sys.stderr)
+        return 2
+    ann = json.loads((DEV_EVAL / "annotations.json").read_text(encoding="utf-8"))
+    names = list(ann)[: args.limit or None]
+    images = [load_image(DEV_EVAL / "images" / n) for n in names]
+    det = CenterFaceDetector(verified_model_path(CENTERFACE_FILE)[0], threads=args.threads)
+    thresholds = [float(t) for t in args.thresholds.split(",")]
+    lowest = min(thresholds)
+    print(f"{len(images)} photos, {sum(len(ann[n]) for n in names)} labelled faces; provider "
+          f"{det.provider}; recall of faces >= {args.min_side:g} px at IoU >= 0.5")
+    print("| mode | detect_size | threshold | recall | found/total | unmatched dets | s/photo |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    det.detect(images[0].rgb, AnalysisSettings())  # warm-up
+    for mode in args.modes.split(","):
+        for size in (int(s) for s in args.sizes.split(",")):
+            settings = AnalysisSettings(det_threshold=lowest, detect_size=size, detection_mode=mode)
+            found = []
+            t0 = time.perf_counter()
+            for im in images:
+                found.append(det.detect(im.rgb, settings))
+            per_photo = (time.perf_counter() - t0) / len(images)
+            for thr in thresholds:
+                count = RecallCount()
+                for name, d in zip(names, found, strict=True):
+                    gt = xywh_to_xyxy([f["bbox"] for f in ann[name]])
+                    count.add(gt, d.boxes[d.scores >= thr], args.min_side)
+                print(f"| {mode} | {size} | {thr:g} | {count.recall:.3f} | "
+                      f"{count.found}/{count.total} | {count.unmatched} | {per_photo:.2f} |",
+                      flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
