@@ -16,6 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # the spec and scripts run this from anywhere
 
 from forensic_app import resources as _res  # noqa: E402
+from forensic_app.core.modelstore import CENTERFACE_FILE, GENDER_FILE  # noqa: E402
 
 APP_NAME = "forensic-app"  # executable, bundle folder, .deb package and launcher name
 APP_DISPLAY_NAME = "Forensic Face Analyzer"
@@ -235,27 +236,34 @@ def app_version() -> str:
     return __version__
 
 
-def model_datas(models_dir: Path | None = None) -> list[tuple[str, str]]:
+#: The two models the app cannot work without (names owned by core.modelstore).
+REQUIRED_MODELS: tuple[str, ...] = (CENTERFACE_FILE, GENDER_FILE)
+
+
+def model_datas(models_dir: Path | None = None,
+                required: tuple[str, ...] = REQUIRED_MODELS) -> list[tuple[str, str]]:
     """(source, "models") pairs for every shipped model file, its manifest and model card.
 
-    Every file the manifest names must exist: a bundle without its models would only fail on an
-    investigator's machine, so the build fails here instead, naming the missing file and the fix.
+    Every file the manifest names, and both models the app needs, must exist: a bundle without
+    its models would only fail on an investigator's machine, so the build fails here instead,
+    naming the missing file and the fix.
     """
     models_dir = models_dir or REPO / "models"
     manifest_path = models_dir / "manifest.json"
     if not manifest_path.is_file():
         raise SystemExit(f"{manifest_path} is missing: the bundle cannot say which models it holds")
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    missing = [name for name in manifest if not (models_dir / name).is_file()]
+    names = list(manifest) + [name for name in required if name not in manifest]
+    missing = [name for name in names if not (models_dir / name).is_file()]
     if missing:
         raise SystemExit(
-            f"models named in {manifest_path} are missing: {', '.join(missing)}. "
+            f"model files missing from {models_dir}: {', '.join(missing)}. "
             "Run `python -m forensic_app.fetch_models` (CenterFace) and make sure the trained "
-            "gender model is in models/ before building."
+            f"gender model ({GENDER_FILE}) is in models/ before building."
         )
-    files = [manifest_path, *(models_dir / name for name in manifest)]
+    files = [manifest_path, *(models_dir / name for name in names)]
     # Weights an ONNX exporter stored beside the graph ("external data") travel with it.
-    files += sorted(p for name in manifest for p in models_dir.glob(f"{name}.data"))
+    files += sorted(p for name in names for p in models_dir.glob(f"{name}.data"))
     files += sorted(p for p in models_dir.glob("*.md") if p.is_file())
     return [(str(p), "models") for p in files]
 

@@ -87,6 +87,9 @@ def built(linux_package) -> Built:
         pytest.skip("the Linux packages are built on Linux")
     if not (MODELS / CENTERFACE_FILE).is_file():
         pytest.skip("models/centerface.onnx missing: run python -m forensic_app.fetch_models")
+    if not (MODELS / GENDER_FILE).is_file():
+        pytest.skip(f"models/{GENDER_FILE} missing (the trained gender model): the bundle must "
+                    "hold both models, so it is not built without it")
     if importlib.util.find_spec("PyInstaller") is None:
         pytest.skip("PyInstaller not installed: pip install -e .[package]")
     if shutil.which("dpkg-deb") is None:
@@ -122,9 +125,10 @@ def test_frozen_version(built: Built, tmp_path: Path) -> None:
 def test_bundle_holds_models_and_icons_and_nothing_unused(built: Built, bundle) -> None:
     internal = built.onedir / "_internal"
     manifest = json.loads((internal / "models" / "manifest.json").read_text(encoding="utf-8"))
-    assert CENTERFACE_FILE in manifest
     for name, entry in manifest.items():
         assert sha256_file(internal / "models" / name) == entry["sha256"], name
+    for name in (CENTERFACE_FILE, GENDER_FILE):
+        assert sha256_file(internal / "models" / name) == sha256_file(MODELS / name), name
     for size in resources.ICON_SIZES:
         assert (internal / "resources" / "icons" / resources.icon_file_name(size)).is_file()
     names = [p.relative_to(internal).as_posix() for p in internal.rglob("*")]
@@ -163,42 +167,27 @@ def _faces(document: dict) -> list[tuple[list[float], str]]:
 
 
 def test_frozen_analyze_finds_the_same_faces_as_the_source_install(
-        built: Built, dev_eval_annotations, dev_eval_dir, tiny_gender_model, tmp_path) -> None:
+        built: Built, dev_eval_annotations, dev_eval_dir, tmp_path) -> None:
     photo = _pick_photo(dev_eval_annotations, dev_eval_dir)
-    bundled_gender = built.onedir / "_internal" / "models" / GENDER_FILE
-    # The trained model once it is bundled; until then the same tiny model for both runs.
-    extra = [] if bundled_gender.is_file() else ["--gender-model", str(tiny_gender_model)]
-    frozen = _run(built.exe, "analyze", "--json", "-", "--quiet", *extra, str(photo),
-                  home=tmp_path)
+    frozen = _run(built.exe, "analyze", "--json", "-", "--quiet", str(photo), home=tmp_path)
     assert frozen.returncode == 0, frozen.stderr
     source = subprocess.run(
-        [sys.executable, "-m", "forensic_app", "analyze", "--json", "-", "--quiet", *extra,
-         str(photo)], cwd=tmp_path, env=_clean_env(tmp_path), capture_output=True, text=True,
-        timeout=300)
+        [sys.executable, "-m", "forensic_app", "analyze", "--json", "-", "--quiet", str(photo)],
+        cwd=tmp_path, env=_clean_env(tmp_path), capture_output=True, text=True, timeout=300)
     assert source.returncode == 0, source.stderr
     frozen_doc, source_doc = json.loads(frozen.stdout), json.loads(source.stdout)
 
-    detector = next(m for m in frozen_doc["models"] if m["role"] == "detector")
-    assert Path(detector["path"]).is_relative_to(built.onedir), "used a model outside the bundle"
+    # Both models came from inside the bundle and are the ones in the checkout.
+    for role, name in (("detector", CENTERFACE_FILE), ("gender", GENDER_FILE)):
+        model = next(m for m in frozen_doc["models"] if m["role"] == role)
+        assert Path(model["path"]).is_relative_to(built.onedir), f"{role} model not bundled"
+        assert model["sha256"] == sha256_file(MODELS / name)
     frozen_faces, source_faces = _faces(frozen_doc), _faces(source_doc)
     assert len(frozen_faces) >= 2
     assert len(frozen_faces) == len(source_faces)
     for (fbox, flabel), (sbox, slabel) in zip(frozen_faces, source_faces, strict=True):
         assert max(abs(a - b) for a, b in zip(fbox, sbox, strict=True)) <= 1.0, (fbox, sbox)
         assert flabel == slabel
-
-
-def test_frozen_analyze_uses_the_bundled_gender_model(built: Built, dev_eval_annotations,
-                                                      dev_eval_dir, tmp_path) -> None:
-    if not (MODELS / GENDER_FILE).is_file():
-        pytest.skip(f"models/{GENDER_FILE} not present yet (the trained gender model): the "
-                    "bundle was built without it")
-    photo = _pick_photo(dev_eval_annotations, dev_eval_dir)
-    proc = _run(built.exe, "analyze", "--json", "-", "--quiet", str(photo), home=tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    gender = next(m for m in json.loads(proc.stdout)["models"] if m["role"] == "gender")
-    assert Path(gender["path"]).is_relative_to(built.onedir)
-    assert gender["sha256"] == sha256_file(MODELS / GENDER_FILE)
 
 
 def test_frozen_window_opens_offscreen(built: Built) -> None:
@@ -218,7 +207,7 @@ DETECTED_RE = re.compile(r"detected (\d+) face")
 
 @pytest.mark.parametrize("platform", ["offscreen", "xcb"])
 def test_frozen_gui_analyses_a_photo(built: Built, platform: str, dev_eval_annotations,
-                                     dev_eval_dir, tiny_gender_model, tmp_path: Path) -> None:
+                                     dev_eval_dir, tmp_path: Path) -> None:
     """The window opens the photo given on the command line and the engine runs in its worker
     thread inside the bundle. ``xcb`` runs under Xvfb with the host's X libraries: the
     libraries the .deb depends on instead of bundling them."""
@@ -229,8 +218,6 @@ def test_frozen_gui_analyses_a_photo(built: Built, platform: str, dev_eval_annot
             pytest.skip("xvfb-run not installed (Debian: xvfb xauth)")
         cmd = [xvfb_run, "-a", "-s", "-screen 0 1280x800x24", *cmd]
     photo = _pick_photo(dev_eval_annotations, dev_eval_dir)
-    if not (built.onedir / "_internal" / "models" / GENDER_FILE).is_file():
-        cmd += ["--gender-model", str(tiny_gender_model)]
     env = _clean_env(tmp_path)
     env["QT_QPA_PLATFORM"] = platform
     proc = subprocess.Popen([*cmd, str(photo)], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
@@ -301,6 +288,7 @@ def test_tarball_holds_the_bundle(built: Built) -> None:
     assert exe.isfile() and exe.mode & 0o111 and exe.uid == 0
     assert "forensic-app/_internal/models/manifest.json" in members
     assert f"forensic-app/_internal/models/{CENTERFACE_FILE}" in members
+    assert f"forensic-app/_internal/models/{GENDER_FILE}" in members
     assert "forensic-app/_internal/resources/icons/forensic-app-256.png" in members
     onedir_files = sum(1 for p in built.onedir.rglob("*") if not p.is_dir())
     assert sum(1 for m in members.values() if not m.isdir()) == onedir_files

@@ -76,14 +76,22 @@ def test_model_datas_bundle_every_manifest_model(bundle, tmp_path: Path) -> None
         '{"a.onnx": {"sha256": "0"}, "b.onnx": {"sha256": "1"}}', encoding="utf-8")
     (models / "a.onnx").write_bytes(b"a")
     (models / "MODEL_CARD.md").write_text("card", encoding="utf-8")
-    with pytest.raises(SystemExit, match="missing: b.onnx"):
-        bundle.model_datas(models)
+    with pytest.raises(SystemExit, match="missing from .*: b.onnx, req.onnx"):
+        bundle.model_datas(models, required=("a.onnx", "req.onnx"))
     (models / "b.onnx").write_bytes(b"b")
     (models / "b.onnx.data").write_bytes(b"external weights")
+    (models / "req.onnx").write_bytes(b"a model the app needs, not (yet) in the manifest")
     (models / "notes.txt").write_text("not shipped", encoding="utf-8")
-    got = {Path(src).name: dest for src, dest in bundle.model_datas(models)}
+    got = {Path(src).name: dest
+           for src, dest in bundle.model_datas(models, required=("a.onnx", "req.onnx"))}
     assert got == {"manifest.json": "models", "a.onnx": "models", "b.onnx": "models",
-                   "b.onnx.data": "models", "MODEL_CARD.md": "models"}
+                   "b.onnx.data": "models", "req.onnx": "models", "MODEL_CARD.md": "models"}
+
+
+def test_both_app_models_are_required(bundle) -> None:
+    from forensic_app.core.modelstore import CENTERFACE_FILE, GENDER_FILE
+
+    assert set(bundle.REQUIRED_MODELS) == {CENTERFACE_FILE, GENDER_FILE}
 
 
 def test_resource_datas_mirror_the_icon_set(bundle) -> None:
