@@ -65,7 +65,8 @@ QT_DROP_PATTERNS: tuple[str, ...] = (
     r"/plugins/(qmltooling|designer|sqldrivers|egldeviceintegrations|generic|"
     r"wayland-graphics-integration-server|networkinformation|tls|vectorimageformats)/",
     r"/plugins/platforms/(lib)?q(eglfs|linuxfb|minimal|minimalegl|vnc|vkkhrdisplay)\b",
-    r"/plugins/imageformats/(lib)?q(pdf|icns|tga|wbmp|webp|tiff)\b",
+    # TIFF/WebP/GIF/JPEG stay: evidence photos come in those formats and Qt may read them.
+    r"/plugins/imageformats/(lib)?q(pdf|icns|tga|wbmp)\b",
     r"/plugins/platforminputcontexts/(lib)?qtvirtualkeyboard",
     # GTK theme plugin: it would drag the host's GTK/cairo/pango stack into the bundle; Qt
     # falls back to its own Fusion look and the XDG portal for native dialogs.

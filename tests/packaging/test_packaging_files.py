@@ -120,6 +120,8 @@ def test_unused_qt_parts_are_dropped(bundle, dest: str) -> None:
     "PySide6/Qt/plugins/platforms/libqwayland.so",
     "PySide6/Qt/plugins/platforms/libqoffscreen.so",
     "PySide6/Qt/plugins/imageformats/libqjpeg.so",
+    "PySide6/Qt/plugins/imageformats/libqtiff.so",
+    "PySide6/Qt/plugins/imageformats/libqwebp.so",
     "PySide6/Qt/lib/libQt6Widgets.so.6",
     "PySide6/Qt/lib/libQt6Svg.so.6",
     "libpython3.11.so.1.0",
