@@ -18,6 +18,7 @@ from forensic_app.core.batch import BatchRunner
 from forensic_app.core.inputs import InputPhoto
 from forensic_app.core.settings import AnalysisSettings
 from forensic_app.gui.engine_holder import EngineHolder
+from forensic_app.gui.qt_compat import emit
 from forensic_app.gui.workers import Task, TaskCancelled
 
 log = logging.getLogger(__name__)
@@ -99,9 +100,9 @@ class BatchController(QObject):
     def _on_progress(self, msg: tuple) -> None:
         if msg[0] == "item":
             _, index, status, message, result = msg
-            self.itemUpdated.emit(index, status, message, result)
+            emit(self.itemUpdated, index, status, message, result)
         elif msg[0] == "progress":
-            self.progressed.emit(msg[1])
+            emit(self.progressed, msg[1])
 
     def _on_done(self, outcome: Any) -> None:
         self.last_outcome = outcome
@@ -122,4 +123,4 @@ class BatchController(QObject):
         if task is not None:
             task.wait()
             task.deleteLater()
-        self.finished.emit(self._outcome or "done")
+        emit(self.finished, self._outcome or "done")

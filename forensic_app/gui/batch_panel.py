@@ -38,6 +38,7 @@ from forensic_app.core import batch as core_batch
 from forensic_app.core.filters import ResultFilter
 from forensic_app.core.progress import Progress, format_duration
 from forensic_app.core.results import ImageResult
+from forensic_app.gui.qt_compat import emit
 
 COLUMNS = ["#", "Photo", "Status", "Faces", "Female", "Male", "Uncertain", "Manual"]
 FILTERS: list[tuple[str, ResultFilter | None]] = [
@@ -102,7 +103,7 @@ class BatchModel(QAbstractTableModel):
         row.status, row.message = status, message
         if result is not None:
             row.result = result
-        self.dataChanged.emit(self.index(index, 0), self.index(index, len(COLUMNS) - 1))
+        emit(self.dataChanged, self.index(index, 0), self.index(index, len(COLUMNS) - 1))
 
     def set_result(self, index: int, result: ImageResult) -> None:
         """Replace a row's result (after a manual correction in the review)."""
@@ -256,7 +257,7 @@ class BatchPanel(QWidget):
     def _activated(self, proxy_index: QModelIndex) -> None:
         row = self.proxy.data(proxy_index, Qt.ItemDataRole.UserRole)
         if row is not None:
-            self.photoActivated.emit(row.index)
+            emit(self.photoActivated, row.index)
 
     def select_row(self, index: int) -> None:
         src = self.model.index(index, 0)

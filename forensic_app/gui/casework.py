@@ -22,6 +22,7 @@ from forensic_app.core.batch import DONE, BatchItem, BatchOutcome
 from forensic_app.core.case import Case
 from forensic_app.core.progress import Progress
 from forensic_app.core.report import build_report_html, write_report
+from forensic_app.gui.qt_compat import emit
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ class CaseController(QObject):
     def _set(self, case: Case | None) -> None:
         self.case = case
         self.window.prefs.last_case_dir = str(case.root) if case is not None else ""
-        self.caseChanged.emit(case)
+        emit(self.caseChanged, case)
 
     # ---- events from the window --------------------------------------------------------
     def on_event(self, action: str, detail: dict[str, Any]) -> None:

@@ -190,6 +190,25 @@ class CaseworkUi(QObject):
         self.panel.select_row(index)
         self.w._update_actions()
 
+    def step_review(self, step: int) -> bool:
+        """Next/previous photo in the batch list as shown (sorted, filtered); False if the photo
+        under review is not from the batch."""
+        doc = self.w.doc
+        rows = self.panel.model.rows
+        if not 0 <= self.review_row < len(rows) or doc.image is None:
+            return False
+        if Path(rows[self.review_row].path).resolve() != Path(doc.image.path).resolve():
+            return False
+        visible = [r.index for r in self.panel.visible_rows()]
+        if self.review_row not in visible:
+            return False
+        j = visible.index(self.review_row) + step
+        if 0 <= j < len(visible):
+            self.open_review(visible[j])
+        else:
+            self.w.statusBar().showMessage("No more photos in this batch view.", 3000)
+        return True
+
     def _window_event(self, action: str, detail: dict[str, Any]) -> None:
         """Keep the batch row of the photo under review in step with corrections."""
         if action not in EDIT_ACTIONS and action != "analyze":

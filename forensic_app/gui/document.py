@@ -11,6 +11,7 @@ from PySide6.QtCore import QObject, Signal
 
 from forensic_app.core.imaging import LoadedImage
 from forensic_app.core.results import Face, ImageResult
+from forensic_app.gui.qt_compat import emit
 
 
 class PhotoDocument(QObject):
@@ -36,29 +37,29 @@ class PhotoDocument(QObject):
         self.result = None if image is None else ImageResult(
             path=image.path, sha256=image.sha256, width=image.width, height=image.height,
             notes=list(image.notes))
-        self.imageChanged.emit()
-        self.facesChanged.emit()
+        emit(self.imageChanged)
+        emit(self.facesChanged)
 
     def set_result(self, result: ImageResult) -> None:
         self.result = result
-        self.facesChanged.emit()
+        emit(self.facesChanged)
 
     def insert_face(self, index: int, face: Face) -> None:
         assert self.result is not None
         self.result.faces.insert(index, face)
-        self.facesChanged.emit()
+        emit(self.facesChanged)
 
     def remove_face(self, index: int) -> Face:
         assert self.result is not None
         face = self.result.faces.pop(index)
-        self.facesChanged.emit()
+        emit(self.facesChanged)
         return face
 
     def replace_face(self, index: int, face: Face) -> Face:
         assert self.result is not None
         old = self.result.faces[index]
         self.result.faces[index] = face
-        self.facesChanged.emit()
+        emit(self.facesChanged)
         return old
 
     def manual_count(self) -> int:

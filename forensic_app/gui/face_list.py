@@ -15,6 +15,7 @@ from forensic_app.core.crops import extract_crop
 from forensic_app.core.results import Face
 from forensic_app.gui.colors import face_color
 from forensic_app.gui.photo_view import rgb_to_qimage
+from forensic_app.gui.qt_compat import emit
 
 THUMB = 64
 #: Context around the face in thumbnails and the enlarged view (fraction of the box per side).
@@ -102,4 +103,4 @@ class FaceList(QListWidget):
 
     def _on_row_changed(self, row: int) -> None:
         if not self._quiet and row >= 0:
-            self.faceSelected.emit(row)
+            emit(self.faceSelected, row)

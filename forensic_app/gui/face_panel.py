@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 from forensic_app.core.results import Face
 from forensic_app.gui.colors import face_color, text_color_on
 from forensic_app.gui.face_list import face_details, face_thumbnail, face_title
+from forensic_app.gui.qt_compat import emit
 
 PANEL_CROP = 320
 
@@ -75,5 +76,5 @@ class FacePanel(QWidget):
         self._rescale()
 
     def contextMenuEvent(self, event) -> None:  # noqa: N802 - Qt API
-        self.contextMenuAt.emit(event.globalPos())
+        emit(self.contextMenuAt, event.globalPos())
         event.accept()

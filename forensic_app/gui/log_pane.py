@@ -12,6 +12,8 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import QPlainTextEdit, QWidget
 
+from forensic_app.gui.qt_compat import emit
+
 MAX_LINES = 5000
 
 
@@ -28,7 +30,7 @@ class QtLogHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self.bridge.record.emit(self.format(record).splitlines()[0], record.levelno)
+            emit(self.bridge.record, self.format(record).splitlines()[0], record.levelno)
         except RuntimeError:  # the pane was destroyed while a thread was still logging
             pass
 

@@ -43,6 +43,7 @@ from forensic_app.gui.face_list import FaceList
 from forensic_app.gui.face_panel import FacePanel
 from forensic_app.gui.log_pane import LogPane
 from forensic_app.gui.photo_view import PhotoView
+from forensic_app.gui.qt_compat import emit
 from forensic_app.gui.settings_dialog import SettingsDialog
 from forensic_app.gui.workers import Task
 
@@ -147,12 +148,14 @@ class MainWindow(QMainWindow):
         K = QKeySequence.StandardKey  # noqa: N806
         self.act_open = self._action("&Open photo…", self.open_dialog, K.Open,
                                      "Open a photo for review", icon="document-open")
-        self.act_next = self._action("&Next photo in folder", self.next_photo,
+        self.act_next = self._action("&Next photo", self.next_photo,
                                      [Qt.Key.Key_PageDown, "Ctrl+Right"],
-                                     "Next photo in the folder", icon="go-next")
-        self.act_prev = self._action("&Previous photo in folder", self.previous_photo,
+                                     "Next photo in the folder (or in the batch list)",
+                                     icon="go-next")
+        self.act_prev = self._action("&Previous photo", self.previous_photo,
                                      [Qt.Key.Key_PageUp, "Ctrl+Left"],
-                                     "Previous photo in the folder", icon="go-previous")
+                                     "Previous photo in the folder (or in the batch list)",
+                                     icon="go-previous")
         self.act_save = self._action("&Save annotated image as…", self.save_annotated_dialog,
                                      K.Save, "Save a copy with the boxes drawn (JPEG/PNG/TIFF)",
                                      icon="document-save-as")
@@ -404,6 +407,8 @@ class MainWindow(QMainWindow):
             return []
 
     def _step_photo(self, step: int) -> None:
+        if self.casework.step_review(step):  # reviewing a batch: follow the batch list
+            return
         photos = self.folder_photos()
         if not photos or self.doc.image is None:
             return
@@ -526,7 +531,7 @@ class MainWindow(QMainWindow):
             return
         self._set_busy(False)
         self._update_status()
-        self.analysisFinished.emit(self._outcome or "done")
+        emit(self.analysisFinished, self._outcome or "done")
 
     def _set_busy(self, busy: bool) -> None:
         self.progress.setVisible(busy)

@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 from forensic_app.core.annotate import face_caption
 from forensic_app.core.results import Face
 from forensic_app.gui.colors import face_color, qcolor, text_color_on
+from forensic_app.gui.qt_compat import emit
 
 MIN_SCALE = 0.02
 MAX_SCALE = 32.0
@@ -231,7 +232,7 @@ class PhotoView(QGraphicsView):
         current = self.scale_factor()
         if current > 0 and abs(scale - current) > 1e-9:
             self.scale(scale / current, scale / current)
-        self.zoomChanged.emit(self.scale_factor())
+        emit(self.zoomChanged, self.scale_factor())
 
     def zoom_by(self, factor: float) -> None:
         self._fit_mode = False
@@ -253,19 +254,19 @@ class PhotoView(QGraphicsView):
         """100 %: one image pixel per device-independent screen pixel."""
         self._fit_mode = False
         self.resetTransform()
-        self.zoomChanged.emit(self.scale_factor())
+        emit(self.zoomChanged, self.scale_factor())
 
     def fit_to_window(self) -> None:
         self._fit_mode = True
         if self._pixmap_item is not None:
             self.fitInView(self._pixmap_item, Qt.AspectRatioMode.KeepAspectRatio)
-        self.zoomChanged.emit(self.scale_factor())
+        emit(self.zoomChanged, self.scale_factor())
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
         super().resizeEvent(event)
         if self._fit_mode and self._pixmap_item is not None:
             self.fitInView(self._pixmap_item, Qt.AspectRatioMode.KeepAspectRatio)
-            self.zoomChanged.emit(self.scale_factor())
+            emit(self.zoomChanged, self.scale_factor())
 
     def wheelEvent(self, event) -> None:  # noqa: N802 - Qt API
         if self._pixmap_item is None:
@@ -282,7 +283,7 @@ class PhotoView(QGraphicsView):
                          else QGraphicsView.DragMode.ScrollHandDrag)
         cursor = Qt.CursorShape.CrossCursor if on else Qt.CursorShape.OpenHandCursor
         self.viewport().setCursor(cursor)
-        self.addModeChanged.emit(self._add_mode)
+        emit(self.addModeChanged, self._add_mode)
 
     def add_mode(self) -> bool:
         return self._add_mode
@@ -317,7 +318,7 @@ class PhotoView(QGraphicsView):
         if event.button() == Qt.MouseButton.LeftButton:
             index = self.face_index_at(event.position().toPoint())
             if index >= 0:
-                self.faceClicked.emit(index)
+                emit(self.faceClicked, index)
                 event.accept()
                 return
         super().mousePressEvent(event)
@@ -339,7 +340,7 @@ class PhotoView(QGraphicsView):
             self._rubber = None
             self._drag_origin = None
             if rect.width() >= MIN_DRAWN_BOX and rect.height() >= MIN_DRAWN_BOX:
-                self.boxDrawn.emit([rect.left(), rect.top(), rect.right(), rect.bottom()])
+                emit(self.boxDrawn, [rect.left(), rect.top(), rect.right(), rect.bottom()])
             event.accept()
             return
         super().mouseReleaseEvent(event)
@@ -348,7 +349,7 @@ class PhotoView(QGraphicsView):
         if self._pixmap_item is None:
             return
         index = self.face_index_at(event.pos())
-        self.contextMenuAt.emit(event.globalPos(), index)
+        emit(self.contextMenuAt, event.globalPos(), index)
         event.accept()
 
     def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt API

@@ -16,6 +16,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
+from forensic_app.gui.qt_compat import emit
+
 log = logging.getLogger(__name__)
 
 
@@ -50,19 +52,19 @@ class _Runner(QObject):
     @Slot()
     def run(self) -> None:
         try:
-            result = self._fn(self._cancel.is_set, self.progress.emit)
+            result = self._fn(self._cancel.is_set, lambda obj: emit(self.progress, obj))
         except BaseException as exc:  # noqa: BLE001 - reported to the GUI, never lost
             if _is_cancel_exception(exc) or self._cancel.is_set():
-                self.cancelled.emit()
+                emit(self.cancelled)
             else:
-                self.failed.emit(str(exc) or type(exc).__name__, traceback.format_exc())
+                emit(self.failed, str(exc) or type(exc).__name__, traceback.format_exc())
         else:
             if self._cancel.is_set():
-                self.cancelled.emit()
+                emit(self.cancelled)
             else:
-                self.succeeded.emit(result)
+                emit(self.succeeded, result)
         finally:
-            self.done.emit()
+            emit(self.done)
 
 
 class Task(QObject):
@@ -122,4 +124,4 @@ class Task(QObject):
 
     def _on_thread_finished(self) -> None:
         self._running = False
-        self.finished.emit()
+        emit(self.finished)

@@ -101,6 +101,14 @@ def test_review_filters_and_correction_updates_batch_row(qtbot, make_window, fol
     ui.panel.set_filter_index(filter_index("All photos"))
     assert len(ui.panel.visible_rows()) == 5
 
+    # Next/previous follow the batch list (sorted by #) while reviewing a batch.
+    names = [Path(r.path).name for r in ui.panel.visible_rows()]
+    window.act_next.trigger()
+    assert Path(window.doc.image.path).name == names[names.index("img1.png") + 1]
+    window.act_prev.trigger()
+    window.act_prev.trigger()
+    assert Path(window.doc.image.path).name == names[names.index("img1.png") - 1]
+
 
 def test_case_folder_records_batch_edits_exports_and_reports(qtbot, make_window, folder,
                                                              tmp_path, record_dialogs):
