@@ -181,3 +181,24 @@ def test_single_photo_analysis_is_stored_in_the_open_case(qtbot, make_window, ph
         window.act_analyze.trigger()
     actions = [e["action"] for e in read_audit(case.root / "audit.jsonl").entries]
     assert "re-analysed" in actions
+
+
+def test_dropping_a_folder_starts_a_batch(qtbot, make_window, folder):
+    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDragEnterEvent, QDropEvent
+    from PySide6.QtWidgets import QApplication
+
+    window = make_window()
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(folder))])
+    pos = QPointF(window.rect().center())
+    enter = QDragEnterEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(window, enter)
+    assert enter.isAccepted()
+    drop = QDropEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                      Qt.KeyboardModifier.NoModifier)
+    with qtbot.waitSignal(window.casework.batch.finished, timeout=20_000):
+        QApplication.sendEvent(window, drop)
+    assert len(window.casework.panel.model.rows) == 5
+    assert window.casework.dock.isVisible()
