@@ -117,12 +117,13 @@ class MainWindow(QMainWindow):
         self.status_provider = QLabel()
         self.status_size = QLabel()
         self.status_time = QLabel()
+        self.status_zoom = QLabel()
         self.progress = QProgressBar()
         self.progress.setRange(0, 0)  # busy indicator
         self.progress.setMaximumWidth(140)
         self.progress.setVisible(False)
-        for w in (self.progress, self.status_size, self.status_time, self.status_model,
-                  self.status_provider):
+        for w in (self.progress, self.status_zoom, self.status_size, self.status_time,
+                  self.status_model, self.status_provider):
             sb.addPermanentWidget(w)
 
     def _action(self, text: str, slot: Callable | None = None, shortcut: Any = None,
@@ -276,6 +277,7 @@ class MainWindow(QMainWindow):
         self.view.faceClicked.connect(lambda i: self.select_face(i, source="view"))
         self.face_list.faceSelected.connect(lambda i: self.select_face(i, source="list"))
         self.view.boxDrawn.connect(self.add_face_box)
+        self.view.zoomChanged.connect(lambda z: self.status_zoom.setText(f"{z * 100:.0f} %"))
         self.view.contextMenuAt.connect(self._show_photo_menu)
         self.view.addModeChanged.connect(self.act_add_face.setChecked)
         self.face_panel.contextMenuAt.connect(self._show_panel_menu)

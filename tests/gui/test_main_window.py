@@ -121,6 +121,7 @@ def test_zoom_actions_and_wheel(qtbot, make_window, photo):
     assert window.view.scale_factor() == pytest.approx(1.0)
     window.act_zoom_in.trigger()
     assert window.view.scale_factor() == pytest.approx(1.25)
+    assert window.status_zoom.text() == "125 %"
     window.act_zoom_out.trigger()
     window.act_zoom_out.trigger()
     assert window.view.scale_factor() == pytest.approx(0.8)
