@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from forensic_app import __version__
-from forensic_app.core import crops, modelstore
+from forensic_app.core import modelstore
 from forensic_app.core.classification import GenderClassifier
 from forensic_app.core.detection import CenterFaceDetector, Detections
 from forensic_app.core.imaging import ImageLoadError, LoadedImage, load_image
@@ -168,7 +168,7 @@ class Engine:
             _check(cancel)
             t0 = time.perf_counter()
             if settings.no_detect:
-                box = crops.whole_image_box(image.rgb.shape, self.gender_spec.crop_margin)
+                box = [0.0, 0.0, float(image.width), float(image.height)]  # the whole image
                 det = Detections(np.asarray([box]), np.asarray([np.nan]), np.zeros((1, 5, 2)))
                 batch = self.classifier.whole_image_crop(image.rgb)
                 result.notes.append("no detection: the whole image was classified as one face")

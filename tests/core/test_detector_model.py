@@ -109,3 +109,24 @@ def test_tampered_or_missing_model_names_file_and_hash(tmp_path: Path, centerfac
         verified_model_path(CENTERFACE_FILE, tmp_path)
     assert expected in str(err.value) and CENTERFACE_FILE in str(err.value)
     shutil.rmtree(tmp_path)
+
+
+def test_tiled_pass_finds_the_same_faces(
+    detector: CenterFaceDetector, dev_eval_dir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tiles (used for big passes) map faces back to image coordinates without shifting them."""
+    from forensic_app.core import detection
+    from forensic_app.core.nms import iou_matrix
+
+    photo = dev_eval_dir / "images" / "12--Group" / (
+        "12_Group_Team_Organized_Group_12_Group_Team_Organized_Group_12_330.jpg"
+    )
+    rgb = load_image(photo).rgb  # 1024 px wide, eight faces of 40-70 px
+    whole = detector.detect_scaled(rgb, 0.5)
+    monkeypatch.setattr(detection, "TILE_SIZE", 384)
+    monkeypatch.setattr(detection, "TILE_OVERLAP", 128)
+    assert len(detection._tile_starts(rgb.shape[1], 384 - 128)) >= 3
+    tiled = detector.detect_scaled(rgb, 0.5)
+    assert len(whole) >= 6
+    best = iou_matrix(whole.boxes, tiled.boxes).max(axis=1)
+    assert (best > 0.8).all(), best
