@@ -15,6 +15,7 @@ from fake_engine import FakeEngine, make_photo
 from forensic_app import __version__
 from forensic_app.cli import main
 from forensic_app.core.modelstore import ModelError
+from forensic_app.core.settings import DEFAULT_DET_THRESHOLD
 
 
 def run(argv, engine=None, factory=None):
@@ -70,7 +71,7 @@ def test_json_stdout_is_only_the_document(photos):
     assert doc["tool_version"] == __version__
     assert doc["provider"] == "FakeExecutionProvider"
     assert [m["sha256"] for m in doc["models"]] == ["d" * 64, "e" * 64]
-    assert doc["settings"]["det_threshold"] == 0.5
+    assert doc["settings"]["det_threshold"] == DEFAULT_DET_THRESHOLD
     # non-recursive, sorted, paths exactly as found, the .txt is not picked up
     assert [i["path"] for i in doc["images"]] == ["in/a.jpg", "in/c.png"]
     assert doc["images"][0]["sha256"] == sha(photos / "in/a.jpg")
