@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import TINY_AGE_SLOPE, TINY_GAIN, tiny_expected_logit
+from tiny_models import TINY_AGE_SLOPE, TINY_GAIN, tiny_expected_logit
 
 from forensic_app.core.classification import GenderClassifier, p_male_from_output, preprocess
 from forensic_app.core.modelstore import GenderModelSpec, ModelError, parse_gender_metadata

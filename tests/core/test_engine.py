@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import tiny_expected_logit
+from tiny_models import tiny_expected_logit
 
 from forensic_app.core import crops
 from forensic_app.core.analysis import AnalysisCancelled, Engine
