@@ -168,3 +168,14 @@ def test_document_json_round_trip(tiny_engine: Engine, photo: Path, tmp_path: Pa
     assert face["gender"] in ("female", "male", "uncertain") and 0 <= face["p_male"] <= 1
     again = AnalysisDocument.from_dict(data)
     assert again.to_dict() == data
+
+
+@pytest.mark.parametrize("size", [(1, 1), (3, 70), (5000, 20)])
+def test_degenerate_image_sizes_in_every_mode(tiny_engine: Engine, tmp_path: Path, size) -> None:
+    from PIL import Image
+
+    path = tmp_path / "odd.png"
+    Image.new("RGB", size, (9, 9, 9)).save(path)
+    for mode in ("fast", "standard", "thorough"):
+        result = tiny_engine.analyze_path(path, AnalysisSettings(detection_mode=mode))
+        assert result.ok and result.faces == [] and (result.width, result.height) == size
