@@ -239,7 +239,7 @@ def timing(model: Path, threads: int) -> dict:
         "threads": threads,
         "single_ms_per_face": single,
         "batch32_ms_per_face": batched,
-        "note": "median-free mean on a CPU shared with other work; expect some noise",
+        "note": "mean; on a CPU shared with other work, expect some noise",
     }
 
 

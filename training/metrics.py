@@ -33,7 +33,7 @@ def binary_metrics(y: np.ndarray, p_male: np.ndarray, threshold: float = 0.5) ->
     for c, name in ((0, "female"), (1, "male")):
         tp = cm[c, c]
         prec = tp / max(cm[:, c].sum(), 1)
-        rec = tp / max(cm[c, :].sum(), 1)
+        rec = tp / cm[c, :].sum() if cm[c, :].sum() else float("nan")  # no faces: unknown
         f1 = 2 * prec * rec / max(prec + rec, 1e-12)
         out[name] = {
             "precision": float(prec),
@@ -43,7 +43,9 @@ def binary_metrics(y: np.ndarray, p_male: np.ndarray, threshold: float = 0.5) ->
         }
         recalls.append(rec)
     out["accuracy"] = float(np.trace(cm) / max(len(y), 1))
-    out["balanced_accuracy"] = float(np.mean(recalls))
+    out["balanced_accuracy"] = (
+        float(np.nanmean(recalls)) if not np.all(np.isnan(recalls)) else float("nan")
+    )
     out["err_f"] = float(1 - recalls[0])  # women called "male"
     out["err_m"] = float(1 - recalls[1])  # men called "female"
     out["auc"] = auc(y, np.asarray(p_male)) if 0 < y.sum() < len(y) else float("nan")

@@ -225,11 +225,20 @@ def _write_json(obj: dict, path: Path) -> None:
 
 
 def ema_update(ema: torch.nn.Module, net: torch.nn.Module, decay: float) -> None:
+    """Exponential moving average of weights *and* batch-norm statistics.
+
+    Averaging the statistics too matters: the first shipped run copied the live running
+    mean/var next to the averaged weights, and its EMA model was far worse than the raw one
+    (AUC 0.34-0.85 vs 0.85-0.91) for the first half of the run.
+    """
     with torch.no_grad():
         for pe, p in zip(ema.parameters(), net.parameters(), strict=True):
             pe.lerp_(p, 1.0 - decay)
         for be, b in zip(ema.buffers(), net.buffers(), strict=True):
-            be.copy_(b)
+            if be.is_floating_point():
+                be.lerp_(b, 1.0 - decay)
+            else:
+                be.copy_(b)
 
 
 def train(
