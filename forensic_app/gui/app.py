@@ -112,6 +112,7 @@ def create_application(argv: list[str] | None = None):
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     app.setApplicationVersion(__version__)
+    app.setDesktopFileName("forensic-app")  # Wayland matches the window to its .desktop icon
     try:
         from forensic_app.resources import icon_paths
 

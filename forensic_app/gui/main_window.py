@@ -292,7 +292,14 @@ class MainWindow(QMainWindow):
         if isinstance(geometry, QByteArray) and not geometry.isEmpty():
             self.restoreGeometry(geometry)
         else:
-            self.resize(1400, 900)
+            # First run: 90 % of the screen's free area, capped at 1400x900, so the window
+            # fits a 1280x720 laptop screen as well as a large monitor.
+            screen = self.screen().availableGeometry() if self.screen() else None
+            if screen is not None and screen.width() > 0:
+                self.resize(min(1400, int(screen.width() * 0.9)),
+                            min(900, int(screen.height() * 0.9)))
+            else:
+                self.resize(1400, 900)
         if isinstance(state, QByteArray) and not state.isEmpty():
             self.restoreState(state)
         else:
