@@ -40,11 +40,38 @@ def refuse_overwrite_of(path: str | Path, protected: Iterable[str | Path]) -> No
             )
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+#: Read once at import: os.umask can only be read by setting it, which is not thread-safe later.
+_UMASK = _current_umask()
+
+
+def _open_temp(target: Path, folder: Path) -> tuple[int, str]:
+    """A temp file beside ``target`` with the permissions a normal write would give it.
+
+    ``mkstemp`` creates files readable by the owner only; an output replacing an existing file
+    keeps that file's mode, a new one gets the usual 0666 minus the umask.
+    """
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    if os.name == "posix":
+        try:
+            mode = target.stat().st_mode & 0o7777
+        except OSError:
+            mode = 0o666 & ~_UMASK
+        with contextlib.suppress(OSError):
+            os.fchmod(fd, mode)
+    return fd, name
+
+
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temp file in the same folder, fsync and ``os.replace``."""
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    fd, tmp_name = _open_temp(target, folder)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -67,7 +94,7 @@ def atomic_stream(path: str | Path) -> Iterator[BinaryIO]:
     """
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    fd, tmp_name = _open_temp(target, folder)
     try:
         with os.fdopen(fd, "wb") as fh:
             yield fh

@@ -56,3 +56,17 @@ def test_refuse_overwrite_catches_aliases(tmp_path: Path) -> None:
     with pytest.raises(ProtectedFileError):
         refuse_overwrite_of(link, [str(src)])
     assert src.read_bytes() == b"evidence"
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+def test_permissions_are_those_of_a_normal_write(tmp_path: Path) -> None:
+    new = tmp_path / "new.png"
+    write_bytes_atomic(new, b"x")
+    plain = tmp_path / "plain.png"
+    plain.write_bytes(b"x")
+    assert new.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
+    existing = tmp_path / "kept.json"
+    existing.write_text("old")
+    existing.chmod(0o640)
+    write_text_atomic(existing, "new")
+    assert existing.stat().st_mode & 0o777 == 0o640
