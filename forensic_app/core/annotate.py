@@ -40,18 +40,23 @@ def face_color(face: Face) -> tuple[int, int, int]:
 
 
 def face_caption(face: Face, index: int | None = None) -> str:
-    """Caption such as ``"2 female 0.94"``, ``"3 male manual"`` or ``"4 manual"``.
+    """Caption such as ``"2 female 0.94"``, ``"3 uncertain p(male) 0.55"`` or ``"4 male manual"``.
 
-    The number is the confidence in the shown label (see ``Face.confidence``); a label set by
-    hand has no model confidence and says "manual" instead.
+    The number after a label is the confidence in that label (see ``Face.confidence``). An
+    uncertain face shows the model's p(male) instead: "uncertain 0.80" would read as 80 %
+    confidence in a verdict the tool deliberately does not give. A label set by hand has no model
+    confidence and says "manual"; a hand-drawn box the model labelled keeps the confidence and
+    adds "manual", so every export shows which faces a person added.
     """
     prefix = f"{index} " if index is not None else ""
     if face.manual_label:
         return f"{prefix}{face.gender} manual"
-    conf = face.confidence
-    if conf is None:
+    suffix = " manual" if face.manual_box else ""
+    if face.p_male is None:
         return f"{prefix}manual" if face.manual_box else f"{prefix}{face.gender}"
-    return f"{prefix}{face.gender} {conf:.2f}"
+    if face.gender == "uncertain":
+        return f"{prefix}uncertain p(male) {face.p_male:.2f}{suffix}"
+    return f"{prefix}{face.gender} {face.confidence:.2f}{suffix}"
 
 
 def _text_color(bg: tuple[int, int, int]) -> tuple[int, int, int]:

@@ -33,8 +33,10 @@ def test_captions() -> None:
     f = faces()
     assert face_caption(f[0], 2) == "2 female 0.94"  # confidence in the shown label
     assert face_caption(f[1]) == "male 0.91"
-    assert face_caption(f[2], 3) == "3 uncertain 0.55"
+    assert face_caption(f[2], 3) == "3 uncertain p(male) 0.55"  # no verdict, no confidence
     assert face_caption(f[3], 4) == "4 manual"
+    drawn = Face(box=[0, 0, 1, 1], gender="female", p_male=0.2, manual_box=True)
+    assert face_caption(drawn, 5) == "5 female 0.80 manual"  # model label on a hand-drawn box
     corrected = Face(box=[0, 0, 1, 1], gender="female", p_male=0.8, manual_label=True,
                      model_gender="male")
     assert face_caption(corrected, 1) == "1 female manual"
