@@ -21,6 +21,31 @@ if [[ -z "$python_bin" ]]; then
 fi
 "$python_bin" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
 
+# Qt's window (xcb platform plugin) needs a few system libraries that a fresh Debian/Ubuntu may
+# lack; install them when we can (root or password-less sudo), else say which are missing.
+qt_libs=(libxcb-cursor0:libxcb-cursor.so.0 libxcb-icccm4:libxcb-icccm.so.4
+         libxcb-keysyms1:libxcb-keysyms.so.1 libxcb-image0:libxcb-image.so.0
+         libxcb-render-util0:libxcb-render-util.so.0 libxcb-shape0:libxcb-shape.so.0
+         libxcb-xkb1:libxcb-xkb.so.1 libxkbcommon-x11-0:libxkbcommon-x11.so.0
+         libegl1:libEGL.so.1 libgl1:libGL.so.1 libfontconfig1:libfontconfig.so.1
+         libdbus-1-3:libdbus-1.so.3)
+missing=()
+if [[ "$(uname -s)" == "Linux" ]] && command -v ldconfig >/dev/null 2>&1; then
+    for entry in "${qt_libs[@]}"; do
+        ldconfig -p | grep -q "${entry#*:}" || missing+=("${entry%%:*}")
+    done
+fi
+if (( ${#missing[@]} )); then
+    if command -v apt-get >/dev/null 2>&1 && [[ "$(id -u)" == "0" ]]; then
+        apt-get update -q && apt-get install -y -q --no-install-recommends "${missing[@]}"
+    elif command -v apt-get >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+        sudo apt-get update -q && sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+    else
+        echo "note: the window needs these system packages: ${missing[*]}" >&2
+        echo "      (e.g. sudo apt-get install ${missing[*]}); the command line works without them" >&2
+    fi
+fi
+
 if [[ ! -x .venv/bin/python ]]; then
     "$python_bin" -m venv .venv
 fi

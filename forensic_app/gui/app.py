@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import logging.handlers
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -125,9 +126,35 @@ def create_application(argv: list[str] | None = None):
     return app
 
 
+def missing_display_message(
+    env: dict[str, str] | None = None, platform: str | None = None
+) -> str | None:
+    """Why the window cannot open here, or None when it can.
+
+    Qt aborts the whole process (no Python exception) when Linux has no display to connect to;
+    saying so plainly, with the command-line alternative, is kinder than a core dump.
+    """
+    env = dict(os.environ if env is None else env)
+    platform = platform or sys.platform
+    if not platform.startswith("linux") or env.get("QT_QPA_PLATFORM"):
+        return None
+    if env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"):
+        return None
+    return (
+        "forensic-app: no display found (neither DISPLAY nor WAYLAND_DISPLAY is set), so the "
+        "window cannot open.\n"
+        "  Start it from a desktop session, or under a virtual screen: xvfb-run forensic-app\n"
+        "  The command line works without a display: forensic-app analyze PHOTO --json -"
+    )
+
+
 def run_gui(args: list[str] | None = None) -> int:
     """Start the window; ``args`` are the command-line words after the program name."""
     opts = parse_args(list(args or []))
+    problem = missing_display_message()
+    if problem:
+        print(problem, file=sys.stderr)
+        return 1
     log_path = setup_logging()
     install_crash_handlers()
     app = create_application()
