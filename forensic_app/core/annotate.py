@@ -64,6 +64,46 @@ def _text_color(bg: tuple[int, int, int]) -> tuple[int, int, int]:
     return (0, 0, 0) if luma > 140 else (255, 255, 255)
 
 
+Rect = tuple[int, int, int, int]  # x1, y1, x2, y2
+
+
+def _overlap(a: Rect, b: Rect) -> int:
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    return w * h if w > 0 and h > 0 else 0
+
+
+def place_captions(
+    boxes: Sequence[Rect], sizes: Sequence[tuple[int, int]], width: int, height: int
+) -> list[Rect]:
+    """Choose where each caption goes so that captions of nearby faces do not cover each other.
+
+    Why: in crowd photos faces stand shoulder to shoulder, and captions all drawn "above the
+    box" pile up until a number or a label cannot be read, which defeats an annotated exhibit.
+    Each caption (``sizes``: width, height) tries, in order, above its box (left- then
+    right-aligned), below it, then stacked higher; the first spot that collides with no caption
+    placed so far wins, else the one with the least overlap (other faces' boxes count half).
+    """
+    placed: list[Rect] = []
+    for i, ((x1, y1, x2, y2), (cw, ch)) in enumerate(zip(boxes, sizes, strict=True)):
+        spots = [(x1, y1 - ch), (x2 - cw, y1 - ch), (x1, y2), (x2 - cw, y2),
+                 (x1, y1 - 2 * ch), (x1, y2 + ch), (x1, y1)]
+        best: tuple[float, Rect] | None = None
+        for sx, sy in spots:
+            sx = min(max(0, sx), max(0, width - cw))
+            sy = min(max(0, sy), max(0, height - ch))
+            rect = (sx, sy, sx + cw, sy + ch)
+            cost = sum(_overlap(rect, r) for r in placed)
+            cost += 0.5 * sum(_overlap(rect, b) for j, b in enumerate(boxes) if j != i)
+            if best is None or cost < best[0]:
+                best = (cost, rect)
+            if cost == 0:
+                break
+        assert best is not None
+        placed.append(best[1])
+    return placed
+
+
 def render_annotated(
     rgb: np.ndarray, faces: Sequence[Face], selected: int | None = None
 ) -> np.ndarray:
@@ -75,26 +115,27 @@ def render_annotated(
     font = cv2.FONT_HERSHEY_SIMPLEX
     font_scale = max(0.45, base / 1800)
     text_thick = max(1, round(font_scale * 1.5))
+    pad = max(2, thick)
+    boxes: list[Rect] = [tuple(int(round(v)) for v in f.box) for f in faces]  # type: ignore[misc]
+    captions = [face_caption(f, i + 1) for i, f in enumerate(faces)]
+    metrics = [cv2.getTextSize(c, font, font_scale, text_thick) for c in captions]
+    sizes = [(tw + 2 * pad, th + bl + 2 * pad) for (tw, th), bl in metrics]
+    spots = place_captions(boxes, sizes, w, h)
     order = [i for i in range(len(faces)) if i != selected]
     if selected is not None and 0 <= selected < len(faces):
         order.append(selected)  # draw the selected face last, on top
-    for i in order:
-        face = faces[i]
-        color = face_color(face)
-        x1, y1, x2, y2 = (int(round(v)) for v in face.box)
+    for i in order:  # boxes first, so no box line runs through a caption
+        x1, y1, x2, y2 = boxes[i]
         if i == selected:
-            outer = BOX_COLORS["selected"]
-            cv2.rectangle(out, (x1, y1), (x2, y2), outer, thick * 3, cv2.LINE_AA)
-        cv2.rectangle(out, (x1, y1), (x2, y2), color, thick, cv2.LINE_AA)
-        caption = face_caption(face, i + 1)
-        (tw, th), baseline = cv2.getTextSize(caption, font, font_scale, text_thick)
-        pad = max(2, thick)
-        box_h = th + baseline + 2 * pad
-        ty = y1 - box_h if y1 - box_h >= 0 else min(y2, h - box_h)  # above the box, else below
-        tx = min(max(0, x1), max(0, w - tw - 2 * pad))
-        cv2.rectangle(out, (tx, ty), (tx + tw + 2 * pad, ty + box_h), color, -1)
+            cv2.rectangle(out, (x1, y1), (x2, y2), BOX_COLORS["selected"], thick * 3, cv2.LINE_AA)
+        cv2.rectangle(out, (x1, y1), (x2, y2), face_color(faces[i]), thick, cv2.LINE_AA)
+    for i in order:
+        color = face_color(faces[i])
+        tx, ty, tx2, ty2 = spots[i]
+        (_, th), _ = metrics[i]
+        cv2.rectangle(out, (tx, ty), (tx2, ty2), color, -1)
         cv2.putText(
-            out, caption, (tx + pad, ty + pad + th), font, font_scale, _text_color(color),
+            out, captions[i], (tx + pad, ty + pad + th), font, font_scale, _text_color(color),
             text_thick, cv2.LINE_AA,
         )
     return out

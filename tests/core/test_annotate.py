@@ -113,3 +113,22 @@ def test_unknown_suffix_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="cannot save"):
         save_annotated(np.zeros((4, 4, 3), np.uint8), [], tmp_path / "x.gif")
     assert not any(tmp_path.iterdir())
+
+
+def test_captions_of_neighbouring_faces_do_not_overlap() -> None:
+    from forensic_app.core.annotate import _overlap, place_captions
+
+    # Five faces shoulder to shoulder, captions wider than the faces (a crowd photo).
+    boxes = [(100 + 60 * k, 200, 150 + 60 * k, 260) for k in range(5)]
+    sizes = [(150, 20)] * 5
+    rects = place_captions(boxes, sizes, 800, 600)
+    for a in range(5):
+        assert 0 <= rects[a][0] and rects[a][2] <= 800 and 0 <= rects[a][1]
+        for b in range(a + 1, 5):
+            assert _overlap(rects[a], rects[b]) == 0, (a, b, rects)
+
+
+def test_lone_caption_sits_above_its_box() -> None:
+    from forensic_app.core.annotate import place_captions
+
+    assert place_captions([(100, 100, 160, 170)], [(80, 20)], 640, 480) == [(100, 80, 180, 100)]
