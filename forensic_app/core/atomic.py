@@ -67,27 +67,9 @@ def _open_temp(target: Path, folder: Path) -> tuple[int, str]:
     return fd, name
 
 
-def write_bytes_atomic(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same folder, fsync and ``os.replace``."""
-    target = Path(path)
-    folder = target.parent if str(target.parent) else Path(".")
-    fd, tmp_name = _open_temp(target, folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp_name, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        raise
-    _fsync_dir(folder)
-
-
 @contextlib.contextmanager
 def atomic_stream(path: str | Path) -> Iterator[BinaryIO]:
-    """Stream a large output (a case report) with the guarantees of :func:`write_bytes_atomic`.
+    """Write ``path`` atomically through a file object (also used for large, streamed outputs).
 
     Yields a binary file in the target folder; on a clean exit it is fsynced and renamed over
     ``path``, on any exception it is removed and ``path`` is left as it was.
@@ -106,6 +88,12 @@ def atomic_stream(path: str | Path) -> Iterator[BinaryIO]:
             os.unlink(tmp_name)
         raise
     _fsync_dir(folder)
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temp file in the same folder, fsync and ``os.replace``."""
+    with atomic_stream(path) as fh:
+        fh.write(data)
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:
