@@ -400,6 +400,33 @@ def _collect(
     return kept, errors
 
 
+def _run_batch(
+    engine: Any,
+    settings: AnalysisSettings,
+    store: Any,
+    paths: Sequence[str],
+    preset: dict[str, str],
+    workers: int,
+    stderr: TextIO,
+    quiet: bool,
+) -> BatchOutcome:
+    """Run a batch with progress on stderr (``analyze`` into an output folder, ``batch`` into a
+    case); the progress line is always closed, even when the batch is interrupted."""
+    reporter = StderrProgress(stderr, len(paths), quiet=quiet)
+    runner = BatchRunner(
+        engine,
+        settings,
+        store=store,
+        on_item=reporter.on_item,
+        on_progress=reporter.on_progress,
+        workers=workers,
+    )
+    try:
+        return runner.run(paths, preset_errors=preset)
+    finally:
+        reporter.close()
+
+
 def cmd_analyze(
     args: argparse.Namespace, engine_factory: EngineFactory, stdout: TextIO, stderr: TextIO
 ) -> int:
@@ -435,19 +462,9 @@ def cmd_analyze(
             stderr.write(f"error: cannot use output folder {args.out}: {exc}\n")
             return EXIT_FAILED
 
-    reporter = StderrProgress(stderr, len(photos), quiet=args.quiet)
-    runner = BatchRunner(
-        engine,
-        settings,
-        store=store,
-        on_item=reporter.on_item,
-        on_progress=reporter.on_progress,
-        workers=workers,
+    outcome = _run_batch(
+        engine, settings, store, input_paths, preset, workers, stderr, quiet=args.quiet
     )
-    try:
-        outcome = runner.run(input_paths, preset_errors=preset)
-    finally:
-        reporter.close()
     for item in outcome.items:
         if item.status == UNCHANGED and item.result is not None:
             item.result.notes.append(REUSED_NOTE)
@@ -529,19 +546,8 @@ def cmd_batch(
         stderr.write(f"forensic-app: error: {exc}\n")
         return EXIT_FAILED
     case.begin_batch(engine, settings, reanalyse=args.reanalyse, photos=len(photos))
-    reporter = StderrProgress(stderr, len(photos), quiet=args.quiet)
-    runner = BatchRunner(
-        engine,
-        settings,
-        store=case,
-        on_item=reporter.on_item,
-        on_progress=reporter.on_progress,
-        workers=workers,
-    )
-    try:
-        outcome = runner.run([p.path for p in photos], preset_errors=preset)
-    finally:
-        reporter.close()
+    paths = [p.path for p in photos]
+    outcome = _run_batch(engine, settings, case, paths, preset, workers, stderr, quiet=args.quiet)
     case.end_batch(outcome)
     _print_summary(outcome, stdout, per_photo=False)
     stdout.write(f"case folder: {case.root}\n")
