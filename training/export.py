@@ -96,8 +96,10 @@ def derive_band(p: np.ndarray, y: np.ndarray, target: float = 0.8, window: int =
 
 
 @torch.no_grad()
-def torch_outputs(net: GenderAgeNet, x: np.ndarray, bs: int = 128) -> tuple[np.ndarray, ...]:
-    wrap = ExportWrapper(net).eval()
+def torch_outputs(
+    net: GenderAgeNet, x: np.ndarray, bs: int = 128, flip_average: bool = True
+) -> tuple[np.ndarray, ...]:
+    wrap = ExportWrapper(net, flip_average).eval()
     gs, ages = [], []
     for i in range(0, len(x), bs):
         g, a = wrap(torch.from_numpy(x[i : i + bs]))
@@ -112,6 +114,7 @@ def export(
     report: Path | None = None,
     version: str = "2026.11.1",
     val_limit: int | None = None,
+    flip_average: bool = True,
 ) -> dict:
     """Export ``ckpt`` (a ``best.pt``/``last.pt``) to ``out``; returns the export report."""
     torch.set_num_threads(int(os.environ.get("TRAIN_THREADS", "2")))
@@ -124,7 +127,7 @@ def export(
     idx = np.arange(len(val)) if val_limit is None else np.arange(min(val_limit, len(val)))
     x = D.to_tensor_batch([D.eval_crop(val, int(i), size) for i in idx])
     y = val.labels[idx]
-    logits, _ = torch_outputs(net, x)
+    logits, _ = torch_outputs(net, x, flip_average=flip_average)
     temperature = fit_temperature(logits, y)
     p_cal = 1 / (1 + np.exp(-logits / temperature))
     band = derive_band(p_cal, y)
@@ -139,6 +142,7 @@ def export(
         "warm_start": "efficientnet-lite0-57934424.pth (SHA-256 5793442...77db), "
         f"{meta.get('lite0_tensors_copied', '?')} tensors copied",
         "torch": torch.__version__,
+        "test_time_augmentation": "hflip-mean" if flip_average else "none",
     }
     metadata = {
         "forensic_app.contract": "1",
@@ -168,7 +172,7 @@ def export(
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        wrap = ExportWrapper(net).eval()
+        wrap = ExportWrapper(net, flip_average).eval()
         with warnings.catch_warnings():  # the TorchScript exporter needs no onnxscript
             warnings.simplefilter("ignore", DeprecationWarning)
             torch.onnx.export(
@@ -195,7 +199,7 @@ def export(
         sess = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
         parse_gender_metadata(dict(sess.get_modelmeta().custom_metadata_map))
         g_ort, a_ort = sess.run(["gender_logit", "age"], {"input": x})
-        _, a_t = torch_outputs(net, x)
+        _, a_t = torch_outputs(net, x, flip_average=flip_average)
         diff_g = float(np.max(np.abs(g_ort - logits)))
         diff_a = float(np.max(np.abs(a_ort - a_t)))
         if diff_g > 1e-3 or diff_a > 1e-2:
@@ -248,6 +252,12 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=D.REPO_ROOT / "models" / "gender_effnet_b0.onnx")
     p.add_argument("--version", default="2026.11.1")
     p.add_argument(
+        "--no-flip-average",
+        dest="flip_average",
+        action="store_false",
+        help="export the single-pass model (default: average each face with its mirror image)",
+    )
+    p.add_argument(
         "--update-manifest",
         action="store_true",
         help="record the file's SHA-256 in models/manifest.json",
@@ -256,6 +266,6 @@ def add_args(p: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> None:
     report = args.ckpt.parent / "export.json"
-    export(args.ckpt, args.out, report, args.version)
+    export(args.ckpt, args.out, report, args.version, flip_average=args.flip_average)
     if args.update_manifest:
         update_manifest(args.out, args.out.parent)

@@ -80,14 +80,27 @@ class GenderAgeNet(nn.Module):
 
 
 class ExportWrapper(nn.Module):
-    """What the ONNX file holds: ``gender_logit`` (N,) and ``age`` in years (N,)."""
+    """What the ONNX file holds: ``gender_logit`` (N,) and ``age`` in years (N,).
 
-    def __init__(self, net: GenderAgeNet) -> None:
+    With ``flip_average`` the file runs each face and its mirror image and averages the two
+    logits and ages. Why inside the graph: the app and every other consumer get the better
+    number without knowing about it, and calibration is fitted on exactly what ships. Measured
+    on the first shipped model (training/README.md): wider-gender val balanced accuracy
+    0.846 -> 0.868 and AUC 0.929 -> 0.938, dev-eval crops AUC 0.948 -> 0.956, for twice the
+    per-face cost (about 5 ms more per face on one thread).
+    """
+
+    def __init__(self, net: GenderAgeNet, flip_average: bool = True) -> None:
         super().__init__()
         self.net = net
+        self.flip_average = flip_average
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.net.forward_export(x)
+        if not self.flip_average:
+            return self.net.forward_export(x)
+        n = x.shape[0]
+        g, a = self.net.forward_export(torch.cat([x, torch.flip(x, dims=[3])], dim=0))
+        return (g[:n] + g[n:]) * 0.5, (a[:n] + a[n:]) * 0.5
 
 
 def warm_start_from_lite0(net: GenderAgeNet, path: Path = LITE0_WEIGHTS) -> int:

@@ -51,6 +51,9 @@ class HParams:
     ckpt_min: float = 4.0
     eval_min: float = 8.0
     gtrain_val_n: int = 1000
+    #: Checkpoint (``last.pt`` or ``best.pt`` of an earlier run) whose weights start this run with
+    #: a fresh optimiser and schedule: a second stage after a run whose budget is spent.
+    init_from: str | None = None
 
 
 def log(msg: str) -> None:
@@ -224,6 +227,30 @@ def _write_json(obj: dict, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _load_parent(path: Path) -> dict:
+    """Weights to start a stage-2 run from: the EMA of a ``last.pt``, or a ``best.pt``'s model.
+
+    The EMA is preferred because it was the better model at the end of every run so far.
+    """
+    ck = torch.load(path, map_location="cpu", weights_only=False)
+    if "ema" in ck:
+        return {"weights": ck["ema"], "which": "ema", "ck": ck}
+    return {"weights": ck["model"], "which": ck.get("which", "model"), "ck": ck}
+
+
+def _parent_provenance(path: Path) -> dict:
+    """What the parent run was (its own meta, step and time), so the chain stays traceable."""
+    ck = _load_parent(path)["ck"]
+    st = ck.get("state", {})
+    return {
+        "checkpoint": path.name,
+        "checkpoint_sha256": D.file_sha256(path),
+        "meta": ck.get("meta"),
+        "steps": st.get("step", ck.get("row", {}).get("step")),
+        "elapsed_min": (st.get("elapsed_s") or 0.0) / 60 or None,
+    }
+
+
 def ema_update(ema: torch.nn.Module, net: torch.nn.Module, decay: float) -> None:
     """Exponential moving average of weights *and* batch-norm statistics.
 
@@ -267,6 +294,11 @@ def train(
         torch.set_rng_state(ck["torch_rng"])
         state = ck["state"]
         log(f"resumed from {ckpt_path} at step {state['step']}, {state['elapsed_s'] / 60:.1f} min")
+    elif hp.init_from:
+        parent = _load_parent(Path(hp.init_from))
+        net.load_state_dict(parent["weights"])
+        ema.load_state_dict(parent["weights"])
+        log(f"stage 2: weights ({parent['which']}) from {hp.init_from}, fresh schedule")
     else:
         log(f"warm start: {copied} Lite0 tensors copied into B0")
     log("building eval sets ...")
@@ -277,6 +309,7 @@ def train(
         "commit": git_commit(),
         "data_manifest_sha256": D.data_manifest_hash(),
         "lite0_tensors_copied": copied,
+        "parent": _parent_provenance(Path(hp.init_from)) if hp.init_from else None,
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
     }
@@ -377,6 +410,16 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--ckpt-min", type=float, default=d.ckpt_min)
     p.add_argument("--eval-min", type=float, default=d.eval_min)
+    p.add_argument("--warmup-steps", type=int, default=d.warmup_steps)
+    p.add_argument("--phase2-frac", type=float, default=d.phase2_frac)
+    p.add_argument("--p-wider-phase1", type=float, default=d.p_wider_phase1)
+    p.add_argument("--p-wider-phase2", type=float, default=d.p_wider_phase2)
+    p.add_argument(
+        "--init-from",
+        type=Path,
+        default=None,
+        help="start from this checkpoint's weights with a fresh optimiser and schedule",
+    )
     p.add_argument("--max-steps", type=int, default=None, help="stop early (smoke tests)")
 
 
@@ -389,5 +432,10 @@ def main(args: argparse.Namespace) -> None:
         lr=args.lr,
         ckpt_min=args.ckpt_min,
         eval_min=args.eval_min,
+        warmup_steps=args.warmup_steps,
+        phase2_frac=args.phase2_frac,
+        p_wider_phase1=args.p_wider_phase1,
+        p_wider_phase2=args.p_wider_phase2,
+        init_from=str(args.init_from) if args.init_from else None,
     )
     train(hp, args.out, max_steps=args.max_steps)

@@ -154,3 +154,34 @@ def test_export_metadata_parses_and_onnx_matches_torch(tiny_run: Path, tmp_path:
     np.testing.assert_allclose(g, gt, atol=1e-4)
     np.testing.assert_allclose(a, at, atol=1e-3)
     assert rep["ort_vs_torch_max_abs_diff"]["gender_logit"] < 1e-3
+    # The shipped graph averages each face with its mirror image: mirrored input, same answer.
+    assert rep["metadata"]["provenance"] and prov["test_time_augmentation"] == "hflip-mean"
+    gf, af = sess.run(["gender_logit", "age"], {"input": np.ascontiguousarray(x[..., ::-1])})
+    np.testing.assert_allclose(gf, g, atol=1e-4)
+    np.testing.assert_allclose(af, a, atol=1e-3)
+    single, _ = E.torch_outputs(net, x, flip_average=False)
+    assert not np.allclose(single, gt, atol=1e-4)  # the average is not just one pass
+
+
+def test_stage_two_starts_from_the_parent_weights_with_a_fresh_schedule(
+    tiny_run: Path, tmp_path: Path
+) -> None:
+    parent = torch.load(tiny_run / "last.pt", map_location="cpu", weights_only=False)
+    parent["ema"]["gender.bias"].fill_(5.0)  # a mark no fresh start could have (it is zero-init)
+    marked = tmp_path / "parent.pt"
+    torch.save(parent, marked)
+    hp = T.HParams(
+        budget_min=60,
+        input_size=SIZE,
+        batch=8,
+        eval_min=1e9,
+        ckpt_min=1e9,
+        gtrain_val_n=16,
+        init_from=str(marked),
+    )
+    res = T.train(hp, tmp_path / "s2", max_steps=1, eval_limit=16)
+    assert res["step"] == 1  # a fresh step count, not the parent's
+    assert res["meta"]["parent"]["steps"] == parent["state"]["step"]
+    assert res["meta"]["parent"]["checkpoint_sha256"] == D.file_sha256(marked)
+    ck = torch.load(tmp_path / "s2" / "last.pt", map_location="cpu", weights_only=False)
+    assert abs(float(ck["model"]["gender.bias"]) - 5.0) < 0.05  # started from the parent's EMA
