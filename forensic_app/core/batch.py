@@ -239,6 +239,8 @@ class BatchRunner:
         loader = self._loader or _default_loader()
         try:
             if self.store is not None and self.store.wants_lookup():
+                if self._loader is None and self._hasher is None:
+                    return self._prepare_read_once(item)
                 hasher = self._hasher or _default_hasher()
                 try:
                     sha = hasher(item.path)
@@ -262,6 +264,21 @@ class BatchRunner:
             except Exception:
                 pass
             return "error", _error_result(item.path, msg, sha)
+
+    def _prepare_read_once(self, item: BatchItem) -> tuple[str, Any]:
+        """Resume check and decode from one read: hash the bytes, look up, decode the same bytes.
+
+        Raises what the loader raises, so :meth:`_prepare` turns it into a per-photo error.
+        """
+        from forensic_app.core.imaging import decode_image_bytes, read_image_bytes
+
+        data = read_image_bytes(item.path)
+        sha = hashlib.sha256(data).hexdigest()
+        assert self.store is not None
+        stored = self.store.lookup(item.path, sha)
+        if stored is not None:
+            return "skip", stored
+        return "image", decode_image_bytes(data, item.path, sha256=sha)
 
     def _infer(self, item: BatchItem, image: Any) -> ImageResult:
         item.status = RUNNING

@@ -113,11 +113,30 @@ def _to_rgb8(im: Image.Image, notes: list[str]) -> np.ndarray:
 
 def load_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
     """Read, hash and decode ``path``; raise ImageLoadError with a user-facing reason."""
+    return decode_image_bytes(read_image_bytes(path), path, max_pixels)
+
+
+def read_image_bytes(path: str | Path) -> bytes:
+    """The file's bytes, or ImageLoadError with a user-facing reason (missing, folder, ...)."""
+    return _read_bytes(Path(path))
+
+
+def decode_image_bytes(
+    data: bytes,
+    path: str | Path,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    sha256: str | None = None,
+) -> LoadedImage:
+    """Hash and decode bytes already read from ``path``.
+
+    Why separate from :func:`load_image`: a batch that resumes must hash a photo before deciding
+    whether to analyse it; passing the bytes (and the digest it computed) here means the file is
+    read and hashed once, not twice. ``sha256`` must be the digest of exactly ``data``.
+    """
     p = Path(path)
-    data = _read_bytes(p)
     if not data:
         raise ImageLoadError(f"{p.name} is empty (0 bytes)")
-    digest = hashlib.sha256(data).hexdigest()
+    digest = sha256 or hashlib.sha256(data).hexdigest()
     notes: list[str] = []
     try:
         im = Image.open(io.BytesIO(data))

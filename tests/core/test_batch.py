@@ -189,6 +189,38 @@ def test_preset_errors_and_resume_lookup(folder):
     assert store.saved == folder[1:3]  # a skipped photo is not saved again
 
 
+def test_resuming_reads_and_hashes_each_photo_once(folder, monkeypatch):
+    """The resume check and the decode share one read: no second read or hash of the file."""
+    import hashlib
+
+    from forensic_app.core import imaging
+
+    reads: list[str] = []
+    real_read = imaging._read_bytes
+    monkeypatch.setattr(imaging, "_read_bytes", lambda p: reads.append(str(p)) or real_read(p))
+    monkeypatch.setattr(imaging, "sha256_path", lambda p: pytest.fail("file hashed twice"))
+    looked_up: dict[str, str] = {}
+
+    class Store(FlakyStore):
+        def wants_lookup(self):
+            return True
+
+        def lookup(self, path, sha):
+            looked_up[path] = sha
+            return ImageResult(path=path, sha256=sha, faces=[]) if path == folder[0] else None
+
+        def save(self, item, result, image):
+            self.saved.append(item.path)
+
+    engine = FakeEngine()
+    outcome = BatchRunner(engine, store=Store()).run(folder[:3])
+    assert [it.status for it in outcome.items] == [UNCHANGED, DONE, DONE]
+    assert sorted(reads) == sorted(folder[:3])  # one read per photo, skipped one included
+    for path in folder[:3]:
+        assert looked_up[path] == hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    assert [r.sha256 for r in outcome.results[1:]] == [looked_up[p] for p in folder[1:3]]
+
+
 def test_settings_key_tracks_settings_and_models():
     e = FakeEngine()
     k = settings_key(AnalysisSettings(), e.models)
