@@ -36,6 +36,8 @@ class BatchController(QObject):
         self._runner: BatchRunner | None = None
         self._outcome = ""
         self.last_outcome: Any | None = None
+        #: Photos analysed at once in the last batch (one per core on a multi-core machine).
+        self.last_workers = 0
 
     @property
     def running(self) -> bool:
@@ -50,7 +52,8 @@ class BatchController(QObject):
         engines = self.engines
 
         def work(cancelled: Callable[[], bool], progress: Callable[[Any], None]) -> Any:
-            engine = engines.get()
+            engine, workers = engines.for_batch(len(paths))
+            self.last_workers = workers
             if cancelled():
                 raise TaskCancelled()
 
@@ -61,7 +64,7 @@ class BatchController(QObject):
                 progress(("progress", dataclasses.replace(p)))
 
             runner = BatchRunner(engine, settings, store=case, on_item=on_item,
-                                 on_progress=on_progress)
+                                 on_progress=on_progress, workers=workers)
             self._runner = runner
             if cancelled():
                 runner.cancel()

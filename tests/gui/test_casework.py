@@ -202,3 +202,33 @@ def test_dropping_a_folder_starts_a_batch(qtbot, make_window, folder):
         QApplication.sendEvent(window, drop)
     assert len(window.casework.panel.model.rows) == 5
     assert window.casework.dock.isVisible()
+
+
+def test_folder_batch_analyses_one_photo_per_core_on_its_own_engine(
+    qtbot, make_window, folder, monkeypatch
+):
+    """Like the CLI, a window batch runs one single-threaded engine worker per core."""
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    window = make_window()
+    made: list[tuple[int | None, FakeEngine]] = []
+
+    def batch_factory(threads):
+        made.append((threads, FakeEngine()))
+        return made[-1][1]
+
+    window.engines.batch_factory = batch_factory
+    ui = window.casework
+    assert run_batch(qtbot, window, folder) == "done"
+    assert ui.batch.last_workers == 2
+    assert [t for t, _ in made] == [1]  # one batch engine, single-threaded sessions
+    assert made[0][1].calls == 4  # it analysed every readable photo...
+    assert window.engines.engine is None or window.engines.engine.calls == 0  # ...not the UI's
+    done = [r for r in ui.panel.model.rows if r.status == "done"]
+    assert len(done) == 4 and all(r.status_text() == "3 faces" for r in done)
+
+
+def test_batch_of_one_photo_uses_the_window_engine(make_window):
+    window = make_window()
+    window.engines.batch_factory = lambda threads: pytest.fail("no batch engine for one photo")
+    engine, workers = window.engines.for_batch(1, cores=4)
+    assert workers == 1 and engine is window.engines.get()
