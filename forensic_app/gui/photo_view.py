@@ -9,7 +9,7 @@ and captions ignore the transform so they stay readable.
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QBrush,
     QColor,
@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from forensic_app.core.annotate import face_caption
+from forensic_app.core.annotate import face_caption, place_captions
 from forensic_app.core.results import Face
 from forensic_app.gui.colors import face_color, qcolor, text_color_on
 from forensic_app.gui.qt_compat import emit
@@ -169,6 +169,13 @@ class PhotoView(QGraphicsView):
         self._add_mode = False
         self._drag_origin: QPointF | None = None
         self._rubber: QGraphicsRectItem | None = None
+        # Captions keep their screen size at every zoom, so their footprint in image pixels
+        # changes with it: re-place them (debounced, a crowd costs a few ms) after each change.
+        self._caption_timer = QTimer(self)
+        self._caption_timer.setSingleShot(True)
+        self._caption_timer.setInterval(15)
+        self._caption_timer.timeout.connect(self.layout_captions)
+        self.zoomChanged.connect(lambda _scale: self._caption_timer.start())
 
     # ---- content -------------------------------------------------------------------------
     def set_image(self, rgb: np.ndarray | None) -> None:
@@ -206,6 +213,28 @@ class PhotoView(QGraphicsView):
         for item in self._boxes:
             self.scene().addItem(item)
         self._selected = selected if 0 <= selected < len(faces) else -1
+        self.layout_captions()
+
+    def layout_captions(self) -> None:
+        """Place every caption where it covers no other caption, as the exports do.
+
+        Uses the exports' own rule (core.annotate.place_captions) on the captions' current size
+        in image pixels, so tightly packed faces stay readable on screen at any zoom.
+        """
+        self._caption_timer.stop()
+        if not self._boxes or self._pixmap_item is None:
+            return
+        scale = self.scale_factor() or 1.0
+        sizes = []
+        for item in self._boxes:
+            r = item.caption.boundingRect()
+            sizes.append((r.width() / scale, r.height() / scale))
+        img = self.image_rect()
+        spots = place_captions(
+            [tuple(item.face.box) for item in self._boxes], sizes, img.width(), img.height()
+        )
+        for item, (x1, _y1, _x2, y2) in zip(self._boxes, spots, strict=True):
+            item.caption.setPos(x1, y2)  # the caption's rect sits above its position
 
     def box_items(self) -> list[FaceBoxItem]:
         return list(self._boxes)
