@@ -185,3 +185,21 @@ def test_stage_two_starts_from_the_parent_weights_with_a_fresh_schedule(
     assert res["meta"]["parent"]["checkpoint_sha256"] == D.file_sha256(marked)
     ck = torch.load(tmp_path / "s2" / "last.pt", map_location="cpu", weights_only=False)
     assert abs(float(ck["model"]["gender.bias"]) - 5.0) < 0.05  # started from the parent's EMA
+
+
+def test_balanced_platt_scaling_removes_a_lean_and_ignores_the_class_ratio() -> None:
+    from training import export as E
+
+    rng = np.random.default_rng(0)
+    # A model that leans "male" by 0.6 logits, scored on a val set with three men per woman.
+    # For unit-variance classes at -1/+1 the balanced log-odds are 2 * (logit - 0.6).
+    men = rng.normal(1.0 + 0.6, 1.0, 6000)
+    women = rng.normal(-1.0 + 0.6, 1.0, 2000)
+    logits = np.concatenate([women, men])
+    y = np.concatenate([np.zeros(2000), np.ones(6000)])
+    temperature, shift = E.fit_platt_balanced(logits, y)
+    assert abs(shift + 0.6) < 0.08 and abs(temperature - 0.5) < 0.05
+    called_male = (logits + shift) > 0
+    err_f = called_male[y == 0].mean()
+    err_m = (~called_male[y == 1]).mean()
+    assert abs(err_f - err_m) < 0.03  # the lean is gone (it was 0.34 vs 0.05 before)
