@@ -444,15 +444,43 @@ def markdown_tables(res: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+TABLES_START, TABLES_END = "<!-- tables:start -->", "<!-- tables:end -->"
+
+
+def splice_tables(card: Path, tables: str) -> bool:
+    """Replace the text between the card's table markers with ``tables``; False if no markers.
+
+    Why: the model card's metric tables are generated, so the card cannot drift from
+    metrics.json when the model is retrained and re-evaluated.
+    """
+    text = card.read_text(encoding="utf-8")
+    a, b = text.find(TABLES_START), text.find(TABLES_END)
+    if a < 0 or b < a:
+        return False
+    new = text[: a + len(TABLES_START)] + "\n" + tables + text[b:]
+    tmp = card.with_name(card.name + ".tmp")
+    tmp.write_text(new, encoding="utf-8")
+    os.replace(tmp, card)
+    return True
+
+
 def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", type=Path, default=D.REPO_ROOT / "models" / "gender_effnet_b0.onnx")
     p.add_argument("--out", type=Path, default=D.REPO_ROOT / "models" / "eval")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--no-end-to-end", action="store_true")
+    p.add_argument(
+        "--card",
+        type=Path,
+        default=None,
+        help="also write the tables into this model card, between its table markers",
+    )
 
 
 def main(args: argparse.Namespace) -> None:
     res = run(args.model, args.out, args.threads, not args.no_end_to_end)
+    if args.card is not None and not splice_tables(args.card, markdown_tables(res)):
+        log(f"{args.card} has no {TABLES_START} ... {TABLES_END} markers; tables not written")
     short = {
         k: {m: res[k].get(m) for m in ("accuracy", "balanced_accuracy", "auc", "err_f", "err_m")}
         for k in ("wider_val", "dev_crops", "wild_combined")
