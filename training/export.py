@@ -47,6 +47,20 @@ def _git_commit() -> str:
     return git_commit()
 
 
+def _parent_summary(parent: dict | None) -> dict | None:
+    if not parent:
+        return None
+    pmeta = parent.get("meta") or {}
+    return {
+        "checkpoint_sha256": parent.get("checkpoint_sha256"),
+        "steps": parent.get("steps"),
+        "elapsed_min": parent.get("elapsed_min"),
+        "git_commit_at_training_start": pmeta.get("commit"),
+        "hyper_parameters": pmeta.get("hparams"),
+        "parent_run": _parent_summary(pmeta.get("parent")),
+    }
+
+
 def load_net(ckpt: Path) -> tuple[GenderAgeNet, dict]:
     ck = torch.load(ckpt, map_location="cpu", weights_only=False)
     net = GenderAgeNet()
@@ -177,6 +191,9 @@ def export(
         "weights": ck.get("which", "raw"),
         "warm_start": "efficientnet-lite0-57934424.pth (SHA-256 5793442...77db), "
         f"{meta.get('lite0_tensors_copied', '?')} tensors copied",
+        # A stage-2 run names the run it continued (its checkpoint hash, steps, commit and
+        # hyper-parameters), so the whole chain from the Lite0 warm start is on record.
+        "parent_run": _parent_summary(meta.get("parent")),
         "torch": torch.__version__,
         "test_time_augmentation": "hflip-mean" if flip_average else "none",
         "calibration": {
