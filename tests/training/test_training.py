@@ -185,6 +185,13 @@ def test_stage_two_starts_from_the_parent_weights_with_a_fresh_schedule(
     assert res["meta"]["parent"]["checkpoint_sha256"] == D.file_sha256(marked)
     ck = torch.load(tmp_path / "s2" / "last.pt", map_location="cpu", weights_only=False)
     assert abs(float(ck["model"]["gender.bias"]) - 5.0) < 0.05  # started from the parent's EMA
+    from training import export as E
+
+    rep = E.export(tmp_path / "s2" / "best.pt", tmp_path / "s2.onnx", val_limit=16)
+    prov = json.loads(rep["metadata"]["provenance"])
+    assert prov["parent_run"]["checkpoint_sha256"] == D.file_sha256(marked)
+    assert prov["parent_run"]["steps"] == parent["state"]["step"]
+    assert prov["hyper_parameters"]["init_from"] == str(marked)
 
 
 def test_balanced_platt_scaling_removes_a_lean_and_ignores_the_class_ratio() -> None:
