@@ -1,4 +1,4 @@
-"""``python -m training {cache,train,export,evaluate}``: the whole pipeline, one entry point."""
+"""``python -m training {cache,train,soup,export,evaluate}``: the whole pipeline in one place."""
 
 from __future__ import annotations
 
@@ -24,6 +24,9 @@ def main() -> None:
         V.add_args(sub.add_parser("evaluate", help="metrics, plots and timings of an ONNX model"))
     except ImportError:  # pragma: no cover
         V = None
+    from training import soup as S
+
+    S.add_args(sub.add_parser("soup", help="average the weights of checkpoints of one lineage"))
     args = parser.parse_args()
     if args.cmd == "cache":
         from training.data import ensure_caches
@@ -31,6 +34,8 @@ def main() -> None:
         ensure_caches()
     elif args.cmd == "train":
         T.main(args)
+    elif args.cmd == "soup":
+        S.main(args)
     elif args.cmd == "export" and E is not None:
         E.main(args)
     elif args.cmd == "evaluate" and V is not None:

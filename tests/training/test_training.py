@@ -210,3 +210,30 @@ def test_balanced_platt_scaling_removes_a_lean_and_ignores_the_class_ratio() -> 
     err_f = called_male[y == 0].mean()
     err_m = (~called_male[y == 1]).mean()
     assert abs(err_f - err_m) < 0.03  # the lean is gone (it was 0.34 vs 0.05 before)
+
+
+def test_soup_averages_weights_and_names_its_sources(tiny_run: Path, tmp_path: Path) -> None:
+    from training import soup as S
+
+    a = torch.load(tiny_run / "last.pt", map_location="cpu", weights_only=False)
+    b = copy_with_bias(a, 4.0, tmp_path / "b.pt")
+    obj = S.soup([tiny_run / "last.pt", b], tmp_path / "soup.pt")
+    expected = (a["ema"]["gender.bias"] + 4.0) / 2
+    assert torch.allclose(obj["model"]["gender.bias"], expected)
+    same = a["ema"]["trunk.conv_stem.weight"]  # equal in both sources: its mean is itself
+    assert torch.allclose(obj["model"]["trunk.conv_stem.weight"], same)
+    assert [s["sha256"] for s in obj["meta"]["soup_of"]] == [
+        D.file_sha256(tiny_run / "last.pt"),
+        D.file_sha256(b),
+    ]
+    net = M.GenderAgeNet()
+    net.load_state_dict(torch.load(tmp_path / "soup.pt", weights_only=False)["model"])
+
+
+def copy_with_bias(ck: dict, bias: float, path: Path) -> Path:
+    import copy as _copy
+
+    ck = _copy.deepcopy(ck)
+    ck["ema"]["gender.bias"].fill_(bias)
+    torch.save(ck, path)
+    return path
