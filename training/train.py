@@ -377,7 +377,7 @@ def train(
             seen, t_rate = 0, now
             log(
                 f"step {state['step']} {state['elapsed_s'] / 60:.1f}/{hp.budget_min:.0f} min "
-                f"lr {lr:.2e} {'P2' if phase2 else 'P1'} loss {float(loss):.3f} "
+                f"lr {lr:.2e} {'P2' if phase2 else 'P1'} loss {float(loss.detach()):.3f} "
                 f"(gender {lg:.3f} age {la:.3f}) {rate:.0f} img/s, {tuner.current} thr"
             )
         if state["elapsed_s"] - last_eval >= hp.eval_min * 60:
