@@ -8,7 +8,12 @@ import argparse
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("cache", help="decode the shared data into uint8 caches (training/cache/)")
+    cache = sub.add_parser("cache", help="decode the shared data into caches (training/cache/)")
+    cache.add_argument(
+        "--detect",
+        action="store_true",
+        help="also find every gender-train face with the app's detector (a few minutes)",
+    )
     from training import train as T
 
     T.add_args(sub.add_parser("train", help="train or resume (time-budgeted, checkpoints)"))
@@ -29,9 +34,11 @@ def main() -> None:
     S.add_args(sub.add_parser("soup", help="average the weights of checkpoints of one lineage"))
     args = parser.parse_args()
     if args.cmd == "cache":
-        from training.data import ensure_caches
+        from training.data import build_gtrain_boxes, ensure_caches
 
         ensure_caches()
+        if args.detect:
+            print(build_gtrain_boxes(T.detector_path()))
     elif args.cmd == "train":
         T.main(args)
     elif args.cmd == "soup":

@@ -170,8 +170,114 @@ def ensure_caches(cache: Path = CACHE_DIR) -> None:
     stamp.write_text(CACHE_VERSION)
 
 
-def load_splits(cache: Path = CACHE_DIR) -> dict[str, Split]:
-    """Return ``wider_train``, ``wider_val``, ``gtrain_train``, ``gtrain_val`` (memory-mapped)."""
+#: Framings of the gender-train images: "whole" treats each whole image as face box + margin;
+#: "detected" uses the app's own CenterFace box for each image (``build_gtrain_boxes``).
+GTRAIN_FRAMINGS = ("whole", "detected")
+#: Edge padding around a gender-train image before detection: faces that fill the image are
+#: only found when there is some background around them.
+DETECT_PAD = 32
+BOXES_VERSION = "1"
+
+
+def detect_face_box(detector, image: np.ndarray, settings) -> np.ndarray | None:
+    """The app's CenterFace box (x1y1x2y2, image px) of the one face an image is centred on.
+
+    Why: UTKFace and FairFace images are tighter crops than the app's "face box + 25 % per
+    side" framing (CenterFace finds their faces ~1.4x larger than the whole-image assumption),
+    so training on whole images shows those faces zoomed in compared with what the app feeds
+    the model. The most confident detection whose centre lies in the middle half of the image
+    is taken; ``None`` when there is none.
+    """
+    h, w = image.shape[:2]
+    padded = np.pad(image, ((DETECT_PAD, DETECT_PAD), (DETECT_PAD, DETECT_PAD), (0, 0)), "edge")
+    det = detector.detect(padded, settings)
+    best, best_score = None, -1.0
+    for box, score in zip(det.boxes, det.scores, strict=True):
+        b = box - DETECT_PAD
+        cx, cy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
+        if abs(cx - w / 2) <= w / 4 and abs(cy - h / 2) <= h / 4 and score > best_score:
+            best, best_score = b.astype(np.float32), float(score)
+    return best
+
+
+def _detect_chunk(args: tuple[str, str, int, int]) -> tuple[int, np.ndarray, np.ndarray]:
+    """Worker: detect the faces of images ``[a, b)`` of the cached gender-train array."""
+    from forensic_app.core.detection import CenterFaceDetector
+    from forensic_app.core.settings import AnalysisSettings
+
+    images_path, model_path, a, b = args
+    images = np.load(images_path, mmap_mode="r")
+    detector = CenterFaceDetector(Path(model_path), threads=1)
+    settings = AnalysisSettings()
+    fallback = np.asarray(whole_image_box(images.shape[1:3]), np.float32)
+    boxes = np.tile(fallback, (b - a, 1))
+    found = np.zeros(b - a, bool)
+    for i in range(a, b):
+        box = detect_face_box(detector, np.asarray(images[i]), settings)
+        if box is not None:
+            boxes[i - a], found[i - a] = box, True
+    return a, boxes, found
+
+
+def build_gtrain_boxes(
+    detector_path: Path, cache: Path = CACHE_DIR, workers: int = 2, chunk: int = 1000
+) -> dict:
+    """Detect every gender-train face once with the app's detector; cache boxes + provenance.
+
+    Images where no face is found keep the whole-image framing and are counted. Rebuilt when
+    the detector file changes (its SHA-256 is recorded) or ``BOXES_VERSION`` does.
+    """
+    from concurrent.futures import ProcessPoolExecutor
+
+    ensure_caches(cache)
+    info_path = cache / "gtrain_boxes.json"
+    sha = file_sha256(detector_path)
+    if info_path.is_file() and (cache / "gtrain_boxes.npy").is_file():
+        info = json.loads(info_path.read_text())
+        if info.get("detector_sha256") == sha and info.get("version") == BOXES_VERSION:
+            return info
+    images_path = cache / "gtrain_images.npy"
+    n = np.load(images_path, mmap_mode="r").shape[0]
+    boxes = np.zeros((n, 4), np.float32)
+    found = np.zeros(n, bool)
+    src, det = str(images_path), str(detector_path)
+    jobs = [(src, det, a, min(a + chunk, n)) for a in range(0, n, chunk)]
+    done = 0
+    with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
+        for a, b, f in pool.map(_detect_chunk, jobs):
+            boxes[a : a + len(b)], found[a : a + len(f)] = b, f
+            done += len(b)
+            print(f"detected gender-train faces: {done}/{n}", flush=True)
+    _save(cache / "gtrain_boxes.npy", boxes)
+    info = {
+        "version": BOXES_VERSION,
+        "detector": Path(detector_path).name,
+        "detector_sha256": sha,
+        "n": int(n),
+        "found": int(found.sum()),
+        "pad": DETECT_PAD,
+        "sha256": file_sha256(cache / "gtrain_boxes.npy"),
+    }
+    tmp = info_path.with_name(info_path.name + ".tmp")
+    tmp.write_text(json.dumps(info, indent=2))
+    os.replace(tmp, info_path)
+    return info
+
+
+def gtrain_boxes_info(cache: Path = CACHE_DIR) -> dict | None:
+    """Provenance of the cached detector boxes (None if never built)."""
+    p = cache / "gtrain_boxes.json"
+    return json.loads(p.read_text()) if p.is_file() else None
+
+
+def load_splits(cache: Path = CACHE_DIR, gtrain_framing: str = "whole") -> dict[str, Split]:
+    """Return ``wider_train``, ``wider_val``, ``gtrain_train``, ``gtrain_val`` (memory-mapped).
+
+    ``gtrain_framing`` picks the gender-train face boxes (``GTRAIN_FRAMINGS``); "detected"
+    needs ``build_gtrain_boxes`` to have run.
+    """
+    if gtrain_framing not in GTRAIN_FRAMINGS:
+        raise ValueError(f"gtrain_framing must be one of {GTRAIN_FRAMINGS}, not {gtrain_framing!r}")
     ensure_caches(cache)
     out: dict[str, Split] = {}
     wm = json.loads((cache / "wider_meta.json").read_text())
@@ -187,7 +293,16 @@ def load_splits(cache: Path = CACHE_DIR) -> dict[str, Split]:
     gm = json.loads((cache / "gtrain_meta.json").read_text())
     gimg = np.load(cache / "gtrain_images.npy", mmap_mode="r")
     n = len(gm["labels"])
-    gbox = np.tile(np.asarray(whole_image_box((GTRAIN_CACHE, GTRAIN_CACHE)), np.float32), (n, 1))
+    if gtrain_framing == "detected":
+        if gtrain_boxes_info(cache) is None:
+            raise FileNotFoundError(
+                f"no detector boxes in {cache}: run `python -m training cache --detect` first"
+            )
+        gbox = np.load(cache / "gtrain_boxes.npy")
+    else:
+        gbox = np.tile(
+            np.asarray(whole_image_box((GTRAIN_CACHE, GTRAIN_CACHE)), np.float32), (n, 1)
+        )
     glab = np.asarray(gm["labels"], np.int64)
     gage = np.asarray(gm["ages"], np.float32)
     gsplit = np.asarray(gm["split"])

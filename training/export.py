@@ -194,6 +194,8 @@ def export(
         # A stage-2 run names the run it continued (its checkpoint hash, steps, commit and
         # hyper-parameters), so the whole chain from the Lite0 warm start is on record.
         "parent_run": _parent_summary(meta.get("parent")),
+        # How gender-train faces were framed: the detector (by SHA-256) that found each box.
+        "gtrain_boxes": meta.get("gtrain_boxes"),
         "torch": torch.__version__,
         "test_time_augmentation": "hflip-mean" if flip_average else "none",
         "calibration": {

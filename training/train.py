@@ -51,9 +51,30 @@ class HParams:
     ckpt_min: float = 4.0
     eval_min: float = 8.0
     gtrain_val_n: int = 1000
+    #: How gender-train faces are framed (``data.GTRAIN_FRAMINGS``): "detected" re-crops every
+    #: image around the app's own CenterFace box, so clean faces are framed like the app's.
+    gtrain_framing: str = "detected"
     #: Checkpoint (``last.pt`` or ``best.pt`` of an earlier run) whose weights start this run with
     #: a fresh optimiser and schedule: a second stage after a run whose budget is spent.
     init_from: str | None = None
+
+
+def pick_device() -> torch.device:
+    """CUDA when present (``TRAIN_DEVICE=cpu`` forces the CPU), else the CPU.
+
+    Why an override: the CPU path is the one every session can run, and tests pin it.
+    """
+    want = os.environ.get("TRAIN_DEVICE", "").strip().lower()
+    if want:
+        return torch.device(want)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def detector_path() -> Path:
+    """The app's CenterFace file, checked against models/manifest.json like the app does."""
+    from forensic_app.core.modelstore import CENTERFACE_FILE, verified_model_path
+
+    return verified_model_path(CENTERFACE_FILE)[0]
 
 
 def log(msg: str) -> None:
@@ -171,7 +192,7 @@ def loss_fn(
     g, a = net_out
     lg = F.binary_cross_entropy_with_logits(g, y)
     known = ~torch.isnan(age)
-    la = torch.zeros(())
+    la = torch.zeros((), device=g.device)
     if known.any():
         la = F.smooth_l1_loss(a[known], (age[known] - AGE_MEAN) / AGE_STD, beta=0.5)
     return lg + hp.age_weight * la, float(lg.detach()), float(la.detach())
@@ -194,11 +215,12 @@ class EvalSet:
 @torch.no_grad()
 def predict(net: torch.nn.Module, x: torch.Tensor, bs: int = 128) -> tuple[np.ndarray, np.ndarray]:
     net.eval()
+    dev = next(net.parameters()).device
     gs, ages = [], []
     for i in range(0, len(x), bs):
-        g, a = net(x[i : i + bs].contiguous(memory_format=torch.channels_last))
-        gs.append(g.numpy())
-        ages.append((AGE_MEAN + AGE_STD * a).numpy())
+        g, a = net(x[i : i + bs].to(dev).contiguous(memory_format=torch.channels_last))
+        gs.append(g.float().cpu().numpy())
+        ages.append((AGE_MEAN + AGE_STD * a).float().cpu().numpy())
     return np.concatenate(gs), np.concatenate(ages)
 
 
@@ -275,23 +297,30 @@ def train(
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(int(os.environ.get("TRAIN_THREADS", "2")))
     torch.manual_seed(hp.seed)
-    splits = D.load_splits()
+    D.ensure_caches()
+    boxes_info = None
+    if hp.gtrain_framing == "detected":
+        boxes_info = D.build_gtrain_boxes(detector_path())
+        log(f"gender-train framing: detector boxes, {boxes_info['found']}/{boxes_info['n']} found")
+    splits = D.load_splits(gtrain_framing=hp.gtrain_framing)
+    device = pick_device()
+    log(f"device: {device}")
     sources = {k: splits[k] for k in ("wider_train", "gtrain_train")}
     sampler = BalancedSampler(sources, hp.seed)
     net = GenderAgeNet()
     copied = warm_start_from_lite0(net)
-    net = net.to(memory_format=torch.channels_last)
+    net = net.to(device=device, memory_format=torch.channels_last)
     ema = copy.deepcopy(net)
     opt = torch.optim.AdamW(net.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
     state = {"step": 0, "elapsed_s": 0.0, "best": -1.0, "best_step": None, "history": []}
     ckpt_path = out / "last.pt"
     if ckpt_path.is_file():
-        ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        ck = torch.load(ckpt_path, map_location=device, weights_only=False)
         net.load_state_dict(ck["model"])
         ema.load_state_dict(ck["ema"])
         opt.load_state_dict(ck["optim"])
         sampler.load_state(ck["sampler_rng"])
-        torch.set_rng_state(ck["torch_rng"])
+        torch.set_rng_state(ck["torch_rng"].cpu())
         state = ck["state"]
         log(f"resumed from {ckpt_path} at step {state['step']}, {state['elapsed_s'] / 60:.1f} min")
     elif hp.init_from:
@@ -309,6 +338,8 @@ def train(
         "commit": git_commit(),
         "data_manifest_sha256": D.data_manifest_hash(),
         "lite0_tensors_copied": copied,
+        "gtrain_boxes": boxes_info,
+        "device": str(device),
         "parent": _parent_provenance(Path(hp.init_from)) if hp.init_from else None,
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
@@ -360,6 +391,7 @@ def train(
         phase2 = progress >= 1.0 - hp.phase2_frac
         p_wider = hp.p_wider_phase2 if phase2 else hp.p_wider_phase1
         x, y, age = make_batch(sampler, hp.batch, p_wider, hp.input_size)
+        x, y, age = x.to(device), y.to(device), age.to(device)
         net.train()
         loss, lg, la = loss_fn(net(x), y, age, hp)
         opt.zero_grad(set_to_none=True)
@@ -420,6 +452,12 @@ def add_args(p: argparse.ArgumentParser) -> None:
         default=None,
         help="start from this checkpoint's weights with a fresh optimiser and schedule",
     )
+    p.add_argument(
+        "--gtrain-framing",
+        choices=D.GTRAIN_FRAMINGS,
+        default=d.gtrain_framing,
+        help="gender-train face boxes: the app's detector boxes, or the whole image",
+    )
     p.add_argument("--max-steps", type=int, default=None, help="stop early (smoke tests)")
 
 
@@ -437,5 +475,6 @@ def main(args: argparse.Namespace) -> None:
         p_wider_phase1=args.p_wider_phase1,
         p_wider_phase2=args.p_wider_phase2,
         init_from=str(args.init_from) if args.init_from else None,
+        gtrain_framing=args.gtrain_framing,
     )
     train(hp, args.out, max_steps=args.max_steps)

@@ -17,6 +17,9 @@ from training import model as M  # noqa: E402
 from training import train as T  # noqa: E402
 
 SIZE = 64  # small input: these tests check mechanics, not accuracy
+# Whole-image framing keeps these runs from detecting all 32,801 gender-train faces (~3 min);
+# the detected framing is tested on a tiny cache in test_gtrain_framing.py.
+TINY_FRAMING = "whole"
 os.environ.setdefault("TRAIN_THREADS", "1")  # the CPU is shared with real training runs
 
 
@@ -112,7 +115,13 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     D.ensure_caches()
     out = tmp_path_factory.mktemp("run")
     hp = T.HParams(
-        budget_min=60, input_size=SIZE, batch=8, eval_min=1e9, ckpt_min=1e9, gtrain_val_n=16
+        budget_min=60,
+        input_size=SIZE,
+        batch=8,
+        eval_min=1e9,
+        ckpt_min=1e9,
+        gtrain_val_n=16,
+        gtrain_framing=TINY_FRAMING,
     )
     T.train(hp, out, max_steps=2, eval_limit=16)
     return out
@@ -122,7 +131,13 @@ def test_checkpoint_resume_restores_step_and_rng(tiny_run: Path) -> None:
     ck = torch.load(tiny_run / "last.pt", map_location="cpu", weights_only=False)
     assert ck["state"]["step"] == 2
     hp = T.HParams(
-        budget_min=60, input_size=SIZE, batch=8, eval_min=1e9, ckpt_min=1e9, gtrain_val_n=16
+        budget_min=60,
+        input_size=SIZE,
+        batch=8,
+        eval_min=1e9,
+        ckpt_min=1e9,
+        gtrain_val_n=16,
+        gtrain_framing=TINY_FRAMING,
     )
     res = T.train(hp, tiny_run, max_steps=3, eval_limit=16)
     assert res["step"] == 3
@@ -177,6 +192,7 @@ def test_stage_two_starts_from_the_parent_weights_with_a_fresh_schedule(
         eval_min=1e9,
         ckpt_min=1e9,
         gtrain_val_n=16,
+        gtrain_framing=TINY_FRAMING,
         init_from=str(marked),
     )
     res = T.train(hp, tmp_path / "s2", max_steps=1, eval_limit=16)
