@@ -34,11 +34,11 @@ def main() -> None:
     S.add_args(sub.add_parser("soup", help="average the weights of checkpoints of one lineage"))
     args = parser.parse_args()
     if args.cmd == "cache":
-        from training.data import build_gtrain_boxes, ensure_caches
+        from training.data import build_gtrain_boxes, detector_path, ensure_caches
 
         ensure_caches()
         if args.detect:
-            print(build_gtrain_boxes(T.detector_path()))
+            print(build_gtrain_boxes(detector_path()))
     elif args.cmd == "train":
         T.main(args)
     elif args.cmd == "soup":

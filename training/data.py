@@ -179,6 +179,13 @@ DETECT_PAD = 32
 BOXES_VERSION = "1"
 
 
+def detector_path() -> Path:
+    """The app's CenterFace file, checked against models/manifest.json like the app does."""
+    from forensic_app.core.modelstore import CENTERFACE_FILE, verified_model_path
+
+    return verified_model_path(CENTERFACE_FILE)[0]
+
+
 def detect_face_box(detector, image: np.ndarray, settings) -> np.ndarray | None:
     """The app's CenterFace box (x1y1x2y2, image px) of the one face an image is centred on.
 

@@ -135,14 +135,30 @@ def eval_dev_crops(clf: GenderClassifier) -> tuple[dict, np.ndarray, np.ndarray]
 
 
 def eval_gtrain_val(clf: GenderClassifier) -> dict:
-    splits = D.load_splits()
-    val = splits["gtrain_val"]
-    crops = [clf.whole_image_crop(D.image_of(val, i))[0] for i in range(len(val))]
+    """Clean faces, cropped the way the app crops them: around the CenterFace box.
+
+    Why not the whole image: UTKFace and FairFace images are tighter than the app's framing,
+    so whole-image crops show their faces ~1.4x zoomed in; the first shipped models were
+    scored that way, which flattered them (age MAE 5.5 vs 7.6 years for the same model). The
+    whole-image figures are kept under ``whole_image_framing`` for comparison.
+    """
+    info = D.build_gtrain_boxes(D.detector_path())
+    val = D.load_splits(gtrain_framing="detected")["gtrain_val"]
+    crops = [clf.crops_for_boxes(D.image_of(val, i), [val.boxes[i]])[0] for i in range(len(val))]
     p, age = _predict(clf, crops)
     m = binary_metrics(val.labels, p)
     keys = ("n", "accuracy", "balanced_accuracy", "auc", "err_f", "err_m", "female", "male")
     out = {k: m[k] for k in keys}
+    out["framing"] = (
+        f"app crop around the CenterFace box ({info['found']} of {info['n']} gender-train "
+        "faces found; the rest whole-image)"
+    )
     known = ~np.isnan(val.ages)
+    pw, agew = _predict(clf, [clf.whole_image_crop(D.image_of(val, i))[0] for i in range(len(val))])
+    mw = binary_metrics(val.labels, pw)
+    out["whole_image_framing"] = {k: mw[k] for k in ("balanced_accuracy", "auc")}
+    if agew is not None and known.any():
+        out["whole_image_framing"]["age_mae"] = float(np.abs(agew[known] - val.ages[known]).mean())
     if age is not None and known.any():
         err = np.abs(age[known] - val.ages[known])
         out["age_mae"] = float(err.mean())
@@ -405,7 +421,7 @@ def markdown_tables(res: dict) -> str:
         ("wider_val", "wider-gender val (wild)"),
         ("dev_crops", "dev-eval crops (wild, --no-detect framing)"),
         ("wild_combined", "both wild sets together"),
-        ("gtrain_val", "gender-train val (clean faces)"),
+        ("gtrain_val", "gender-train val (clean faces, app framing)"),
     ):
         m = res[key]
         nf = m.get("female", {}).get("n", "")
@@ -445,8 +461,14 @@ def markdown_tables(res: dict) -> str:
     if "age_mae" in g:
         lines += [
             "",
-            f"**Apparent age** (gender-train val, {g['age_n']} faces with ages): "
-            f"MAE {g['age_mae']:.2f} years",
+            f"**Apparent age** (gender-train val, {g['age_n']} faces with ages, cropped like "
+            f"the app crops them): MAE {g['age_mae']:.2f} years"
+            + (
+                f"; with whole-image crops (zoomed in for UTKFace/FairFace) "
+                f"{g['whole_image_framing']['age_mae']:.2f} years"
+                if "age_mae" in g.get("whole_image_framing", {})
+                else ""
+            ),
             "",
             "| age decade | MAE (years) |",
             "|---|---|",

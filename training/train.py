@@ -70,13 +70,6 @@ def pick_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def detector_path() -> Path:
-    """The app's CenterFace file, checked against models/manifest.json like the app does."""
-    from forensic_app.core.modelstore import CENTERFACE_FILE, verified_model_path
-
-    return verified_model_path(CENTERFACE_FILE)[0]
-
-
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
@@ -300,7 +293,7 @@ def train(
     D.ensure_caches()
     boxes_info = None
     if hp.gtrain_framing == "detected":
-        boxes_info = D.build_gtrain_boxes(detector_path())
+        boxes_info = D.build_gtrain_boxes(D.detector_path())
         log(f"gender-train framing: detector boxes, {boxes_info['found']}/{boxes_info['n']} found")
     splits = D.load_splits(gtrain_framing=hp.gtrain_framing)
     device = pick_device()
