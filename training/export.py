@@ -189,6 +189,8 @@ def export(
         "hyper_parameters": hp,
         "checkpoint_step": ck.get("row", {}).get("step", ck.get("state", {}).get("step")),
         "weights": ck.get("which", "raw"),
+        # For a soup: every source checkpoint by SHA-256 (nested for a soup of soups).
+        "soup_of": meta.get("soup_of"),
         "warm_start": "efficientnet-lite0-57934424.pth (SHA-256 5793442...77db), "
         f"{meta.get('lite0_tensors_copied', '?')} tensors copied",
         # A stage-2 run names the run it continued (its checkpoint hash, steps, commit and

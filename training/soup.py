@@ -36,8 +36,14 @@ def soup(ckpts: list[Path], out: Path) -> dict:
         )
     last = parents[-1]["ck"]
     meta = dict(last.get("meta") or {})
+    # A source that is itself a soup keeps its own ingredients, so the chain stays complete.
     meta["soup_of"] = [
-        {"checkpoint": str(p), "sha256": D.file_sha256(p), "weights": par["which"]}
+        {
+            "checkpoint": str(p),
+            "sha256": D.file_sha256(p),
+            "weights": par["which"],
+            "soup_of": (par["ck"].get("meta") or {}).get("soup_of"),
+        }
         for p, par in zip(ckpts, parents, strict=True)
     ]
     obj = {

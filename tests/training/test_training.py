@@ -244,6 +244,16 @@ def test_soup_averages_weights_and_names_its_sources(tiny_run: Path, tmp_path: P
     ]
     net = M.GenderAgeNet()
     net.load_state_dict(torch.load(tmp_path / "soup.pt", weights_only=False)["model"])
+    # a soup of a soup keeps the inner soup's ingredients, and the export records them all
+    outer = S.soup([tmp_path / "soup.pt", b], tmp_path / "soup2.pt")
+    inner = outer["meta"]["soup_of"][0]
+    assert inner["sha256"] == D.file_sha256(tmp_path / "soup.pt")
+    assert [s["sha256"] for s in inner["soup_of"]] == [s["sha256"] for s in obj["meta"]["soup_of"]]
+    from training import export as E
+
+    rep = E.export(tmp_path / "soup2.pt", tmp_path / "s.onnx", val_limit=16)
+    prov = json.loads(rep["metadata"]["provenance"])
+    assert prov["soup_of"][0]["soup_of"][1]["sha256"] == D.file_sha256(b)
 
 
 def copy_with_bias(ck: dict, bias: float, path: Path) -> Path:
