@@ -232,7 +232,8 @@ def build_gtrain_boxes(
     """Detect every gender-train face once with the app's detector; cache boxes + provenance.
 
     Images where no face is found keep the whole-image framing and are counted. Rebuilt when
-    the detector file changes (its SHA-256 is recorded) or ``BOXES_VERSION`` does.
+    the detector file changes (its SHA-256 is recorded), or ``BOXES_VERSION`` or the decoded
+    image cache's ``CACHE_VERSION`` does.
     """
     from concurrent.futures import ProcessPoolExecutor
 
@@ -241,7 +242,11 @@ def build_gtrain_boxes(
     sha = file_sha256(detector_path)
     if info_path.is_file() and (cache / "gtrain_boxes.npy").is_file():
         info = json.loads(info_path.read_text())
-        if info.get("detector_sha256") == sha and info.get("version") == BOXES_VERSION:
+        if (
+            info.get("detector_sha256") == sha
+            and info.get("version") == BOXES_VERSION
+            and info.get("cache_version") == CACHE_VERSION
+        ):
             return info
     images_path = cache / "gtrain_images.npy"
     n = np.load(images_path, mmap_mode="r").shape[0]
@@ -258,6 +263,7 @@ def build_gtrain_boxes(
     _save(cache / "gtrain_boxes.npy", boxes)
     info = {
         "version": BOXES_VERSION,
+        "cache_version": CACHE_VERSION,  # the decoded images the boxes belong to
         "detector": Path(detector_path).name,
         "detector_sha256": sha,
         "n": int(n),
