@@ -29,6 +29,8 @@ from forensic_app.core.classification import GenderClassifier
 from training import data as D
 from training.metrics import binary_metrics, bootstrap_ci, roc_curve
 
+#: The issue's "faces of 64 px or more" target group (shorter side of the box in the photo).
+TARGET_GROUP_MIN_PX = 64
 FACE_BUCKETS = ((0, 32, "<32"), (32, 64, "32-64"), (64, 128, "64-128"), (128, 1e9, ">=128"))
 
 
@@ -80,10 +82,15 @@ def _band_stats(p: np.ndarray, y: np.ndarray, band: tuple[float, float]) -> dict
     }
 
 
-def _add_intervals(m: dict, y: np.ndarray, p: np.ndarray, px: list[float]) -> None:
-    """95 % bootstrap intervals for the whole set and for its faces of 64 px or more."""
+def _add_target_group_and_intervals(m: dict, y: np.ndarray, p: np.ndarray, px: list[float]) -> None:
+    """The target group's metrics (faces >= TARGET_GROUP_MIN_PX) and 95 % bootstrap intervals.
+
+    Intervals are given for the whole set and for the target group; the group is cut here
+    once so the point estimate and its interval cannot use different thresholds.
+    """
+    big = np.asarray(px) >= TARGET_GROUP_MIN_PX
+    m["ge64"] = _grouped(y, p, ["ge64" if b else "lt64" for b in big]).get("ge64")
     m["ci95"] = bootstrap_ci(y, p)
-    big = np.asarray(px) >= 64
     m["ge64_ci95"] = bootstrap_ci(y[big], p[big])
 
 
@@ -107,10 +114,9 @@ def eval_wider_val(clf: GenderClassifier) -> tuple[dict, np.ndarray, np.ndarray]
     p, _ = _predict(clf, crops)
     m = binary_metrics(y, p)
     m["by_face_size"] = _grouped(y, p, [_bucket(v) for v in px])
-    m["ge64"] = _grouped(y, p, ["ge64" if v >= 64 else "lt64" for v in px]).get("ge64")
     m["by_age_group"] = _grouped(y, p, ages)
     m["by_skin_group"] = _grouped(y, p, skins)
-    _add_intervals(m, y, p, px)
+    _add_target_group_and_intervals(m, y, p, px)
     m["uncertain"] = _band_stats(p, y, clf.spec.uncertain_band)
     return m, y, p
 
@@ -127,9 +133,8 @@ def eval_dev_crops(clf: GenderClassifier) -> tuple[dict, np.ndarray, np.ndarray]
     p, _ = _predict(clf, crops)
     m = binary_metrics(y, p)
     m["by_face_size"] = _grouped(y, p, [_bucket(v) for v in px])
-    m["ge64"] = _grouped(y, p, ["ge64" if v >= 64 else "lt64" for v in px]).get("ge64")
     m["by_age_group"] = _grouped(y, p, [r["age"] or "unknown" for r in rows])
-    _add_intervals(m, y, p, px)
+    _add_target_group_and_intervals(m, y, p, px)
     m["uncertain"] = _band_stats(p, y, clf.spec.uncertain_band)
     return m, y, p
 

@@ -290,7 +290,6 @@ def train(
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(int(os.environ.get("TRAIN_THREADS", "2")))
     torch.manual_seed(hp.seed)
-    D.ensure_caches()
     boxes_info = None
     if hp.gtrain_framing == "detected":
         boxes_info = D.build_gtrain_boxes(D.detector_path())

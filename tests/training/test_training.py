@@ -23,6 +23,20 @@ TINY_FRAMING = "whole"
 os.environ.setdefault("TRAIN_THREADS", "1")  # the CPU is shared with real training runs
 
 
+def _tiny_hparams(**overrides: object) -> T.HParams:
+    """A run small enough for CI: tiny input and batch, no periodic eval or checkpoint."""
+    base = dict(
+        budget_min=60,
+        input_size=SIZE,
+        batch=8,
+        eval_min=1e9,
+        ckpt_min=1e9,
+        gtrain_val_n=16,
+        gtrain_framing=TINY_FRAMING,
+    )
+    return T.HParams(**(base | overrides))
+
+
 def _need_weights() -> None:
     if not M.LITE0_WEIGHTS.is_file():
         pytest.skip(f"../shared not present: {M.LITE0_WEIGHTS} is missing")
@@ -114,15 +128,7 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # disk under training/cache/) rather than skipping: CI starts from a clean clone.
     D.ensure_caches()
     out = tmp_path_factory.mktemp("run")
-    hp = T.HParams(
-        budget_min=60,
-        input_size=SIZE,
-        batch=8,
-        eval_min=1e9,
-        ckpt_min=1e9,
-        gtrain_val_n=16,
-        gtrain_framing=TINY_FRAMING,
-    )
+    hp = _tiny_hparams()
     T.train(hp, out, max_steps=2, eval_limit=16)
     return out
 
@@ -130,15 +136,7 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_checkpoint_resume_restores_step_and_rng(tiny_run: Path) -> None:
     ck = torch.load(tiny_run / "last.pt", map_location="cpu", weights_only=False)
     assert ck["state"]["step"] == 2
-    hp = T.HParams(
-        budget_min=60,
-        input_size=SIZE,
-        batch=8,
-        eval_min=1e9,
-        ckpt_min=1e9,
-        gtrain_val_n=16,
-        gtrain_framing=TINY_FRAMING,
-    )
+    hp = _tiny_hparams()
     res = T.train(hp, tiny_run, max_steps=3, eval_limit=16)
     assert res["step"] == 3
     ck2 = torch.load(tiny_run / "last.pt", map_location="cpu", weights_only=False)
@@ -185,16 +183,7 @@ def test_stage_two_starts_from_the_parent_weights_with_a_fresh_schedule(
     parent["ema"]["gender.bias"].fill_(5.0)  # a mark no fresh start could have (it is zero-init)
     marked = tmp_path / "parent.pt"
     torch.save(parent, marked)
-    hp = T.HParams(
-        budget_min=60,
-        input_size=SIZE,
-        batch=8,
-        eval_min=1e9,
-        ckpt_min=1e9,
-        gtrain_val_n=16,
-        gtrain_framing=TINY_FRAMING,
-        init_from=str(marked),
-    )
+    hp = _tiny_hparams(init_from=str(marked))
     res = T.train(hp, tmp_path / "s2", max_steps=1, eval_limit=16)
     assert res["step"] == 1  # a fresh step count, not the parent's
     assert res["meta"]["parent"]["steps"] == parent["state"]["step"]
