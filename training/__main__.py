@@ -1,4 +1,4 @@
-"""``python -m training {cache,train,soup,export,evaluate}``: the whole pipeline in one place."""
+"""``python -m training {cache,train,soup,refit-age,export,evaluate}``: the whole pipeline."""
 
 from __future__ import annotations
 
@@ -32,6 +32,9 @@ def main() -> None:
     from training import soup as S
 
     S.add_args(sub.add_parser("soup", help="average the weights of checkpoints of one lineage"))
+    from training import refit_age as R
+
+    R.add_args(sub.add_parser("refit-age", help="refit the age head on frozen features"))
     args = parser.parse_args()
     if args.cmd == "cache":
         from training.data import build_gtrain_boxes, detector_path, ensure_caches
@@ -43,6 +46,8 @@ def main() -> None:
         T.main(args)
     elif args.cmd == "soup":
         S.main(args)
+    elif args.cmd == "refit-age":
+        R.main(args)
     elif args.cmd == "export" and E is not None:
         E.main(args)
     elif args.cmd == "evaluate" and V is not None:

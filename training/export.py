@@ -198,6 +198,8 @@ def export(
         "parent_run": _parent_summary(meta.get("parent")),
         # How gender-train faces were framed: the detector (by SHA-256) that found each box.
         "gtrain_boxes": meta.get("gtrain_boxes"),
+        # The age head refitted by ridge on frozen features (training/refit_age.py), if it was.
+        "age_head_refit": meta.get("age_head_refit"),
         "torch": torch.__version__,
         "test_time_augmentation": "hflip-mean" if flip_average else "none",
         "calibration": {

@@ -6,71 +6,18 @@ real detector on real faces in seconds instead of over all 32,801 images.
 
 from __future__ import annotations
 
-import csv
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from tiny_gtrain_cache import DETECTOR, tiny_gtrain_cache
 
 from forensic_app.core.crops import whole_image_box
 from training import data as D
 
-DETECTOR = D.REPO_ROOT / "models" / "centerface.onnx"
-
-
-def _tiny_cache(root: Path) -> tuple[Path, list[str]]:
-    if (
-        not (D.GTRAIN_DIR / "manifest.csv").is_file()
-        or not (D.WIDER_DIR / "manifest.csv").is_file()
-    ):
-        pytest.skip("../shared not present: gender-train / wider-gender data missing")
-    if not DETECTOR.is_file():
-        pytest.skip("models/centerface.onnx missing: run `python -m forensic_app.fetch_models`")
-    rows = list(csv.DictReader(open(D.GTRAIN_DIR / "manifest.csv", encoding="utf-8")))
-    picked: list[dict[str, str]] = []
-    for source in ("utkface", "fairface", "celeba-wild"):
-        for split in ("train", "val"):
-            picked += [r for r in rows if r["source"] == source and r["split"] == split][:2]
-    blobs = D._read_members(D.GTRAIN_DIR, picked)
-    cache = root / "cache"
-    cache.mkdir()
-    import cv2
-
-    imgs = []
-    for r in picked:
-        img = D._decode(blobs[(r["shard"], r["member"])])
-        imgs.append(cv2.resize(img, (D.GTRAIN_CACHE, D.GTRAIN_CACHE)))
-    np.save(cache / "gtrain_images.npy", np.stack(imgs))
-    (cache / "gtrain_meta.json").write_text(
-        json.dumps(
-            {
-                "labels": [int(r["label"]) for r in picked],
-                "split": [r["split"] for r in picked],
-                "ages": [D._age(r["age"]) for r in picked],
-                "source": [r["source"] for r in picked],
-            }
-        )
-    )
-    # two wider-gender faces so load_splits finds a complete cache
-    np.save(cache / "wider_images.npy", np.zeros((2, D.WIDER_CACHE, D.WIDER_CACHE, 3), np.uint8))
-    np.save(cache / "wider_boxes.npy", np.tile(np.float32([36, 36, 108, 108]), (2, 1)))
-    (cache / "wider_meta.json").write_text(
-        json.dumps(
-            {
-                "labels": [0, 1],
-                "split": ["train", "val"],
-                "face_px": [72, 72],
-                "age_group": ["", ""],
-            }
-        )
-    )
-    (cache / "VERSION").write_text(D.CACHE_VERSION)
-    return cache, [r["source"] for r in picked]
-
 
 def test_detector_boxes_frame_tight_crops_like_the_app_and_are_cached(tmp_path: Path) -> None:
-    cache, sources = _tiny_cache(tmp_path)
+    cache, sources = tiny_gtrain_cache(tmp_path)
     with pytest.raises(FileNotFoundError, match="cache --detect"):
         D.load_splits(cache, gtrain_framing="detected")
     info = D.build_gtrain_boxes(DETECTOR, cache, workers=1, chunk=5)
