@@ -27,7 +27,7 @@ import numpy as np
 
 from forensic_app.core.classification import GenderClassifier
 from training import data as D
-from training.metrics import binary_metrics, bootstrap_ci, roc_curve
+from training.metrics import binary_metrics, bootstrap_ci, mean_ci, roc_curve
 
 #: The issue's "faces of 64 px or more" target group (shorter side of the box in the photo).
 TARGET_GROUP_MIN_PX = 64
@@ -167,6 +167,7 @@ def eval_gtrain_val(clf: GenderClassifier) -> dict:
     if age is not None and known.any():
         err = np.abs(age[known] - val.ages[known])
         out["age_mae"] = float(err.mean())
+        out["age_mae_ci95"] = mean_ci(err)
         out["age_n"] = int(known.sum())
         dec = (val.ages[known] // 10 * 10).astype(int)
         out["age_mae_by_decade"] = {
@@ -556,10 +557,17 @@ def targets_table(res: dict) -> str:
         )
     g = res["gtrain_val"]
     if "age_mae" in g:
-        met = "met" if g["age_mae"] < TARGET_MAX_AGE_MAE else "**not met**"
+        mae, aci = g["age_mae"], g.get("age_mae_ci95")
+        if mae >= TARGET_MAX_AGE_MAE:
+            met = "**not met**"
+        elif aci and aci[1] >= TARGET_MAX_AGE_MAE:
+            met = "met (the target lies inside the 95 % interval)"
+        else:
+            met = "met"
+        interval = f" [{aci[0]:.2f}, {aci[1]:.2f}]" if aci else ""
         lines.append(
-            f"| apparent-age MAE < {TARGET_MAX_AGE_MAE:.0f} years | gender-train val "
-            f"(n={g['age_n']}) | {g['age_mae']:.2f} years | {met} |"
+            f"| apparent-age MAE < {TARGET_MAX_AGE_MAE:.0f} years | gender-train val, app framing "
+            f"(n={g['age_n']}) | {mae:.2f}{interval} years | {met} |"
         )
     return "\n".join(lines) + "\n"
 

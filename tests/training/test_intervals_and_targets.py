@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from training import evaluate as V
-from training.metrics import binary_metrics, bootstrap_ci
+from training.metrics import binary_metrics, bootstrap_ci, mean_ci
 
 
 def _scores(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -30,6 +30,15 @@ def test_intervals_contain_the_point_estimate_and_shrink_with_more_faces() -> No
     width = ci["balanced_accuracy"][1] - ci["balanced_accuracy"][0]
     width4 = ci4["balanced_accuracy"][1] - ci4["balanced_accuracy"][0]
     assert width4 < 0.7 * width  # ~1/sqrt(4) of the width for 4x the faces
+
+
+def test_mean_interval_covers_the_mean_and_narrows_with_more_values() -> None:
+    rng = np.random.default_rng(1)
+    small, large = rng.exponential(6.0, 200), rng.exponential(6.0, 5000)
+    ci_s, ci_l = mean_ci(small, n_boot=500), mean_ci(large, n_boot=500)
+    assert ci_s[0] < small.mean() < ci_s[1] and ci_l[0] < large.mean() < ci_l[1]
+    assert ci_l[1] - ci_l[0] < (ci_s[1] - ci_s[0]) / 3
+    assert mean_ci(np.array([])) == []
 
 
 def test_a_perfect_separator_has_a_degenerate_interval_and_one_class_has_none() -> None:
@@ -76,7 +85,15 @@ def test_targets_table_gives_verdicts_from_the_numbers_and_their_intervals() -> 
     assert rows[("female and male error rates within 3 points", "dev-eval crops")].endswith(
         "| met |"
     )
-    assert "**not met**" in rows[("apparent-age MAE < 6 years", "gender-train val (n=100)")]
+    age_row = ("apparent-age MAE < 6 years", "gender-train val, app framing (n=100)")
+    assert "**not met**" in rows[age_row]
+    close = _res(0.85, [0.82, 0.88], [0.05, 0.15])
+    close["gtrain_val"].update(age_mae=5.9, age_mae_ci95=[5.7, 6.1])
+    assert "| 5.90 [5.70, 6.10] years | met (the target lies inside the 95 % interval) |" in (
+        V.targets_table(close)
+    )
+    close["gtrain_val"]["age_mae_ci95"] = [5.75, 5.98]
+    assert V.targets_table(close).splitlines()[-1].endswith("years | met |")
     near = V.targets_table(_res(0.89, [0.86, 0.92], [0.01, 0.19]))
     assert "target lies inside the 95 % interval" in near
     assert "interval reaches inside the target" in near
