@@ -11,8 +11,8 @@ docs/adr/0003-detection-defaults.md come from this script.
 ``--upscale F`` enlarges every photo (and its labelled boxes, and ``--min-side``) by ``F`` first.
 Why: every dev-eval photo's longer side is 1,024-1,824 px, so the default ``detect_size`` of 1920
 never scales one down; ``--upscale 2.5`` makes them 2,560-4,560 px, like camera photos, and
-shows what the main pass's downscaling costs in recall (an upscaled photo is softer than a real one of that
-size, so this measures the geometry, not the sensor).
+shows what the main pass's downscaling costs in recall (an upscaled photo is softer than a
+real one of that size, so this measures the geometry, not the sensor).
 """
 
 from __future__ import annotations
