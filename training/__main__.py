@@ -1,4 +1,4 @@
-"""``python -m training {cache,train,soup,refit-age,export,evaluate}``: the whole pipeline."""
+"""``python -m training {cache,train,recover,soup,refit-age,export,evaluate}``: the pipeline."""
 
 from __future__ import annotations
 
@@ -35,6 +35,9 @@ def main() -> None:
     from training import refit_age as R
 
     R.add_args(sub.add_parser("refit-age", help="refit the age head on frozen features"))
+    from training import recover as RC
+
+    RC.add_args(sub.add_parser("recover", help="rebuild a trainable checkpoint from an ONNX file"))
     args = parser.parse_args()
     if args.cmd == "cache":
         from training.data import build_gtrain_boxes, detector_path, ensure_caches
@@ -48,6 +51,8 @@ def main() -> None:
         S.main(args)
     elif args.cmd == "refit-age":
         R.main(args)
+    elif args.cmd == "recover":
+        RC.main(args)
     elif args.cmd == "export" and E is not None:
         E.main(args)
     elif args.cmd == "evaluate" and V is not None:
