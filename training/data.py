@@ -13,13 +13,20 @@ import hashlib
 import json
 import os
 import tarfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from forensic_app.core.crops import DEFAULT_MARGIN, extract_crop, whole_image_box
+from forensic_app.core.crops import (
+    DEFAULT_MARGIN,
+    extract_crop,
+    stretch_region,
+    whole_image_box,
+    whole_image_crop,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = REPO_ROOT.parent / "shared"
@@ -37,7 +44,12 @@ CACHE_VERSION = "1"
 
 @dataclass
 class Split:
-    """One cached source: images (N,S,S,3 uint8 RGB), face boxes x1y1x2y2 (cache px), labels."""
+    """One cached source: images (N,S,S,3 uint8 RGB), face boxes x1y1x2y2 (cache px), labels.
+
+    ``valid`` is the part of each cached image that lies inside the original photo (x1y1x2y2,
+    cache px; ``None`` = all of it): wider-gender context crops are black where they leave the
+    photo, and a ``--no-detect`` crop (box + 25 % per side) is clipped to the photo, not to that.
+    """
 
     name: str
     images: np.ndarray
@@ -45,6 +57,7 @@ class Split:
     labels: np.ndarray  # int64 (N,), 0 female / 1 male
     ages: np.ndarray  # float32 (N,), NaN where unknown
     face_px: np.ndarray  # float32 (N,), shorter face side in the original photo (NaN unknown)
+    valid: np.ndarray | None = None  # float32 (N, 4) or None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -57,6 +70,7 @@ class Split:
             self.labels[idx],
             self.ages[idx],
             self.face_px[idx],
+            None if self.valid is None else self.valid[idx],
         )
 
 
@@ -115,6 +129,7 @@ def build_wider_cache(cache: Path = CACHE_DIR) -> None:
     n = len(rows)
     images = np.zeros((n, WIDER_CACHE, WIDER_CACHE, 3), np.uint8)
     boxes = np.zeros((n, 4), np.float32)
+    valid = np.zeros((n, 4), np.float32)
     for i, r in enumerate(rows):
         img = _decode(blobs[(r["shard"], r["member"])])
         h, w = img.shape[:2]
@@ -123,6 +138,8 @@ def build_wider_cache(cache: Path = CACHE_DIR) -> None:
         x, y, bw, bh = (float(v) for v in r["box_in_crop"].split())
         sx, sy = WIDER_CACHE / w, WIDER_CACHE / h
         boxes[i] = (x * sx, y * sy, (x + bw) * sx, (y + bh) * sy)
+        vx0, vy0, vx1, vy1 = (float(v) for v in r["valid_in_crop"].split())
+        valid[i] = (vx0 * sx, vy0 * sy, vx1 * sx, vy1 * sy)
     cache.mkdir(parents=True, exist_ok=True)
     _save(cache / "wider_images.npy", images)
     _save(cache / "wider_boxes.npy", boxes)
@@ -131,6 +148,7 @@ def build_wider_cache(cache: Path = CACHE_DIR) -> None:
         "split": [r["split"] for r in rows],
         "face_px": [float(r["face_short_side_px"]) for r in rows],
         "age_group": [r["age"] for r in rows],
+        "valid": valid.round(2).tolist(),
     }
     (cache / "wider_meta.json").write_text(json.dumps(meta))
 
@@ -163,6 +181,10 @@ def build_gtrain_cache(cache: Path = CACHE_DIR) -> None:
 def ensure_caches(cache: Path = CACHE_DIR) -> None:
     stamp = cache / "VERSION"
     if stamp.is_file() and stamp.read_text() == CACHE_VERSION:
+        # Caches written before the photo regions were recorded: the wider part is rebuilt
+        # (seconds) rather than the whole cache, whose detector boxes take minutes.
+        if "valid" not in json.loads((cache / "wider_meta.json").read_text()):
+            build_wider_cache(cache)
         return
     cache.mkdir(parents=True, exist_ok=True)
     build_wider_cache(cache)
@@ -299,10 +321,11 @@ def load_splits(cache: Path = CACHE_DIR, gtrain_framing: str = "whole") -> dict[
     wlab = np.asarray(wm["labels"], np.int64)
     wpx = np.asarray(wm["face_px"], np.float32)
     wsplit = np.asarray(wm["split"])
+    wvalid = np.asarray(wm["valid"], np.float32).reshape(-1, 4)
     nan = np.full(len(wlab), np.nan, np.float32)
     for s in ("train", "val"):
         idx = np.nonzero(wsplit == s)[0]
-        out[f"wider_{s}"] = Split(f"wider_{s}", wimg, wbox, wlab, nan, wpx).subset(idx)
+        out[f"wider_{s}"] = Split(f"wider_{s}", wimg, wbox, wlab, nan, wpx, wvalid).subset(idx)
     gm = json.loads((cache / "gtrain_meta.json").read_text())
     gimg = np.load(cache / "gtrain_images.npy", mmap_mode="r")
     n = len(gm["labels"])
@@ -352,8 +375,11 @@ def jitter_box(
     return [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]
 
 
-def eval_crop(split: Split, i: int, size: int) -> np.ndarray:
-    """The deterministic app-geometry crop used for validation."""
+def eval_crop(split: Split, i: int, size: int, no_detect: bool = False) -> np.ndarray:
+    """The deterministic app-geometry crop used for validation (or its ``--no-detect`` form)."""
+    if no_detect:
+        valid = None if split.valid is None else split.valid[i]
+        return no_detect_crop(image_of(split, i), split.boxes[i], valid, size)
     return extract_crop(image_of(split, i), split.boxes[i], size, DEFAULT_MARGIN, "square")
 
 
@@ -392,10 +418,107 @@ def augment(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return img
 
 
-def train_crop(split: Split, i: int, size: int, rng: np.random.Generator) -> np.ndarray:
+def rotate_about_face(
+    img: np.ndarray, box: np.ndarray, valid: np.ndarray | None, degrees: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Turn the image about the face centre; the box and the photo region follow the turn.
+
+    Why: wild photos hold tilted and lying heads (the shipped 2026.11.4 made confident errors on
+    faces turned 30-90 degrees), and no earlier stage ever saw one. The box keeps its centre; its
+    width and height trade places with sin^2 of the angle, as a detector's box around a turned
+    face does. Outside the photo stays black, as in the app's crops; the photo region becomes
+    the bounding box of the turned one (a ``--no-detect`` crop is cut from that).
+    """
+    x1, y1, x2, y2 = (float(v) for v in box)
+    cx, cy, w, h = (x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1
+    if valid is not None:  # black out what lies outside the photo before turning
+        vx0, vy0, vx1, vy1 = (int(round(float(v))) for v in valid)
+        if (vx0, vy0, vx1, vy1) != (0, 0, img.shape[1], img.shape[0]):
+            img = img.copy()
+            img[:vy0], img[vy1:], img[:, :vx0], img[:, vx1:] = 0, 0, 0, 0
+    m = cv2.getRotationMatrix2D((cx, cy), degrees, 1.0)
+    out = cv2.warpAffine(
+        np.ascontiguousarray(img),
+        m,
+        (img.shape[1], img.shape[0]),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=(0, 0, 0),
+    )
+    s2 = float(np.sin(np.radians(degrees)) ** 2)
+    nw, nh = w * (1 - s2) + h * s2, h * (1 - s2) + w * s2
+    new_box = np.asarray([cx - nw / 2, cy - nh / 2, cx + nw / 2, cy + nh / 2], np.float32)
+    new_valid = None
+    if valid is not None:
+        vx0, vy0, vx1, vy1 = (float(v) for v in valid)
+        corners = np.asarray([[vx0, vy0, 1], [vx1, vy0, 1], [vx0, vy1, 1], [vx1, vy1, 1]])
+        pts = corners @ m.T
+        new_valid = np.asarray(
+            [
+                max(0.0, pts[:, 0].min()),
+                max(0.0, pts[:, 1].min()),
+                min(float(img.shape[1]), pts[:, 0].max()),
+                min(float(img.shape[0]), pts[:, 1].max()),
+            ],
+            np.float32,
+        )
+    return out, new_box, new_valid
+
+
+def no_detect_region(img: np.ndarray, box: Sequence[float], valid: np.ndarray | None) -> np.ndarray:
+    """The face image a user would give with ``--no-detect``: box + 25 % per side, in the photo.
+
+    Such images (``dev-eval/gender_crops``, the held-out gender set, the original tool's input)
+    are the face box + 25 % of its width and height per side, clipped to the photo — not
+    square. This cuts that region from a context crop with the app's own ``stretch_region``,
+    clipped to the part of the context crop that is photo (``valid``), not its black border.
+    """
+    vx0, vy0, vx1, vy1 = (0, 0, img.shape[1], img.shape[0])
+    if valid is not None:
+        vx0, vy0 = int(np.ceil(float(valid[0]))), int(np.ceil(float(valid[1])))
+        vx1, vy1 = int(np.floor(float(valid[2]))), int(np.floor(float(valid[3])))
+    photo = img[vy0:vy1, vx0:vx1]
+    x1, y1, x2, y2 = (float(v) for v in box)
+    r0, r1, r2, r3 = stretch_region([x1 - vx0, y1 - vy0, x2 - vx0, y2 - vy0], photo.shape)
+    return np.ascontiguousarray(photo[r1:r3, r0:r2])
+
+
+def no_detect_crop(
+    img: np.ndarray, box: Sequence[float], valid: np.ndarray | None, size: int
+) -> np.ndarray:
+    """The app's crop of a ``--no-detect`` face image (letterboxed: black bars), see above."""
+    return whole_image_crop(no_detect_region(img, box, valid), size, "square")
+
+
+@dataclass(frozen=True)
+class CropAug:
+    """Geometric augmentation of a training crop (probabilities per crop)."""
+
+    p_rotate: float = 0.0  # turn by a normal angle (sd ``rotate_sd`` degrees, clipped at 2 sd)
+    rotate_sd: float = 15.0
+    p_rotate90: float = 0.0  # a lying head: +-90 degrees (+- 10)
+    p_no_detect: float = 0.0  # the --no-detect framing (letterboxed box + 25 % per side)
+
+
+def train_crop(
+    split: Split, i: int, size: int, rng: np.random.Generator, aug: CropAug | None = None
+) -> np.ndarray:
     """A jittered app-geometry crop of row ``i``, then augmented."""
-    box = jitter_box(split.boxes[i], rng, scale=0.15, shift=0.08)
-    crop = extract_crop(image_of(split, i), box, size, DEFAULT_MARGIN, "square")
+    aug = aug or CropAug()
+    img, box = image_of(split, i), split.boxes[i]
+    valid = None if split.valid is None else split.valid[i]
+    r = rng.random()
+    if r < aug.p_rotate90:
+        deg = float(rng.choice([-90.0, 90.0]) + rng.uniform(-10, 10))
+        img, box, valid = rotate_about_face(img, box, valid, deg)
+    elif r < aug.p_rotate90 + aug.p_rotate:
+        deg = float(np.clip(rng.normal(0, aug.rotate_sd), -2 * aug.rotate_sd, 2 * aug.rotate_sd))
+        img, box, valid = rotate_about_face(img, box, valid, deg)
+    jittered = jitter_box(box, rng, scale=0.15, shift=0.08)
+    if rng.random() < aug.p_no_detect:
+        crop = no_detect_crop(img, jittered, valid, size)
+    else:
+        crop = extract_crop(img, jittered, size, DEFAULT_MARGIN, "square")
     return augment(crop, rng)
 
 

@@ -94,7 +94,13 @@ def _add_target_group_and_intervals(m: dict, y: np.ndarray, p: np.ndarray, px: l
     m["ge64_ci95"] = bootstrap_ci(y[big], p[big])
 
 
-def eval_wider_val(clf: GenderClassifier) -> tuple[dict, np.ndarray, np.ndarray]:
+def eval_wider_val(
+    clf: GenderClassifier, no_detect: bool = False
+) -> tuple[dict, np.ndarray, np.ndarray]:
+    """wider-gender val from the native-resolution context crops, as the app crops a detected
+    face, or (``no_detect``) as it frames the same face given as a ``--no-detect`` image —
+    the framing of ``dev-eval/gender_crops`` and the held-out set, on four times as many faces.
+    """
     rows = [
         r
         for r in csv.DictReader(open(D.WIDER_DIR / "manifest.csv", encoding="utf-8"))
@@ -105,7 +111,12 @@ def eval_wider_val(clf: GenderClassifier) -> tuple[dict, np.ndarray, np.ndarray]
     for r in rows:
         img = _read_rgb(blobs[(r["shard"], r["member"])])
         x, yy, w, h = (float(v) for v in r["box_in_crop"].split())
-        crops.append(clf.crops_for_boxes(img, [[x, yy, x + w, yy + h]])[0])
+        box = [x, yy, x + w, yy + h]
+        if no_detect:  # the face image a user would give: box + 25 % per side, letterboxed
+            valid = np.asarray([float(v) for v in r["valid_in_crop"].split()])
+            crops.append(clf.whole_image_crop(D.no_detect_region(img, box, valid))[0])
+        else:
+            crops.append(clf.crops_for_boxes(img, [box])[0])
         y.append(int(r["label"]))
         px.append(float(r["face_short_side_px"]))
         ages.append(r["age"] or "unknown")
@@ -380,6 +391,9 @@ def run(model: Path, out: Path, threads: int, end_to_end: bool = True) -> dict:
     mw["ece"] = _ece(yw, pw)
     mw["ece_balanced"] = _ece(yw, pw, balanced=True)
     res["wider_val"] = mw
+    log("wider-gender val, --no-detect framing ...")
+    mn, yn, pn = eval_wider_val(clf, no_detect=True)
+    res["wider_val_no_detect"] = mn
     log("dev-eval gender_crops ...")
     md, yd, pd = eval_dev_crops(clf)
     md["ece"] = _ece(yd, pd)
@@ -425,10 +439,13 @@ def markdown_tables(res: dict) -> str:
     ]
     for key, name in (
         ("wider_val", "wider-gender val (wild)"),
+        ("wider_val_no_detect", "wider-gender val (wild, --no-detect framing)"),
         ("dev_crops", "dev-eval crops (wild, --no-detect framing)"),
         ("wild_combined", "both wild sets together"),
         ("gtrain_val", "gender-train val (clean faces, app framing)"),
     ):
+        if key not in res:  # metrics.json files from before the --no-detect row
+            continue
         m = res[key]
         nf = m.get("female", {}).get("n", "")
         nm = m.get("male", {}).get("n", "")
@@ -439,9 +456,15 @@ def markdown_tables(res: dict) -> str:
             f"{_f(m['balanced_accuracy'])} | {_f(m['auc'])} | {_f(m['err_f'], True)} | "
             f"{_f(m['err_m'], True)} | {_f(f1f)} | {_f(f1m)} |"
         )
-    for key, name in (("wider_val", "wider-gender val"), ("dev_crops", "dev-eval crops")):
+    for key, name in (
+        ("wider_val", "wider-gender val"),
+        ("wider_val_no_detect", "wider-gender val, --no-detect framing"),
+        ("dev_crops", "dev-eval crops"),
+    ):
+        if key not in res:
+            continue
         for group in ("by_face_size", "by_age_group", "by_skin_group"):
-            if group not in res[key]:
+            if group not in res[key] or (key == "wider_val_no_detect" and group != "by_face_size"):
                 continue
             lines += [
                 "",

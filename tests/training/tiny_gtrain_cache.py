@@ -62,6 +62,7 @@ def tiny_gtrain_cache(root: Path, per_group: int = 2) -> tuple[Path, list[str]]:
                 "split": ["train", "val"],
                 "face_px": [72, 72],
                 "age_group": ["", ""],
+                "valid": [[0, 0, D.WIDER_CACHE, D.WIDER_CACHE]] * 2,
             }
         )
     )
