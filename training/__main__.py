@@ -1,4 +1,7 @@
-"""``python -m training {cache,train,recover,soup,refit-age,export,evaluate}``: the pipeline."""
+"""``python -m training COMMAND``: the whole pipeline.
+
+Commands: cache, train, recover, soup, compare, refit-age, export, evaluate.
+"""
 
 from __future__ import annotations
 
@@ -38,6 +41,9 @@ def main() -> None:
     from training import recover as RC
 
     RC.add_args(sub.add_parser("recover", help="rebuild a trainable checkpoint from an ONNX file"))
+    from training import compare as C
+
+    C.add_args(sub.add_parser("compare", help="score candidate checkpoints on wild faces"))
     args = parser.parse_args()
     if args.cmd == "cache":
         from training.data import build_gtrain_boxes, detector_path, ensure_caches
@@ -53,6 +59,8 @@ def main() -> None:
         R.main(args)
     elif args.cmd == "recover":
         RC.main(args)
+    elif args.cmd == "compare":
+        C.main(args)
     elif args.cmd == "export" and E is not None:
         E.main(args)
     elif args.cmd == "evaluate" and V is not None:

@@ -35,11 +35,13 @@ GTRAIN_DIR = SHARED / "data" / "gender-train"
 DEV_DIR = SHARED / "data" / "dev-eval"
 CACHE_DIR = REPO_ROOT / "training" / "cache"
 
-#: Side of the cached wider-gender context crops (the face box is ~half of it).
-WIDER_CACHE = 144
+#: Side of the cached wider-gender context crops (the face box is ~half of it). 192 px is the
+#: shared crops' own maximum, so no face loses resolution to the cache (it was 144 px, which
+#: shrank faces over 72 px before the model saw them; version "1").
+WIDER_CACHE = 192
 #: Side of the cached gender-train images (their native size; FairFace 112 px is upscaled).
 GTRAIN_CACHE = 128
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"
 
 
 @dataclass

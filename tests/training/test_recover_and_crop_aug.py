@@ -193,3 +193,27 @@ def test_train_crop_with_every_geometric_augmentation_gives_a_model_sized_crop()
     ):
         crop = D.train_crop(split, 0, SIZE, rng, aug)
         assert crop.shape == (SIZE, SIZE, 3) and crop.dtype == np.uint8
+
+
+def test_compare_scores_candidates_in_both_wild_framings(tmp_path: Path) -> None:
+    """A network that cannot tell faces apart scores AUC 0.5; equal weights score equally."""
+    if not (D.WIDER_DIR / "manifest.csv").is_file():
+        pytest.skip("../shared not present: wider-gender data missing")
+    from training import compare as C
+
+    D.ensure_caches()
+    blind = M.GenderAgeNet()  # zero-initialised heads: the same logit for every face
+    seeing = _random_trained_looking_net(4)
+    paths = []
+    for name, net in (("blind", blind), ("a", seeing), ("b", seeing)):
+        torch.save({"model": net.state_dict(), "which": name}, tmp_path / f"{name}.pt")
+        paths.append(tmp_path / f"{name}.pt")
+    rows = C.score(paths, size=32, gtrain_n=64, gtrain_framing="whole")  # no detector run
+    assert [r["checkpoint"] for r in rows] == [str(p) for p in paths]
+    for framing in ("square", "no_detect", "gtrain"):
+        assert rows[0][framing]["auc"] == pytest.approx(0.5)
+        assert rows[1][framing] == rows[2][framing]
+    assert rows[1]["square"]["auc"] != rows[1]["no_detect"]["auc"]  # two different framings
+    assert rows[1]["wild_auc_mean"] == pytest.approx(
+        (rows[1]["square"]["auc"] + rows[1]["no_detect"]["auc"]) / 2
+    )
