@@ -173,14 +173,19 @@ def export(
     val = splits["wider_val"]
     idx = np.arange(len(val)) if val_limit is None else np.arange(min(val_limit, len(val)))
     x = D.to_tensor_batch([D.eval_crop(val, int(i), size) for i in idx])
+    x_nd = D.to_tensor_batch([D.eval_crop(val, int(i), size, no_detect=True) for i in idx])
     y = val.labels[idx]
     logits, _ = torch_outputs(net, x, flip_average=flip_average)
-    temperature, shift = fit_platt_balanced(logits, y)
+    logits_nd, _ = torch_outputs(net, x_nd, flip_average=flip_average)
+    # Calibrated on both framings the app meets, pooled: faces it detects (square crop) and
+    # face images given with --no-detect (letterboxed), so neither use leans (ADR 0006).
+    cal_logits, cal_y = np.r_[logits, logits_nd], np.r_[y, y]
+    temperature, shift = fit_platt_balanced(cal_logits, cal_y)
     with torch.no_grad():  # fold the shift into the head: every output logit moves by `shift`
         net.gender.bias += shift
     logits = logits + shift
-    p_cal = 1 / (1 + np.exp(-logits / temperature))
-    band = derive_band(p_cal, y)
+    p_cal = 1 / (1 + np.exp(-(cal_logits + shift) / temperature))
+    band = derive_band(p_cal, cal_y)
 
     provenance = {
         "git_commit_at_training_start": meta.get("commit", "unknown"),
@@ -203,7 +208,8 @@ def export(
         "torch": torch.__version__,
         "test_time_augmentation": "hflip-mean" if flip_average else "none",
         "calibration": {
-            "method": "class-balanced Platt scaling on wider-gender val",
+            "method": "class-balanced Platt scaling on wider-gender val, square and "
+            "--no-detect framings pooled",
             "temperature": round(temperature, 4),
             "logit_shift_folded_into_head": round(shift, 4),
         },
