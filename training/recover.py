@@ -107,16 +107,17 @@ def load_folded(net: GenderAgeNet, model: onnx.ModelProto) -> list[tuple[str, st
     with torch.no_grad():
         for name, (w, b) in tensors.items():
             mod = mods[name]
-            mod.weight.copy_(torch.from_numpy(w.reshape(mod.weight.shape)))
+            # torch.tensor copies: arrays read from the ONNX file are read-only
+            mod.weight.copy_(torch.tensor(w).reshape(mod.weight.shape))
             if mod.bias is not None:
-                mod.bias.copy_(torch.from_numpy(b))
+                mod.bias.copy_(torch.tensor(b))
         for conv, bn in pairs:
             _, b = tensors[conv]
             m = mods[bn]
             m.running_mean.zero_()
             m.running_var.fill_(1.0 - m.eps)  # sqrt(var + eps) = 1: the identity
             m.weight.fill_(1.0)
-            m.bias.copy_(torch.from_numpy(b))
+            m.bias.copy_(torch.tensor(b))
     if len(pairs) + sum(1 for n in tensors if n.startswith(("gender", "age"))) + sum(
         1 for n in tensors if ".se." in n
     ) != len(tensors):
