@@ -1,6 +1,7 @@
 """``python -m training COMMAND``: the whole pipeline.
 
-Commands: cache, train, recover, soup, compare, refit-age, export, evaluate.
+Commands: run (all of cache, train, refit-age, export and evaluate, resumable), cache, train,
+recover, soup, compare, refit-age, export, evaluate.
 """
 
 from __future__ import annotations
@@ -44,6 +45,13 @@ def main() -> None:
     from training import compare as C
 
     C.add_args(sub.add_parser("compare", help="score candidate checkpoints on wild faces"))
+    from training import pipeline as P
+
+    P.add_args(
+        sub.add_parser(
+            "run", help="the whole pipeline: cache, train, refit-age, export, evaluate (resumable)"
+        )
+    )
     args = parser.parse_args()
     if args.cmd == "cache":
         from training.data import build_gtrain_boxes, detector_path, ensure_caches
@@ -61,6 +69,8 @@ def main() -> None:
         RC.main(args)
     elif args.cmd == "compare":
         C.main(args)
+    elif args.cmd == "run":
+        P.main(args)
     elif args.cmd == "export" and E is not None:
         E.main(args)
     elif args.cmd == "evaluate" and V is not None:
