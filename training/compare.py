@@ -11,7 +11,6 @@ so the ranking does not depend on the threshold that export fits afterwards.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 from pathlib import Path
 
@@ -20,39 +19,20 @@ import torch
 
 from forensic_app.core.crops import extract_crop
 from training import data as D
+from training.evaluate import wider_val_faces
+from training.export import torch_outputs
 from training.metrics import binary_metrics
-from training.model import ExportWrapper, GenderAgeNet
+from training.model import GenderAgeNet
 from training.train import _load_parent, log
 
 
 def wider_val_crops(size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(square crops, --no-detect crops, labels) of wider-gender val at native resolution."""
-    from training.evaluate import _read_rgb
-
-    rows = [
-        r
-        for r in csv.DictReader(open(D.WIDER_DIR / "manifest.csv", encoding="utf-8"))
-        if r["split"] == "val"
-    ]
-    blobs = D._read_members(D.WIDER_DIR, rows)
-    square, no_detect, y = [], [], []
-    for r in rows:
-        img = _read_rgb(blobs[(r["shard"], r["member"])])
-        x, yy, w, h = (float(v) for v in r["box_in_crop"].split())
-        box = [x, yy, x + w, yy + h]
-        valid = np.asarray([float(v) for v in r["valid_in_crop"].split()])
-        square.append(extract_crop(img, box, size))
-        no_detect.append(D.no_detect_crop(img, box, valid, size))
-        y.append(int(r["label"]))
-    return D.to_tensor_batch(square), D.to_tensor_batch(no_detect), np.asarray(y)
-
-
-@torch.no_grad()
-def flip_logits(net: GenderAgeNet, x: np.ndarray, bs: int = 128) -> np.ndarray:
-    wrap = ExportWrapper(net.eval(), flip_average=True).eval()
-    return np.concatenate(
-        [wrap(torch.from_numpy(x[i : i + bs]))[0].numpy() for i in range(0, len(x), bs)]
-    )
+    faces = wider_val_faces()
+    square = [extract_crop(img, box, size) for img, box, _, _ in faces]
+    no_detect = [D.no_detect_crop(img, box, valid, size) for img, box, valid, _ in faces]
+    y = np.asarray([int(r["label"]) for *_, r in faces])
+    return D.to_tensor_batch(square), D.to_tensor_batch(no_detect), y
 
 
 def score(
@@ -70,7 +50,8 @@ def score(
         net.load_state_dict(_load_parent(path)["weights"])
         row: dict = {"checkpoint": str(path)}
         for name, x, labels in (("square", sq, y), ("no_detect", nd, y), ("gtrain", gx, gy)):
-            m = binary_metrics(labels, 1 / (1 + np.exp(-flip_logits(net, x))))
+            logits, _ = torch_outputs(net, x, flip_average=True)  # as the exported graph runs
+            m = binary_metrics(labels, 1 / (1 + np.exp(-logits)))
             row[name] = {"auc": m["auc"], "balanced_accuracy": m["balanced_accuracy"]}
         row["wild_auc_mean"] = (row["square"]["auc"] + row["no_detect"]["auc"]) / 2
         log(json.dumps(row))

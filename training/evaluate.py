@@ -94,26 +94,39 @@ def _add_target_group_and_intervals(m: dict, y: np.ndarray, p: np.ndarray, px: l
     m["ge64_ci95"] = bootstrap_ci(y[big], p[big])
 
 
-def eval_wider_val(
-    clf: GenderClassifier, no_detect: bool = False
-) -> tuple[dict, np.ndarray, np.ndarray]:
-    """wider-gender val from the native-resolution context crops, as the app crops a detected
-    face, or (``no_detect``) as it frames the same face given as a ``--no-detect`` image —
-    the framing of ``dev-eval/gender_crops`` and the held-out set, on four times as many faces.
-    """
+WiderValFace = tuple[np.ndarray, list[float], np.ndarray, dict[str, str]]
+
+
+def wider_val_faces() -> list[WiderValFace]:
+    """Every wider-gender val face, decoded once at native resolution: (context crop in RGB,
+    face box in it, the photo's own region in it, manifest row). Shared by the evaluation and
+    ``training.compare`` so both read the same faces the same way."""
     rows = [
         r
         for r in csv.DictReader(open(D.WIDER_DIR / "manifest.csv", encoding="utf-8"))
         if r["split"] == "val"
     ]
     blobs = D._read_members(D.WIDER_DIR, rows)
-    crops, y, px, ages, skins = [], [], [], [], []
+    faces = []
     for r in rows:
-        img = _read_rgb(blobs[(r["shard"], r["member"])])
         x, yy, w, h = (float(v) for v in r["box_in_crop"].split())
-        box = [x, yy, x + w, yy + h]
+        valid = np.asarray([float(v) for v in r["valid_in_crop"].split()])
+        img = _read_rgb(blobs[(r["shard"], r["member"])])
+        faces.append((img, [x, yy, x + w, yy + h], valid, r))
+    return faces
+
+
+def eval_wider_val(
+    clf: GenderClassifier, no_detect: bool = False, faces: list[WiderValFace] | None = None
+) -> tuple[dict, np.ndarray, np.ndarray]:
+    """wider-gender val from the native-resolution context crops, as the app crops a detected
+    face, or (``no_detect``) as it frames the same face given as a ``--no-detect`` image —
+    the framing of ``dev-eval/gender_crops`` and the held-out set, on four times as many faces.
+    ``faces`` (from ``wider_val_faces``) saves decoding them again for the second framing.
+    """
+    crops, y, px, ages, skins = [], [], [], [], []
+    for img, box, valid, r in wider_val_faces() if faces is None else faces:
         if no_detect:  # the face image a user would give: box + 25 % per side, letterboxed
-            valid = np.asarray([float(v) for v in r["valid_in_crop"].split()])
             crops.append(clf.whole_image_crop(D.no_detect_region(img, box, valid))[0])
         else:
             crops.append(clf.crops_for_boxes(img, [box])[0])
@@ -387,12 +400,13 @@ def run(model: Path, out: Path, threads: int, end_to_end: bool = True) -> dict:
         "uncertain_band": list(spec.uncertain_band),
     }
     log("wider-gender val ...")
-    mw, yw, pw = eval_wider_val(clf)
+    wider_faces = wider_val_faces()
+    mw, yw, pw = eval_wider_val(clf, faces=wider_faces)
     mw["ece"] = _ece(yw, pw)
     mw["ece_balanced"] = _ece(yw, pw, balanced=True)
     res["wider_val"] = mw
     log("wider-gender val, --no-detect framing ...")
-    mn, yn, pn = eval_wider_val(clf, no_detect=True)
+    mn, yn, pn = eval_wider_val(clf, no_detect=True, faces=wider_faces)
     res["wider_val_no_detect"] = mn
     log("dev-eval gender_crops ...")
     md, yd, pd = eval_dev_crops(clf)

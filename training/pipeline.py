@@ -5,13 +5,14 @@ end with it. Each step here writes its output atomically into the run folder and
 when that output is already there, so running the same command again goes on from the first
 step that has not finished — and training itself resumes from its last checkpoint:
 
-1. ``cache``: decode the shared data and find every gender-train face with the app's detector;
-2. ``train``: the time-budgeted run (``last.pt``, ``best.pt``, ``metrics.json``, ``log.txt``);
-3. ``refit-age``: the age head refitted on frozen features (``final.pt``);
-4. ``export``: calibrated ONNX with the metadata contract (``gender_effnet_b0.onnx``,
+1. ``train``: the time-budgeted run (``last.pt``, ``best.pt``, ``metrics.json``, ``log.txt``);
+   on first use it decodes the shared data into ``training/cache/`` and finds every
+   gender-train face with the app's detector (both cached, as ``cache --detect`` does);
+2. ``refit-age``: the age head refitted on frozen features (``final.pt``);
+3. ``export``: calibrated ONNX with the metadata contract (``gender_effnet_b0.onnx``,
    ``export.json``), written into the run folder — shipping it to ``models/`` stays a separate,
    deliberate step (``python -m training export ... --update-manifest``);
-5. ``evaluate``: every metric, plot and timing through the app's own classifier (``eval/``).
+4. ``evaluate``: every metric, plot and timing through the app's own classifier (``eval/``).
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def run_pipeline(
     out: Path = train_args.out
     out.mkdir(parents=True, exist_ok=True)
     real = {
-        "train": lambda: _cache_and_train(train_args),
+        "train": lambda: T.main(train_args),  # builds the caches itself when missing
         "refit-age": lambda: _refit(out),
         "export": lambda: _export(out, version),
         "evaluate": lambda: _evaluate(out),
@@ -81,15 +82,6 @@ def run_pipeline(
         "evaluate --card models/MODEL_CARD.md"
     )
     return done
-
-
-def _cache_and_train(args: argparse.Namespace) -> None:
-    from training import data as D
-
-    D.ensure_caches()
-    if args.gtrain_framing == "detected":
-        D.build_gtrain_boxes(D.detector_path())
-    T.main(args)
 
 
 def _refit(out: Path) -> None:
