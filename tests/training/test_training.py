@@ -145,6 +145,44 @@ def test_checkpoint_resume_restores_step_and_rng(tiny_run: Path) -> None:
     assert [h["step"] for h in hist] == [2, 3]
 
 
+def test_best_checkpoint_is_the_eval_with_the_highest_wild_auc(tiny_run: Path) -> None:
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    assert metrics["best_metric"] == T.SELECTION_METRIC
+    scored = [
+        (T.selection_score(h[tag]), h["step"]) for h in metrics["history"] for tag in ("raw", "ema")
+    ]
+    assert {"wider_val", "wider_val_no_detect"} <= set(metrics["history"][0]["ema"])
+    top, top_step = max(scored)
+    assert metrics["best"] == pytest.approx(top)
+    assert metrics["best_step"] == top_step
+    best = torch.load(tiny_run / "best.pt", map_location="cpu", weights_only=False)
+    assert T.selection_score(best["row"][best["which"]]) == pytest.approx(top)
+
+
+def test_selection_score_is_the_mean_of_both_framings_auc() -> None:
+    row = {
+        "wider_val": {"auc": 0.90, "balanced_accuracy": 0.99},
+        "wider_val_no_detect": {"auc": 0.80},
+    }
+    assert T.selection_score(row) == pytest.approx(0.85)  # balanced accuracy plays no part
+
+
+def test_resuming_a_run_scored_by_another_criterion_restarts_its_best(
+    tiny_run: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    run = tmp_path / "old"
+    shutil.copytree(tiny_run, run)
+    ck = torch.load(run / "last.pt", map_location="cpu", weights_only=False)
+    del ck["state"]["best_metric"]  # as written before best.pt was chosen by AUC
+    ck["state"]["best"] = 2.0  # a score no AUC can beat
+    torch.save(ck, run / "last.pt")
+    res = T.train(_tiny_hparams(), run, max_steps=ck["state"]["step"] + 1, eval_limit=16)
+    assert res["best_metric"] == T.SELECTION_METRIC
+    assert res["best_step"] == res["step"]  # the first eval after resuming sets a new best
+
+
 def test_export_metadata_parses_and_onnx_matches_torch(tiny_run: Path, tmp_path: Path) -> None:
     ort = pytest.importorskip("onnxruntime")
     from forensic_app.core.modelstore import parse_gender_metadata
