@@ -21,7 +21,7 @@ from forensic_app.core.crops import extract_crop
 from training import data as D
 from training.evaluate import wider_val_faces
 from training.export import torch_outputs
-from training.metrics import binary_metrics
+from training.metrics import binary_metrics, wild_auc_mean
 from training.model import GenderAgeNet
 from training.train import _load_parent, log
 
@@ -53,7 +53,7 @@ def score(
             logits, _ = torch_outputs(net, x, flip_average=True)  # as the exported graph runs
             m = binary_metrics(labels, 1 / (1 + np.exp(-logits)))
             row[name] = {"auc": m["auc"], "balanced_accuracy": m["balanced_accuracy"]}
-        row["wild_auc_mean"] = (row["square"]["auc"] + row["no_detect"]["auc"]) / 2
+        row["wild_auc_mean"] = wild_auc_mean(row["square"]["auc"], row["no_detect"]["auc"])
         log(json.dumps(row))
         rows.append(row)
     return rows

@@ -22,6 +22,13 @@ def auc(y: np.ndarray, score: np.ndarray) -> float:
     return float(np.trapezoid(tpr, fpr))
 
 
+def wild_auc_mean(square_auc: float, no_detect_auc: float) -> float:
+    """How candidate models are ranked: wider-gender val AUC averaged over the app's square
+    framing and the ``--no-detect`` framing. One definition for ``train`` (which checkpoint is
+    ``best.pt``) and ``compare`` (which candidate ships), so the two cannot drift apart."""
+    return (square_auc + no_detect_auc) / 2
+
+
 def binary_metrics(y: np.ndarray, p_male: np.ndarray, threshold: float = 0.5) -> dict:
     """Accuracy, balanced accuracy, per-class P/R/F1, AUC, confusion and per-gender error rate."""
     y = np.asarray(y).astype(int)

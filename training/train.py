@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from training import data as D
-from training.metrics import binary_metrics
+from training.metrics import binary_metrics, wild_auc_mean
 from training.model import AGE_MEAN, AGE_STD, GenderAgeNet, warm_start_from_lite0
 
 
@@ -166,13 +166,12 @@ class ThreadTuner:
 #: threshold moves by ±1.5 points on ~600 faces (stages 7 and 8 kept a "best" from early in
 #: the run by it, below their final AUC) and the threshold is calibrated at export anyway;
 #: both framings, because ``python -m training compare`` ranks candidates the same way.
-SELECTION_METRIC = "wild_auc_mean"
+SELECTION_METRIC = wild_auc_mean.__name__
 
 
 def selection_score(row: dict) -> float:
     """The number ``best.pt`` is chosen by, from one model's eval row (see SELECTION_METRIC)."""
-    aucs = [row[k]["auc"] for k in ("wider_val", "wider_val_no_detect") if k in row]
-    return float(np.mean(aucs))
+    return wild_auc_mean(row["wider_val"]["auc"], row["wider_val_no_detect"]["auc"])
 
 
 def lr_at(progress: float, step: int, hp: HParams) -> float:
@@ -342,8 +341,14 @@ def train(
     net = net.to(device=device, memory_format=torch.channels_last)
     ema = copy.deepcopy(net)
     opt = torch.optim.AdamW(net.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
-    state = {"step": 0, "elapsed_s": 0.0, "best": -1.0, "best_step": None, "history": []}
-    state["best_metric"] = SELECTION_METRIC
+    state = {
+        "step": 0,
+        "elapsed_s": 0.0,
+        "best": -1.0,
+        "best_metric": SELECTION_METRIC,
+        "best_step": None,
+        "history": [],
+    }
     ckpt_path = out / "last.pt"
     if ckpt_path.is_file():
         ck = torch.load(ckpt_path, map_location=device, weights_only=False)
