@@ -169,6 +169,11 @@ class ThreadTuner:
 SELECTION_METRIC = wild_auc_mean.__name__
 
 
+#: The best-so-far of a run that has not evaluated yet under SELECTION_METRIC (a fresh run, or
+#: one resumed from a checkpoint scored by an older criterion).
+NO_BEST = {"best": -1.0, "best_metric": SELECTION_METRIC, "best_step": None}
+
+
 def selection_score(row: dict) -> float:
     """The number ``best.pt`` is chosen by, from one model's eval row (see SELECTION_METRIC)."""
     return wild_auc_mean(row["wider_val"]["auc"], row["wider_val_no_detect"]["auc"])
@@ -341,14 +346,7 @@ def train(
     net = net.to(device=device, memory_format=torch.channels_last)
     ema = copy.deepcopy(net)
     opt = torch.optim.AdamW(net.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
-    state = {
-        "step": 0,
-        "elapsed_s": 0.0,
-        "best": -1.0,
-        "best_metric": SELECTION_METRIC,
-        "best_step": None,
-        "history": [],
-    }
+    state = {"step": 0, "elapsed_s": 0.0, **NO_BEST, "history": []}
     ckpt_path = out / "last.pt"
     if ckpt_path.is_file():
         ck = torch.load(ckpt_path, map_location=device, weights_only=False)
@@ -361,7 +359,7 @@ def train(
         log(f"resumed from {ckpt_path} at step {state['step']}, {state['elapsed_s'] / 60:.1f} min")
         if state.get("best_metric") != SELECTION_METRIC:
             # A run started before the criterion changed: its best score is on another scale.
-            state.update(best=-1.0, best_step=None, best_metric=SELECTION_METRIC)
+            state.update(NO_BEST)
     elif hp.init_from:
         parent = _load_parent(Path(hp.init_from))
         net.load_state_dict(parent["weights"])
