@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from forensic_app import __version__
-from forensic_app.core import atomic
+from forensic_app.core import atomic, audit
 from forensic_app.core.batch import (
     DONE,
     ERROR,
@@ -42,6 +42,7 @@ from forensic_app.core.batch import (
     settings_key,
     summarize,
 )
+from forensic_app.core.names import display, encode_name, text_safe
 from forensic_app.core.progress import Progress, format_bar
 from forensic_app.core.results import ImageResult
 from forensic_app.core.settings import (
@@ -269,7 +270,7 @@ class StderrProgress:
         width = len(str(self.total))
         self.stream.write(
             f"[{item.index + 1:>{width}}/{self.total}] {item.status:<9} "
-            f"{item.path}: {item.message}\n"
+            f"{display(item.path)}: {display(item.message)}\n"
         )
         self.stream.flush()
 
@@ -310,6 +311,7 @@ CSV_FIELDS = [
     "manual",
     "error",
     "notes",
+    "path_b64",  # the exact bytes of a name that is not valid UTF-8 (then "path" is escaped)
 ]
 
 
@@ -324,12 +326,12 @@ def results_csv(results: Sequence[ImageResult]) -> str:
 
     for res in results:
         base = {
-            "path": res.path,
+            **encode_name("path", res.path),
             "sha256": res.sha256 or "",
             "width": res.width or "",
             "height": res.height or "",
-            "error": res.error or "",
-            "notes": "; ".join(res.notes),
+            "error": text_safe(res.error or ""),
+            "notes": text_safe("; ".join(res.notes)),
         }
         if not res.faces:
             w.writerow(base)
@@ -371,33 +373,28 @@ def _engine_models(engine: Any) -> list[Any]:
 
 # -- commands ------------------------------------------------------------------------------------
 def _collect(
-    args: argparse.Namespace, out_dir: str | None = None
-) -> tuple[list[Any], dict[str, str]]:
-    """Expand the PATH arguments; the tool's own output folder is never read back as evidence."""
-    from forensic_app.core.inputs import expand_inputs
-    from forensic_app.core.outdir import is_own_output
+    args: argparse.Namespace, exclude_dirs: Sequence[str] = ()
+) -> tuple[list[Any], dict[str, str], list[Any]]:
+    """Expand the PATH arguments: (photos, preset per-photo errors, skipped files).
 
-    exclude: list[str] = []
-    out_real = os.path.realpath(out_dir) if out_dir else None
-    if out_real:
-        given = [os.path.realpath(p) for p in args.paths]
-        # Skip the output folder when it lies inside an input folder; when it *is* (or holds)
-        # an input folder, only our own annotated copies are skipped below.
-        if not any(g == out_real or g.startswith(out_real + os.sep) for g in given):
-            exclude.append(out_dir)  # type: ignore[arg-type]
-    photos = expand_inputs(args.paths, recursive=args.recursive, exclude_dirs=exclude)
-    kept = []
-    for ph in photos:
-        if (
-            out_real
-            and ph.root is not None
-            and is_own_output(ph.path)
-            and os.path.realpath(ph.path).startswith(out_real + os.sep)
-        ):
-            continue
-        kept.append(ph)
-    errors = {ph.path: ph.error for ph in kept if ph.error}
-    return kept, errors
+    The tool's own outputs are recognised by where it wrote them (core/ownership.py), never by
+    their name; ``exclude_dirs`` are folders of this run never read as evidence.
+    """
+    from forensic_app.core.inputs import scan_inputs
+
+    scan = scan_inputs(args.paths, recursive=args.recursive, exclude_dirs=exclude_dirs)
+    errors = {ph.path: ph.error for ph in scan.photos if ph.error}
+    return scan.photos, errors, scan.skipped
+
+
+def _print_skipped(skipped: Sequence[Any], stream: TextIO) -> None:
+    """Every file a folder walk passed over, with its reason (nothing is skipped silently)."""
+    if not skipped:
+        return
+    stream.write(f"skipped {len(skipped)} file{'s' if len(skipped) != 1 else ''} (not analysed):\n")
+    for s in skipped:
+        stream.write(f"  {display(s.path)}: {s.reason}\n")
+    stream.flush()
 
 
 def _run_batch(
@@ -433,8 +430,9 @@ def cmd_analyze(
     settings = settings_from_args(args)
     if args.json == "-" and args.csv == "-":
         raise UsageError("--json - and --csv - cannot both write to stdout")
-    photos, preset = _collect(args, args.out)
+    photos, preset, skipped = _collect(args)
     if not photos:
+        _print_skipped(skipped, stderr)
         raise UsageError("no photos found in the given paths")
     input_paths = [p.path for p in photos]
     for target in (args.json, args.csv):
@@ -451,7 +449,7 @@ def cmd_analyze(
 
         store = OutputFolder(
             args.out,
-            plan_annotated_names(photos),
+            plan_annotated_names(photos, args.out),
             settings_key(settings, _engine_models(engine)),
             protected=input_paths,
             resume=not args.no_resume,
@@ -471,13 +469,18 @@ def cmd_analyze(
 
     results = [_result_of(item) for item in outcome.items]
     doc = engine.document(settings, results)
+    doc.skipped = [s.to_dict() for s in skipped]
     if args.json:
         _write_output(args.json, doc.to_json(), stdout, input_paths)
     if args.csv:
         _write_output(args.csv, results_csv(results), stdout, input_paths)
     human = stderr if (args.json == "-" or args.csv == "-") else stdout
     _print_summary(
-        outcome, human, per_photo=not (args.json == "-" or args.csv == "-"), out_dir=args.out
+        outcome,
+        human,
+        per_photo=not (args.json == "-" or args.csv == "-"),
+        out_dir=args.out,
+        skipped=skipped,
     )
     return EXIT_OK if outcome.all_ok else EXIT_FAILED
 
@@ -489,12 +492,17 @@ def _result_of(item: BatchItem) -> ImageResult:
 
 
 def _print_summary(
-    outcome: BatchOutcome, stream: TextIO, per_photo: bool, out_dir: str | None = None
+    outcome: BatchOutcome,
+    stream: TextIO,
+    per_photo: bool,
+    out_dir: str | None = None,
+    skipped: Sequence[Any] = (),
 ) -> None:
     if per_photo:
         for item in outcome.items:
             tag = "ERROR " if item.status == ERROR else ""
-            stream.write(f"{item.path}: {tag}{item.message}\n")
+            stream.write(f"{display(item.path)}: {tag}{display(item.message)}\n")
+    _print_skipped(skipped, stream)
     s = summarize(outcome.items)
     genders = ", ".join(
         f"{s.by_gender[g]} {g}" for g in ("female", "male", "uncertain") if g in s.by_gender
@@ -506,6 +514,8 @@ def _print_summary(
         parts.append(f"{s.failed} failed")
     if s.cancelled:
         parts.append(f"{s.cancelled} cancelled")
+    if skipped:
+        parts.append(f"{len(skipped)} skipped (listed above)")
     parts.append(
         f"{s.faces} face{'s' if s.faces != 1 else ''}" + (f" ({genders})" if genders else "")
     )
@@ -530,11 +540,14 @@ def cmd_batch(
     args: argparse.Namespace, engine_factory: EngineFactory, stdout: TextIO, stderr: TextIO
 ) -> int:
     """Analyse into a case folder: resumable (unchanged photos skipped) and audited."""
-    from forensic_app.core.case import Case, CaseError
+    from forensic_app.core.case import ANNOTATED_DIR, RESULTS_DIR, Case, CaseError
 
     settings = settings_from_args(args)
-    photos, preset = _collect(args, args.case)
+    # The case's own folders are never read as evidence, even in a case made before markers.
+    case_dirs = [os.path.join(args.case, d) for d in (ANNOTATED_DIR, RESULTS_DIR)]
+    photos, preset, skipped = _collect(args, case_dirs)
     if not photos:
+        _print_skipped(skipped, stderr)
         raise UsageError("no photos found in the given paths")
     args.threads, workers = recommended_parallelism(
         len(photos), workers=args.workers, threads=args.threads
@@ -546,10 +559,18 @@ def cmd_batch(
         stderr.write(f"forensic-app: error: {exc}\n")
         return EXIT_FAILED
     case.begin_batch(engine, settings, reanalyse=args.reanalyse, photos=len(photos))
+    if skipped:
+        case.log(audit.INPUTS_SKIPPED, files=[s.to_dict() for s in skipped])
     paths = [p.path for p in photos]
-    outcome = _run_batch(engine, settings, case, paths, preset, workers, stderr, quiet=args.quiet)
+    try:
+        outcome = _run_batch(
+            engine, settings, case, paths, preset, workers, stderr, quiet=args.quiet
+        )
+    except KeyboardInterrupt:
+        case.log(audit.INTERRUPTED, note="Ctrl-C: the batch stopped; results saved are kept")
+        raise
     case.end_batch(outcome)
-    _print_summary(outcome, stdout, per_photo=False)
+    _print_summary(outcome, stdout, per_photo=False, skipped=skipped)
     stdout.write(f"case folder: {case.root}\n")
     return EXIT_OK if outcome.all_ok else EXIT_FAILED
 

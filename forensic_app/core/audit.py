@@ -37,6 +37,8 @@ INTEGRITY_CHECK = "integrity-check"
 SETTINGS_CHANGED = "settings-changed"
 BATCH_STARTED = "batch-started"
 BATCH_FINISHED = "batch-finished"
+INTERRUPTED = "interrupted"  # Ctrl-C (SIGINT) stopped a run
+INPUTS_SKIPPED = "inputs-skipped"  # files a folder walk passed over, each with its reason
 LOG_TORN_LINE = "audit-torn-line-found"
 STALE_TEMP_REMOVED = "stale-temp-files-removed"
 

@@ -21,6 +21,7 @@ resumable, audited batch.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -32,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from forensic_app import __version__
-from forensic_app.core import atomic, audit
+from forensic_app.core import atomic, audit, ownership
 from forensic_app.core.audit import AuditLog, utc_now
 from forensic_app.core.results import ImageResult
 from forensic_app.core.settings import AnalysisSettings
@@ -180,6 +181,7 @@ class Case:
         try:
             (root / RESULTS_DIR / HISTORY_DIR).mkdir(parents=True, exist_ok=True)
             (root / ANNOTATED_DIR).mkdir(exist_ok=True)
+            ownership.mark(root, ownership.KIND_CASE, owned=[RESULTS_DIR, ANNOTATED_DIR])
         except OSError as exc:
             raise CaseError(f"cannot create case folder {root}: {exc}") from exc
         manifest = {
@@ -211,6 +213,8 @@ class Case:
             raise CaseError(f"case manifest {path} is unreadable: {exc}") from exc
         case = cls(root, manifest, examiner)
         if log_open:
+            with contextlib.suppress(OSError):  # a case made before markers; read-only media
+                ownership.mark(root, ownership.KIND_CASE, owned=[RESULTS_DIR, ANNOTATED_DIR])
             case.audit.append(audit.CASE_OPENED, case_name=case.name)
             removed = case.remove_stale_temp_files()
             if removed:

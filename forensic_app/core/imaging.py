@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import stat
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,11 +22,26 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 #: Decompression-bomb guard: images with more pixels than this are refused before decoding.
 DEFAULT_MAX_PIXELS = 100_000_000
+#: Files larger than this are refused before a byte is read (the one owner of the limit). The
+#: largest photo the pixel limit admits, 100 MP stored uncompressed at 16 bits per channel with
+#: alpha, is 800 MB; anything bigger is not a photo this tool can analyse.
+MAX_FILE_BYTES = 1 << 30
 
 #: Lower-case file suffixes the app opens (folders expand to files with these suffixes).
 IMAGE_SUFFIXES: frozenset[str] = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".dib", ".tif", ".tiff", ".webp", ".gif"}
-)
+    {
+        ".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".dib", ".tif", ".tiff", ".webp",
+        ".gif", ".heic", ".heif", ".hif", ".avif",
+    }
+)  # fmt: skip
+
+try:  # HEIC/HEIF (iPhone photos); AVIF is built into Pillow >= 11.
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    HEIF_SUPPORT = True
+except ImportError:  # pragma: no cover - a broken install; such files get a clear error
+    HEIF_SUPPORT = False
 
 # We check the pixel count ourselves (``max_pixels``) before decoding; Pillow's warning for
 # images between its own limit and twice that limit would only be noise.
@@ -49,32 +66,148 @@ class LoadedImage:
     notes: list[str] = field(default_factory=list)
 
 
+#: ISO-BMFF brands of HEIF/HEIC and AVIF files (bytes 8-12 after ``ftyp``).
+_HEIF_BRANDS = frozenset(
+    {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"avif", b"avis"}
+)
+#: How many leading bytes :func:`sniff_image_format` needs.
+SNIFF_BYTES = 32
+
+
 def is_image_path(path: str | Path) -> bool:
     """True if ``path`` has a suffix the app opens (case-insensitive)."""
     return Path(path).suffix.lower() in IMAGE_SUFFIXES
 
 
+def sniff_image_format(head: bytes) -> str | None:
+    """The image format named by a file's first bytes (magic numbers), or None.
+
+    Why: a folder may hold photos without an extension (exports, carved files); they are
+    recognised by content, and a file that does not start like an image is never read whole.
+    """
+    if head.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "GIF"
+    if head.startswith(b"BM") and len(head) >= 14:
+        return "BMP"
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        return "TIFF"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WEBP"
+    if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
+        return "AVIF" if head[8:12] in (b"avif", b"avis") else "HEIF"
+    return None
+
+
+class NotRegularFileError(OSError):
+    """The path is a FIFO, device, socket or folder: it is never opened for reading."""
+
+
+class FileTooLargeError(OSError):
+    """The file is over :data:`MAX_FILE_BYTES`; refused before reading."""
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def check_regular(path: str | Path, max_bytes: int | None | bool = True) -> os.stat_result:
+    """``os.stat`` a path (links followed) and refuse anything but a regular file within the
+    size limit, without opening it (opening a FIFO or a device can block or have effects).
+
+    ``max_bytes``: True (default) = :data:`MAX_FILE_BYTES`, None = no limit.
+    """
+    max_bytes = _limit(max_bytes)
+    st = os.stat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise NotRegularFileError(f"it is {_kind(st.st_mode)}, not a regular file")
+    if max_bytes is not None and st.st_size > max_bytes:
+        raise FileTooLargeError(
+            f"file is {st.st_size:,} bytes, over the limit of {max_bytes:,} bytes; not read"
+        )
+    return st
+
+
+def _limit(max_bytes: int | None | bool) -> int | None:
+    return MAX_FILE_BYTES if max_bytes is True else (max_bytes or None)
+
+
+def open_regular(path: str | Path, max_bytes: int | None | bool = True) -> io.BufferedReader:
+    """Open a regular file for reading, never blocking: the only way evidence files are opened.
+
+    The path is checked with ``os.stat`` first, opened with ``O_NONBLOCK`` (a FIFO swapped in
+    between cannot block the open) and checked again on the open descriptor.
+    """
+    max_bytes = _limit(max_bytes)
+    check_regular(path, max_bytes)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    flags |= getattr(os, "O_NOCTTY", 0)
+    fd = os.open(path, flags)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise NotRegularFileError(f"it is {_kind(st.st_mode)}, not a regular file")
+        if max_bytes is not None and st.st_size > max_bytes:
+            raise FileTooLargeError(f"file is over the limit of {max_bytes:,} bytes; not read")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def sha256_path(path: str | Path, chunk: int = 1 << 20) -> str:
-    """SHA-256 (hex) of a file's bytes, read in chunks."""
+    """SHA-256 (hex) of a regular file's bytes, read in chunks (no size limit: streamed)."""
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with open_regular(path, max_bytes=None) as fh:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
 
 
 def _read_bytes(path: Path) -> bytes:
+    from forensic_app.core.names import display
+
+    max_bytes = MAX_FILE_BYTES
+
+    name = display(path.name)
     try:
-        with open(path, "rb") as fh:
-            return fh.read()
+        with open_regular(path, max_bytes) as fh:
+            head = fh.read(SNIFF_BYTES)
+            if head and sniff_image_format(head) is None:
+                # Not a common magic number: let Pillow look at the header only, so a huge
+                # non-image is refused without being read into memory.
+                fh.seek(0)
+                try:
+                    with Image.open(fh):
+                        pass
+                except Exception:  # noqa: BLE001 - any failure means "not an image"
+                    raise ImageLoadError(f"{name} is not a recognised image format") from None
+            fh.seek(0)
+            data = fh.read(max_bytes + 1)
     except FileNotFoundError:
-        raise ImageLoadError(f"file not found: {path}") from None
-    except IsADirectoryError:
-        raise ImageLoadError(f"{path} is a folder, not an image file") from None
+        raise ImageLoadError(f"file not found: {display(str(path))}") from None
+    except NotRegularFileError as exc:
+        raise ImageLoadError(f"{name} was not opened: {display(str(exc))}") from None
+    except FileTooLargeError as exc:
+        raise ImageLoadError(f"{name} refused: {exc}") from None
     except PermissionError:
-        raise ImageLoadError(f"no permission to read {path}") from None
+        raise ImageLoadError(f"no permission to read {display(str(path))}") from None
     except OSError as exc:
-        raise ImageLoadError(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise ImageLoadError(f"cannot read {display(str(path))}: {exc.strerror or exc}") from None
+    if len(data) > max_bytes:
+        raise ImageLoadError(f"{name} refused: it grew over {max_bytes:,} bytes while read")
+    return data
 
 
 def _to_rgb8(im: Image.Image, notes: list[str]) -> np.ndarray:
@@ -133,27 +266,30 @@ def decode_image_bytes(
     whether to analyse it; passing the bytes (and the digest it computed) here means the file is
     read and hashed once, not twice. ``sha256`` must be the digest of exactly ``data``.
     """
+    from forensic_app.core.names import display
+
     p = Path(path)
+    name = display(p.name)
     if not data:
-        raise ImageLoadError(f"{p.name} is empty (0 bytes)")
+        raise ImageLoadError(f"{name} is empty (0 bytes)")
     digest = sha256 or hashlib.sha256(data).hexdigest()
     notes: list[str] = []
     try:
         im = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
-        raise ImageLoadError(f"{p.name} is not a recognised image format") from None
+        raise ImageLoadError(f"{name} is not a recognised image format") from None
     except Image.DecompressionBombError as exc:
-        raise ImageLoadError(f"{p.name} refused as a possible decompression bomb: {exc}") from None
+        raise ImageLoadError(f"{name} refused as a possible decompression bomb: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - a hostile header can raise anything
-        raise ImageLoadError(f"{p.name} cannot be read as an image: {exc}") from None
+        raise ImageLoadError(f"{name} cannot be read as an image: {exc}") from None
     with im:
         fmt = im.format or "unknown"
         width, height = im.size
         if width < 1 or height < 1:
-            raise ImageLoadError(f"{p.name} has no pixels ({width}x{height})")
+            raise ImageLoadError(f"{name} has no pixels ({width}x{height})")
         if width * height > max_pixels:
             raise ImageLoadError(
-                f"{p.name} claims {width}x{height} = {width * height:,} pixels, more than the "
+                f"{name} claims {width}x{height} = {width * height:,} pixels, more than the "
                 f"limit of {max_pixels:,}; refused as a possible decompression bomb"
             )
         frames = getattr(im, "n_frames", 1) or 1
@@ -162,7 +298,7 @@ def decode_image_bytes(
         try:
             im.load()
         except Exception as exc:  # noqa: BLE001 - truncated/corrupt data raises many types
-            raise ImageLoadError(f"{p.name} is truncated or corrupt ({fmt}): {exc}") from None
+            raise ImageLoadError(f"{name} is truncated or corrupt ({fmt}): {exc}") from None
         try:
             oriented = ImageOps.exif_transpose(im)
         except Exception as exc:  # noqa: BLE001 - broken EXIF must not lose the picture
@@ -171,7 +307,7 @@ def decode_image_bytes(
         try:
             rgb = _to_rgb8(oriented, notes)
         except Exception as exc:  # noqa: BLE001
-            raise ImageLoadError(f"{p.name} has an unsupported pixel format: {exc}") from None
+            raise ImageLoadError(f"{name} has an unsupported pixel format: {exc}") from None
     h, w = rgb.shape[:2]
     return LoadedImage(
         path=str(path),

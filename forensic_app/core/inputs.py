@@ -1,18 +1,29 @@
-"""Turn the paths an investigator names into the list of photos to analyse.
+"""Turn the paths an investigator names into the list of photos to analyse, and say what was not.
 
 Why its own module: the CLI, batches and the GUI's "open folder" must find the same photos in the
-same order, keep each photo's path exactly as given or found (results and reports quote it), and
-never feed the tool its own outputs back as evidence on a rerun.
+same order, keep each photo's path exactly as given or found (results and reports quote it),
+never feed the tool its own outputs back as evidence on a rerun, never open anything that could
+block (a FIFO, a device) and never skip a file silently: every file a walk passes over is listed
+in :attr:`InputScan.skipped` with its reason.
+
+What counts as a photo in a folder: a regular file with an image suffix (HEIC/HEIF and AVIF
+included), or a regular file without a suffix whose first bytes are an image format. The tool's
+own outputs are recognised by where they were written (core/ownership.py), never by their name.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import stat
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from forensic_app.core.imaging import is_image_path
+from forensic_app.core import imaging
+from forensic_app.core.names import encode_name
+from forensic_app.core.ownership import OwnedFolders
 
 
 @dataclass(frozen=True)
@@ -23,15 +34,181 @@ class InputPhoto:
     path: str
     relative: str
     root: str | None = None  # the folder argument it was found under, None for a named file
-    error: str | None = None  # set when a folder could not be listed: reported per "photo"
+    error: str | None = None  # set when it is known to fail before reading: reported per photo
 
 
-def _under(path: Path, folders: Sequence[Path]) -> bool:
+@dataclass(frozen=True)
+class SkippedFile:
+    """A file (or folder) a walk passed over, and why; listed in summaries, JSON and audit."""
+
+    path: str
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**encode_name("path", self.path), "reason": self.reason}
+
+
+@dataclass
+class InputScan:
+    photos: list[InputPhoto] = field(default_factory=list)
+    skipped: list[SkippedFile] = field(default_factory=list)
+
+
+def _under(path: str, folders: Sequence[str]) -> bool:
+    real = os.path.realpath(path)
+    return any(real == f or real.startswith(f.rstrip(os.sep) + os.sep) for f in folders)
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def _sniff(path: str) -> str | None:
     try:
-        real = path.resolve()
+        with imaging.open_regular(path) as fh:
+            return imaging.sniff_image_format(fh.read(imaging.SNIFF_BYTES))
     except OSError:
-        return False
-    return any(real == f or f in real.parents for f in folders)
+        return None
+
+
+def scan_inputs(
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    recursive: bool = False,
+    exclude_dirs: Iterable[str | os.PathLike[str]] = (),
+    exclude_reason: str = "inside the case folder of this run",
+) -> InputScan:
+    """Expand folders to their photos (sorted by name; subfolders only if ``recursive``).
+
+    A named file is always kept, whatever its suffix or type (the loader gives it a per-photo
+    error saying why it cannot be read), unless it is the tool's own output; a missing path is
+    kept too, so it is reported. Folders in ``exclude_dirs`` and the owned parts of marked
+    folders are not entered; symlinked folders are not followed (no loops). A file reached twice
+    is listed once.
+    """
+    excluded = [os.path.realpath(os.fspath(d)) for d in exclude_dirs]
+    owned = OwnedFolders()
+    scan = InputScan()
+    seen: set[str] = set()
+
+    def add(photo: InputPhoto) -> None:
+        try:
+            key = os.path.normcase(os.path.realpath(photo.path))
+        except (OSError, ValueError):
+            key = photo.path
+        if key in seen:
+            return
+        seen.add(key)
+        scan.photos.append(photo)
+
+    def skip(path: str, reason: str) -> None:
+        scan.skipped.append(SkippedFile(path, reason))
+
+    def consider(full: str, name: str, given: str) -> None:
+        suffix = Path(name).suffix.lower()
+        try:
+            st = os.stat(full)  # follows links: a link to /dev/zero is a device
+        except OSError as exc:
+            if suffix in imaging.IMAGE_SUFFIXES:  # a photo we cannot reach: a per-photo error
+                add(InputPhoto(full, os.path.relpath(full, given), given))
+            elif isinstance(exc, FileNotFoundError):
+                skip(full, "broken symbolic link")
+            else:
+                skip(full, f"unreadable: {exc.strerror or exc}")
+            return
+        if stat.S_ISDIR(st.st_mode):
+            skip(full, "symbolic link to a folder: not followed")
+            return
+        if not stat.S_ISREG(st.st_mode):
+            skip(full, f"{_kind(st.st_mode)}: never opened")
+            return
+        if suffix not in imaging.IMAGE_SUFFIXES:
+            if suffix:
+                skip(full, f"not an image file type ({suffix})")
+                return
+            if st.st_size == 0:
+                skip(full, "empty file without an extension")
+                return
+            if _sniff(full) is None:
+                skip(full, "no extension and the content is not an image format")
+                return
+        if excluded and _under(full, excluded):
+            skip(full, exclude_reason)
+            return
+        reason = owned.own_output_reason(full, st.st_size)
+        if reason:
+            skip(full, reason)
+            return
+        error = None
+        if st.st_size > imaging.MAX_FILE_BYTES:
+            error = (
+                f"refused: file is {st.st_size:,} bytes, over the limit of "
+                f"{imaging.MAX_FILE_BYTES:,} bytes; not read"
+            )
+        add(InputPhoto(full, os.path.relpath(full, given), given, error=error))
+
+    def listing_error(where: str, given: str, exc: OSError) -> None:
+        reason = exc.strerror or str(exc)
+        add(
+            InputPhoto(
+                where,
+                os.path.basename(where),
+                given,
+                error=f"folder cannot be listed ({reason}); its photos were not analysed",
+            )
+        )
+
+    for raw in paths:
+        given = os.fspath(raw)
+        if not os.path.isdir(given):
+            reason = None
+            with contextlib.suppress(OSError):
+                if os.path.isfile(given):
+                    reason = owned.own_output_reason(given)
+            if reason:
+                skip(given, reason)
+            else:
+                add(InputPhoto(given, os.path.basename(given), None))
+            continue
+        stack = [given]
+        while stack:
+            folder = stack.pop()
+            try:
+                with os.scandir(folder) as it:
+                    entries = sorted(it, key=lambda e: e.name)
+            except OSError as exc:
+                listing_error(folder, given, exc)
+                continue
+            subdirs = []
+            for entry in entries:
+                full = os.path.join(folder, entry.name)
+                try:
+                    is_dir = entry.is_dir(follow_symlinks=False)
+                except OSError:
+                    is_dir = False
+                if is_dir:
+                    subdirs.append(full)
+                else:
+                    consider(full, entry.name, given)
+            to_walk = []
+            for sub in subdirs:
+                reason = owned.owned_folder_reason(sub)
+                if reason is None and excluded and _under(sub, excluded):
+                    reason = exclude_reason
+                if reason is None and not recursive:
+                    reason = "subfolder: not searched without --recursive"
+                if reason is None:
+                    to_walk.append(sub)
+                else:
+                    skip(sub + os.sep, reason)
+            stack.extend(reversed(to_walk))
+    return scan
 
 
 def expand_inputs(
@@ -40,68 +217,5 @@ def expand_inputs(
     recursive: bool = False,
     exclude_dirs: Iterable[str | os.PathLike[str]] = (),
 ) -> list[InputPhoto]:
-    """Expand folders to their image files (sorted by name; subfolders only if ``recursive``).
-
-    A named file is always kept, whatever its suffix (a wrong extension is the loader's business
-    and gets a per-photo error); a missing path is kept too, so it is reported, not silently
-    dropped. Folders in ``exclude_dirs`` (the tool's own output or case folder) are skipped, and
-    symlinked folders are not followed (no loops). A file reached twice is listed once.
-    """
-    excluded = []
-    for d in exclude_dirs:
-        try:
-            excluded.append(Path(d).resolve())
-        except OSError:
-            pass
-    out: list[InputPhoto] = []
-    seen: set[str] = set()
-
-    def add(photo: InputPhoto) -> None:
-        try:
-            key = os.path.normcase(os.path.realpath(photo.path))
-        except OSError:
-            key = photo.path
-        if key in seen:
-            return
-        seen.add(key)
-        out.append(photo)
-
-    for raw in paths:
-        given = os.fspath(raw)
-        p = Path(given)
-        if not p.is_dir():
-            add(InputPhoto(given, p.name, None))
-            continue
-        listing_errors: list[OSError] = []
-        if recursive:
-            walker = os.walk(given, followlinks=False, onerror=listing_errors.append)
-        else:
-            try:
-                walker = [(given, [], os.listdir(given))]  # type: ignore[list-item]
-            except OSError as exc:
-                walker = []
-                listing_errors.append(exc)
-        for dirpath, dirnames, filenames in walker:
-            dirnames[:] = sorted(
-                d for d in dirnames if not (excluded and _under(Path(dirpath, d), excluded))
-            )
-            for name in sorted(filenames):
-                full = os.path.join(dirpath, name)
-                if not is_image_path(name) or os.path.isdir(full):
-                    continue
-                if excluded and _under(Path(full), excluded):
-                    continue
-                rel = os.path.relpath(full, given)
-                add(InputPhoto(full, rel, given))
-        for exc in listing_errors:
-            where = exc.filename or given
-            reason = exc.strerror or str(exc)
-            add(
-                InputPhoto(
-                    str(where),
-                    os.path.basename(str(where)),
-                    given,
-                    error=f"folder cannot be listed ({reason}); its photos were not analysed",
-                )
-            )
-    return out
+    """The photos of :func:`scan_inputs` (for callers that report skipped files elsewhere)."""
+    return scan_inputs(paths, recursive=recursive, exclude_dirs=exclude_dirs).photos

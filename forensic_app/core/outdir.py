@@ -7,7 +7,10 @@ be lost. Each annotated copy is written atomically first, then a small resume re
 
 Names: ``<relative path>/<stem>.annotated<suffix>`` mirroring where the photo was found; photos
 that would land on the same name (``a/x.jpg`` and ``b/x.jpg`` named as files) get a short tag
-from their path hash, decided in input order so reruns pick the same names.
+from their path hash, decided in input order so reruns pick the same names. A name is never
+used when a file already there is an input or anything the tool did not write itself (the
+folder's marker and ledger, core/ownership.py): such a photo gets a tagged name instead, so
+evidence named like an output (``x.annotated.jpg``) is never overwritten.
 """
 
 from __future__ import annotations
@@ -20,12 +23,13 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from forensic_app.core import atomic
+from forensic_app.core import atomic, ownership
 from forensic_app.core.inputs import InputPhoto
+from forensic_app.core.names import display
 from forensic_app.core.results import ImageResult
 
 ANNOTATED_TAG = ".annotated"
-STATE_DIR = ".forensic_app"
+STATE_DIR = ownership.STATE_DIR
 #: Suffixes the annotated copy keeps; any other input is written as PNG (lossless, universal).
 WRITABLE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
 RECORD_VERSION = 1
@@ -43,36 +47,39 @@ def annotated_name(relative: str, tag: str = "") -> str:
     )
 
 
-def plan_annotated_names(photos: Sequence[InputPhoto]) -> dict[str, str]:
-    """Map each photo path to a unique output name (relative to the output folder)."""
+def plan_annotated_names(
+    photos: Sequence[InputPhoto], root: str | Path | None = None
+) -> dict[str, str]:
+    """Map each photo path to a unique output name (relative to the output folder ``root``).
+
+    With ``root``, a name whose file exists and is an input, or is not the tool's own earlier
+    output, is not used: the photo gets a tagged name (same file by identity, not by name).
+    """
     used: set[str] = set()
     names: dict[str, str] = {}
+    inputs = ownership.identities(p.path for p in photos) if root is not None else set()
+    owned = ownership.OwnedFolders()
+
+    def taken(name: str) -> bool:
+        if name.casefold() in used:
+            return True
+        if root is None:
+            return False
+        target = Path(root) / name
+        return ownership.is_input(target, inputs) or not ownership.may_replace(root, target, owned)
+
     for photo in photos:
         name = annotated_name(photo.relative)
-        if name.casefold() in used:
+        if taken(name):
             tag = hashlib.sha256(photo.path.encode("utf-8", "surrogateescape")).hexdigest()[:8]
             name = annotated_name(photo.relative, tag)
             n = 2
-            while name.casefold() in used:
+            while taken(name):
                 name = annotated_name(photo.relative, f"{tag}{n}")
                 n += 1
         used.add(name.casefold())
         names[photo.path] = name
     return names
-
-
-def is_own_output(name: str) -> bool:
-    """True for a file name this module writes (so a rerun never analyses its own copies)."""
-    stem = Path(name).stem
-    return stem.endswith(ANNOTATED_TAG) or ANNOTATED_TAG + "-" in stem
-
-
-def _inode(path: str | Path) -> tuple[int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino
 
 
 class OutputFolder:
@@ -92,16 +99,21 @@ class OutputFolder:
         self.key = key
         self.resume = resume
         self.records = self.root / STATE_DIR / "results"
-        self._protected = {i for i in (_inode(p) for p in protected) if i is not None}
+        self._protected = ownership.identities(protected)
+        self._owned = ownership.OwnedFolders()
         self.written: dict[str, Path] = {}
 
     def prepare(self) -> None:
         """Create the folder (and its state folder); raises OSError with the reason.
 
         Temp files an interrupted run left in the state folder are removed (the files they were
-        meant to replace are intact).
+        meant to replace are intact). The folder gets the ownership marker (core/ownership.py).
         """
         self.records.mkdir(parents=True, exist_ok=True)
+        # A folder that refuses the marker refuses every output too: each photo then fails
+        # with its reason ("result not saved") while the analysis itself is still reported.
+        with contextlib.suppress(OSError):
+            ownership.mark(self.root, ownership.KIND_OUTPUT)
         for name in os.listdir(self.records):
             if name.startswith(".") and name.endswith(".tmp"):
                 with contextlib.suppress(OSError):
@@ -140,12 +152,17 @@ class OutputFolder:
         from forensic_app.core.annotate import save_annotated
 
         target = self.output_path(item.path)
-        if _inode(target) in self._protected:
+        if ownership.is_input(target, self._protected):
             raise atomic.ProtectedFileError(
-                f"refusing to write {target}: it is an input file of this analysis"
+                f"refusing to write {display(target)}: it is an input file of this analysis"
+            )
+        if not ownership.may_replace(self.root, target, self._owned):
+            raise atomic.ProtectedFileError(
+                f"refusing to write {display(target)}: a file the tool did not write is there"
             )
         target.parent.mkdir(parents=True, exist_ok=True)
         save_annotated(image.rgb, result.faces, target, protected=[item.path])
+        ownership.record_file(self.root, target)  # the ledger: this copy is ours, not evidence
         self.written[item.path] = target
         if result.sha256:
             record = {
@@ -155,6 +172,7 @@ class OutputFolder:
                 "annotated": self.names.get(item.path),
                 "result": result.to_dict(),
             }
+            # ensure_ascii: a name that is not valid UTF-8 is kept exactly (\udcxx escapes).
             atomic.write_text_atomic(
-                self.records / f"{result.sha256}.json", json.dumps(record, ensure_ascii=False)
+                self.records / f"{result.sha256}.json", json.dumps(record, ensure_ascii=True)
             )

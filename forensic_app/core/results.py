@@ -11,6 +11,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from forensic_app.core.names import decode_name, encode_name, text_safe
+
 SCHEMA_VERSION = 1
 GENDER_LABELS = ("female", "male", "uncertain")
 
@@ -84,21 +86,21 @@ class ImageResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "path": self.path,
+            **encode_name("path", self.path),
             "sha256": self.sha256,
             "width": self.width,
             "height": self.height,
             "faces": [f.to_dict() for f in self.faces],
-            "error": self.error,
+            "error": None if self.error is None else text_safe(self.error),
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
-            "notes": list(self.notes),
+            "notes": [text_safe(n) for n in self.notes],
             "settings": self.settings,
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ImageResult:
         return cls(
-            path=d["path"],
+            path=decode_name(d, "path"),
             sha256=d.get("sha256"),
             width=d.get("width"),
             height=d.get("height"),
@@ -135,6 +137,8 @@ class AnalysisDocument:
     settings: dict[str, Any]
     images: list[ImageResult] = field(default_factory=list)
     schema_version: int = SCHEMA_VERSION
+    #: Files a folder walk passed over: {"path", "path_b64"?, "reason"} (nothing is silent).
+    skipped: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -145,6 +149,7 @@ class AnalysisDocument:
             "provider": self.provider,
             "settings": self.settings,
             "images": [i.to_dict() for i in self.images],
+            "skipped": list(self.skipped),
         }
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -159,4 +164,5 @@ class AnalysisDocument:
             settings=d.get("settings", {}),
             images=[ImageResult.from_dict(i) for i in d.get("images", [])],
             schema_version=d.get("schema_version", SCHEMA_VERSION),
+            skipped=list(d.get("skipped") or []),
         )

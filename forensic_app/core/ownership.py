@@ -1,0 +1,218 @@
+"""Which files are the tool's own outputs: decided by where it wrote them, never by their name.
+
+Why: an examiner's evidence may be named like anything, ``x.annotated.jpg`` included. A name
+pattern used to drop such a photo from the inputs, and then the annotated copy of ``x.jpg`` was
+written over it. Now every folder the tool writes outputs into (an ``--out`` folder, a case
+folder, the window's export folder) carries a marker, ``.forensic_app/owner.json``, that says
+
+* ``kind``: "output-folder", "case" or "exports";
+* ``owned``: subfolders that only the tool writes into (a case's ``annotated/`` and
+  ``results/``, every ``.forensic_app/`` state folder): never read as evidence;
+* a ledger, ``.forensic_app/written.jsonl``: one line per output file the tool wrote into the
+  folder (relative path, size, SHA-256). A file is the tool's own output only if it is listed
+  there *and* its bytes still have the listed SHA-256; anything else, whatever its name, is
+  evidence.
+
+Before writing, every target is compared with every input by file identity
+(:func:`is_input`, ``os.path.samefile``); planning never picks a name that exists unless the
+ledger shows it is the tool's own earlier output (:func:`may_replace`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from forensic_app.core import atomic
+
+STATE_DIR = ".forensic_app"
+MARKER_FILE = "owner.json"
+LEDGER_FILE = "written.jsonl"
+KIND_OUTPUT = "output-folder"
+KIND_CASE = "case"
+KIND_EXPORTS = "exports"
+TOOL = "forensic_app"
+
+_ledger_lock = threading.Lock()
+
+
+def marker_path(root: str | Path) -> Path:
+    return Path(root) / STATE_DIR / MARKER_FILE
+
+
+def mark(root: str | Path, kind: str, owned: Iterable[str] = ()) -> None:
+    """Leave (or complete) the marker saying the tool writes outputs into ``root``.
+
+    Raises OSError when the folder cannot be written. An existing marker keeps its kind and
+    gains the new owned subfolders.
+    """
+    path = marker_path(root)
+    current = read_marker(root) or {}
+    owned_all = sorted({STATE_DIR, *current.get("owned", []), *owned})
+    if current.get("kind") and current.get("owned") == owned_all:
+        return
+    data = {"tool": TOOL, "kind": current.get("kind") or kind, "owned": owned_all}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic.write_text_atomic(path, json.dumps(data, indent=2) + "\n")
+
+
+def read_marker(folder: str | Path) -> dict[str, Any] | None:
+    """The folder's marker, or None when it has none (or an unusable one)."""
+    path = marker_path(folder)
+    try:
+        from forensic_app.core.imaging import open_regular
+
+        with open_regular(path, max_bytes=1 << 16) as fh:
+            data = json.loads(fh.read().decode("utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("tool") != TOOL:
+        return None
+    owned = data.get("owned")
+    if not isinstance(owned, list) or not all(isinstance(o, str) for o in owned):
+        data["owned"] = [STATE_DIR]
+    return data
+
+
+def record_written(root: str | Path, target: str | Path, sha256: str, size: int) -> None:
+    """Append ``target`` (a file just written inside ``root``) to the folder's ledger."""
+    rel = os.path.relpath(target, root)
+    line = json.dumps({"path": rel, "size": size, "sha256": sha256}, ensure_ascii=True) + "\n"
+    ledger = Path(root) / STATE_DIR / LEDGER_FILE
+    ledger.parent.mkdir(parents=True, exist_ok=True)
+    with _ledger_lock:
+        fd = os.open(ledger, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line.encode("ascii"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def record_file(root: str | Path, target: str | Path) -> None:
+    """Record a file the tool has just written inside ``root`` (hashes it once)."""
+    from forensic_app.core.imaging import sha256_path
+
+    record_written(root, target, sha256_path(target), os.stat(target).st_size)
+
+
+def _read_ledger(root: Path) -> dict[str, set[tuple[int, str]]]:
+    out: dict[str, set[tuple[int, str]]] = {}
+    try:
+        from forensic_app.core.imaging import open_regular
+
+        with open_regular(root / STATE_DIR / LEDGER_FILE, max_bytes=None) as fh:
+            for raw in fh:
+                try:
+                    entry = json.loads(raw)
+                    key = os.path.normcase(os.path.normpath(entry["path"]))
+                    out.setdefault(key, set()).add((int(entry["size"]), str(entry["sha256"])))
+                except (ValueError, KeyError, TypeError):
+                    continue  # a torn last line: that output is then treated as evidence
+    except OSError:
+        pass
+    return out
+
+
+class OwnedFolders:
+    """Answers "did the tool write this file?" for files found while walking folders.
+
+    Markers and ledgers are read once per folder; file hashes only for files a ledger lists.
+    """
+
+    def __init__(self) -> None:
+        self._markers: dict[str, dict[str, Any] | None] = {}
+        self._ledgers: dict[str, dict[str, set[tuple[int, str]]]] = {}
+
+    def _marker(self, folder: str) -> dict[str, Any] | None:
+        if folder not in self._markers:
+            self._markers[folder] = read_marker(folder)
+        return self._markers[folder]
+
+    def marked_ancestors(self, path: str) -> list[tuple[str, dict[str, Any]]]:
+        """(folder, marker) for every marked folder holding ``path`` (nearest first)."""
+        out = []
+        folder = os.path.dirname(os.path.abspath(path))
+        while True:
+            m = self._marker(folder)
+            if m is not None:
+                out.append((folder, m))
+            parent = os.path.dirname(folder)
+            if parent == folder:
+                return out
+            folder = parent
+
+    def owned_folder_reason(self, folder: str) -> str | None:
+        """Why ``folder`` is never read (an owned subfolder of a marked folder), or None."""
+        folder = os.path.abspath(folder)
+        for root, marker in self.marked_ancestors(os.path.join(folder, "x")):
+            rel = os.path.relpath(folder, root)
+            if rel == ".":
+                continue
+            first = rel.split(os.sep, 1)[0]
+            if first in marker.get("owned", []):
+                return f"inside a {marker.get('kind', 'tool')} folder of this tool ({root})"
+        return None
+
+    def own_output_reason(self, path: str, size: int | None = None) -> str | None:
+        """Why ``path`` is the tool's own output (and so not evidence), or None when it is not.
+
+        Only a file listed in a marked folder's ledger whose bytes still have the listed
+        SHA-256 counts; a file merely named like an output is evidence.
+        """
+        absolute = os.path.abspath(path)
+        for root, marker in self.marked_ancestors(absolute):
+            rel = os.path.relpath(absolute, root)
+            first = rel.split(os.sep, 1)[0]
+            if first in marker.get("owned", []) and first != rel:
+                return f"inside a {marker.get('kind', 'tool')} folder of this tool ({root})"
+            if root not in self._ledgers:
+                self._ledgers[root] = _read_ledger(Path(root))
+            listed = self._ledgers[root].get(os.path.normcase(os.path.normpath(rel)))
+            if not listed:
+                continue
+            if size is None:
+                with contextlib.suppress(OSError):
+                    size = os.stat(absolute).st_size
+            if size not in {s for s, _ in listed}:
+                continue
+            from forensic_app.core.imaging import sha256_path
+
+            try:
+                digest = sha256_path(absolute)
+            except OSError:
+                continue
+            if (size, digest) in listed:
+                return f"written by this tool into {root} (SHA-256 matches its ledger)"
+        return None
+
+
+def identities(paths: Iterable[str | Path]) -> set[tuple[int, int]]:
+    """(device, inode) of every existing path: what "the same file" means below."""
+    out = set()
+    for p in paths:
+        with contextlib.suppress(OSError):
+            st = os.stat(p)
+            out.add((st.st_dev, st.st_ino))
+    return out
+
+
+def is_input(target: str | Path, inputs: set[tuple[int, int]]) -> bool:
+    """True when ``target`` exists and is the same file (``samefile``) as an input."""
+    try:
+        st = os.stat(target)
+    except OSError:
+        return False
+    return (st.st_dev, st.st_ino) in inputs
+
+
+def may_replace(root: str | Path, target: str | Path, owned: OwnedFolders) -> bool:
+    """True when ``target`` may be (re)written: absent, or the tool's own earlier output."""
+    if not os.path.lexists(target):
+        return True
+    return owned.own_output_reason(os.fspath(target)) is not None
