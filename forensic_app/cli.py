@@ -571,7 +571,7 @@ def cmd_batch(
         raise
     case.end_batch(outcome)
     _print_summary(outcome, stdout, per_photo=False, skipped=skipped)
-    stdout.write(f"case folder: {case.root}\n")
+    stdout.write(f"case folder: {display(case.root)}\n")
     return EXIT_OK if outcome.all_ok else EXIT_FAILED
 
 
@@ -593,14 +593,14 @@ def cmd_report(
         f"faces, SHA-256 {outcome.sha256})\n"
     )
     for problem in outcome.audit_problems:
-        stderr.write(f"warning: audit log: {problem}\n")
+        stderr.write(f"warning: audit log: {display(problem)}\n")
     if outcome.issues:
         stderr.write(
             f"INTEGRITY WARNING: {len(outcome.issues)} input file(s) changed or "
             "missing since they were opened:\n"
         )
         for issue in outcome.issues:
-            stderr.write(f"  {issue.describe()}\n")
+            stderr.write(f"  {display(issue.describe())}\n")
         return EXIT_INTEGRITY
     return EXIT_OK
 
@@ -621,11 +621,11 @@ def cmd_case(
     issues = case.verify_inputs()
     stdout.write(f"case: {case.name}\naudit log: {len(log_state.entries)} entries\n")
     for problem in log_state.problems():
-        stdout.write(f"  audit problem: {problem}\n")
+        stdout.write(f"  audit problem: {display(problem)}\n")
     records = case.records()
     stdout.write(f"photos: {len(records)} ({sum(1 for r in records if not r.ok)} failed)\n")
     for issue in issues:
-        stdout.write(f"  INTEGRITY: {issue.describe()}\n")
+        stdout.write(f"  INTEGRITY: {display(issue.describe())}\n")
     if issues:
         return EXIT_INTEGRITY
     stdout.write("integrity: all input photos match their SHA-256\n")
@@ -687,13 +687,13 @@ def main(
         stderr.write(f"forensic-app: model error: {exc}\n")
         return EXIT_MODEL
     except atomic.ProtectedFileError as exc:
-        stderr.write(f"forensic-app: error: {exc}\n")
+        stderr.write(f"forensic-app: error: {display(exc)}\n")
         return EXIT_USAGE
     except KeyboardInterrupt:
         stderr.write("\nforensic-app: interrupted; results already written are kept\n")
         return EXIT_INTERRUPTED
     except OSError as exc:
-        stderr.write(f"forensic-app: error: {exc}\n")
+        stderr.write(f"forensic-app: error: {display(exc)}\n")
         return EXIT_FAILED
 
 

@@ -123,7 +123,9 @@ class AuditLog:
         if self.examiner:
             entry["examiner"] = self.examiner
         line = json.dumps(entry, ensure_ascii=False, separators=(",", ":"), default=str) + "\n"
-        data = line.encode("utf-8")
+        # A file name that is not valid UTF-8 holds lone surrogates: written as \udcxx JSON
+        # escapes (backslashreplace), so the entry is valid UTF-8 and reads back exactly.
+        data = line.encode("utf-8", "backslashreplace")
         with self._lock:
             fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
             try:

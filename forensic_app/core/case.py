@@ -364,15 +364,12 @@ class Case:
     def _archive(self, rec: PhotoRecord, why: str) -> str:
         stamp = utc_now().replace(":", "").replace("-", "").replace(".", "")
         name = f"{Path(rec.name).stem}.{stamp}.{why}.json"
-        atomic.write_text_atomic(
-            self.results_dir / HISTORY_DIR / name, json.dumps(rec.to_dict(), ensure_ascii=False)
-        )
+        atomic.write_text_atomic(self.results_dir / HISTORY_DIR / name, json.dumps(rec.to_dict()))
         return f"{RESULTS_DIR}/{HISTORY_DIR}/{name}"
 
     def _write_record(self, rec: PhotoRecord) -> None:
-        atomic.write_text_atomic(
-            self._record_path(rec.name), json.dumps(rec.to_dict(), ensure_ascii=False)
-        )
+        # ensure_ascii: names that are not valid UTF-8 round-trip exactly (\udcxx escapes)
+        atomic.write_text_atomic(self._record_path(rec.name), json.dumps(rec.to_dict()))
         self._has_records = True
 
     def _annotated_name(self, sha256: str, path: str) -> str:

@@ -30,6 +30,7 @@ from forensic_app import __version__
 from forensic_app.core import atomic, audit
 from forensic_app.core.audit import read_audit, utc_now
 from forensic_app.core.case import Case, IntegrityIssue, PhotoRecord
+from forensic_app.core.names import display
 from forensic_app.core.results import Face
 
 THUMB_SIZE = 360
@@ -91,7 +92,9 @@ class ReportOutcome:
 
 
 def _e(value: Any) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
+    """HTML-escaped, and control/bidi characters and undecodable bytes shown as escapes
+    (core/names.py): a file name cannot reorder or hide text in the report."""
+    return html.escape(display(value), quote=True)
 
 
 def _data_uri(rgb: np.ndarray, quality: int = 82) -> str:
