@@ -24,6 +24,7 @@ import logging
 import os
 import queue
 import threading
+import time
 import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -162,6 +163,8 @@ def describe(result: ImageResult) -> str:
 
 
 _SENTINEL = object()
+#: Seconds each batch thread gets to finish its photo after Ctrl-C before the run stops anyway.
+STOP_GRACE_S = 5.0
 
 
 class BatchRunner:
@@ -420,21 +423,32 @@ class BatchRunner:
         finisher.start()
         for t in extra:
             t.start()
+        grace: float | None = None  # None: wait for every thread (a normal end or cancel)
         try:
             infer_worker()  # the calling thread is inference worker 0
         except BaseException:
             # Ctrl-C: stop feeding, let the decoder exit (it may be blocked on a full queue),
-            # keep what the finisher already saved.
+            # keep what the finisher already saved. Threads get STOP_GRACE_S to finish the
+            # photo in hand; after that they are left (daemons) so Ctrl-C always stops the run.
             self._cancel.set()
-            while decoded.get() is not _SENTINEL:
-                pass
+            grace = STOP_GRACE_S
+            deadline = time.monotonic() + grace
+            while time.monotonic() < deadline:
+                try:
+                    if decoded.get(timeout=0.1) is _SENTINEL:
+                        break
+                except queue.Empty:
+                    continue
             raise
         finally:
             for t in extra:
-                t.join()
-            finished.put(_SENTINEL)
-            decoder.join()
-            finisher.join()
+                t.join(grace)
+            try:
+                finished.put(_SENTINEL, timeout=grace)
+            except queue.Full:
+                pass
+            decoder.join(grace)
+            finisher.join(grace)
 
 
 @dataclass
