@@ -371,6 +371,16 @@ def _engine_models(engine: Any) -> list[Any]:
     return list(getattr(engine, "models", []) or [])
 
 
+def _warn_unverified(engine: Any, stderr: TextIO) -> None:
+    """Say loudly which model files no manifest vouches for (they are used as named)."""
+    for m in _engine_models(engine):
+        if getattr(m, "unverified", None):
+            stderr.write(
+                f"warning: {m.role} model {display(m.path)} is UNVERIFIED ({m.unverified}); "
+                f"SHA-256 {m.sha256}\n"
+            )
+
+
 # -- commands ------------------------------------------------------------------------------------
 def _collect(
     args: argparse.Namespace, exclude_dirs: Sequence[str] = ()
@@ -443,6 +453,7 @@ def cmd_analyze(
         len(photos), workers=args.workers, threads=args.threads
     )
     engine = engine_factory(args)
+    _warn_unverified(engine, stderr)
     store = None
     if args.out:
         from forensic_app.core.outdir import OutputFolder, plan_annotated_names
@@ -529,6 +540,7 @@ def cmd_info(
     args: argparse.Namespace, engine_factory: EngineFactory, stdout: TextIO, stderr: TextIO
 ) -> int:
     engine = engine_factory(args)
+    _warn_unverified(engine, stderr)
     stdout.write(f"forensic-app {__version__}\n")
     stdout.write(f"execution provider: {getattr(engine, 'provider', '?')}\n")
     for m in _engine_models(engine):
@@ -553,6 +565,7 @@ def cmd_batch(
         len(photos), workers=args.workers, threads=args.threads
     )
     engine = engine_factory(args)
+    _warn_unverified(engine, stderr)
     try:
         case = Case.open_or_create(args.case, args.name, args.examiner, engine, settings)
     except CaseError as exc:

@@ -69,13 +69,11 @@ class Engine:
         is checked against ``manifest.json`` in its folder when that lists it.
         """
         directory = Path(models_dir) if models_dir else modelstore.models_dir()
-        det_path, det_sha = modelstore.verified_model_path(modelstore.CENTERFACE_FILE, directory)
-        if gender_model is not None:
-            gpath = Path(gender_model)
-            if not gpath.is_file():
-                raise ModelError(f"gender model file missing: {gpath}")
-            gpath, g_sha = modelstore.verified_model_path(gpath.name, gpath.parent)
-        else:
+        det_note = g_note = None
+        if gender_model is None:
+            det_path, det_sha = modelstore.verified_model_path(
+                modelstore.CENTERFACE_FILE, directory
+            )
             try:
                 gpath, g_sha = modelstore.verified_model_path(modelstore.GENDER_FILE, directory)
             except ModelError as exc:
@@ -83,9 +81,21 @@ class Engine:
                     f"perceived-gender {exc} To use another model that follows the metadata "
                     "contract (docs/adr/0001), pass it explicitly."
                 ) from exc
+        else:
+            # A model named explicitly is used even when no manifest vouches for it; every
+            # output then says which model is unverified. A manifest that lists it still
+            # catches an altered file.
+            manifest = modelstore.load_manifest(directory, required=False)
+            det_path = directory / modelstore.CENTERFACE_FILE
+            det_sha, det_note = modelstore.check_model_file(det_path, manifest)
+            gpath = Path(gender_model)
+            if not gpath.is_file():
+                raise ModelError(f"gender model file missing: {gpath}")
+            own = modelstore.load_manifest(gpath.parent, required=False)
+            g_sha, g_note = modelstore.check_model_file(gpath, own, must_be_listed=False)
         detector = CenterFaceDetector(det_path, providers, threads)
         classifier = GenderClassifier(gpath, providers, threads)
-        manifest = modelstore.load_manifest(directory)
+        manifest = modelstore.load_manifest(directory, required=False) or {}
         det_entry = manifest.get(modelstore.CENTERFACE_FILE, {})
         spec = classifier.spec
         models = [
@@ -95,6 +105,7 @@ class Engine:
                 path=str(det_path),
                 sha256=det_sha,
                 version=det_entry.get("source"),
+                unverified=det_note,
             ),
             ModelInfo(
                 role="gender",
@@ -103,12 +114,14 @@ class Engine:
                 sha256=g_sha,
                 version=spec.version,
                 metadata=dict(spec.raw),
+                unverified=g_note,
             ),
         ]
         engine = cls(detector, classifier, models)
         if classifier.provider != detector.provider:
-            log.warning("detector runs on %s, gender model on %s", detector.provider,
-                        classifier.provider)
+            log.warning(
+                "detector runs on %s, gender model on %s", detector.provider, classifier.provider
+            )
         return engine
 
     # -- labels --------------------------------------------------------------------------
@@ -119,7 +132,7 @@ class Engine:
         return self.gender_spec.uncertain_band
 
     def label_for(self, p_male: float, settings: AnalysisSettings = AnalysisSettings()) -> str:  # noqa: B008
-        """"female" below the band, "male" above it, "uncertain" inside it (edges included)."""
+        """ "female" below the band, "male" above it, "uncertain" inside it (edges included)."""
         lo, hi = self.band(settings)
         if p_male < lo:
             return "female"
@@ -238,9 +251,7 @@ class Engine:
             )
         return faces
 
-    def document(
-        self, settings: AnalysisSettings, images: list[ImageResult]
-    ) -> AnalysisDocument:
+    def document(self, settings: AnalysisSettings, images: list[ImageResult]) -> AnalysisDocument:
         """The full result document for these images (what ``--json`` prints)."""
         doc_settings = settings.to_dict()
         doc_settings["uncertain_band_in_use"] = list(self.band(settings))

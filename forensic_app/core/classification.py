@@ -146,4 +146,11 @@ class GenderClassifier:
         outs = self.run(preprocess(batch_rgb, self.spec))
         p = p_male_from_output(outs[0], self.spec, n)
         age = _as_vector(outs[1], n, "age") if self.age_output else None
+        bad = ~np.isfinite(p) if age is None else ~(np.isfinite(p) & np.isfinite(age))
+        if bad.any():  # NaN never reaches a result: the caller turns this into a photo error
+            faces = ", ".join(str(i + 1) for i in np.flatnonzero(bad))
+            raise ModelError(
+                f"the gender model gave a non-numeric output (NaN or infinity) for face(s) "
+                f"{faces}; no perceived gender can be reported for this photo"
+            )
         return GenderPrediction(p, age)

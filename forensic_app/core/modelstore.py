@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import sys
 from dataclasses import dataclass, field
@@ -48,41 +49,104 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def load_manifest(directory: Path | None = None) -> dict[str, dict[str, str]]:
+def _manifest_problem(data: object) -> str | None:
+    if not isinstance(data, dict):
+        return f"expected a JSON object of model files, got {type(data).__name__}"
+    for name, entry in data.items():
+        if not isinstance(entry, dict):
+            return f"entry {name!r} is not an object"
+        sha = entry.get("sha256")
+        if not (isinstance(sha, str) and len(sha) == 64 and all(c in HEX for c in sha.lower())):
+            return f"entry {name!r} has no valid sha256"
+    return None
+
+
+HEX = frozenset("0123456789abcdef")
+
+
+def load_manifest(
+    directory: Path | None = None, *, required: bool = True
+) -> dict[str, dict[str, str]] | None:
+    """The model manifest (file name -> {"sha256", ...}).
+
+    Why required: the manifest is what makes an altered model detectable. A missing manifest
+    used to switch every hash check off silently; now it is a ModelError (exit 3), and only a
+    caller that names a model file explicitly may pass ``required=False`` (None is returned and
+    the models are reported as unverified).
+    """
     directory = directory or models_dir()
     path = directory / MANIFEST_NAME
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        return {}
+        if not required:
+            return None
+        raise ModelError(
+            f"model manifest missing: {path}. It holds the expected SHA-256 of every model "
+            "file; without it an altered model could not be detected, so no model is loaded. "
+            "Restore it from the installation (or pass --gender-model FILE to use a model "
+            "explicitly, reported as unverified)."
+        ) from None
     except (OSError, ValueError) as exc:
         raise ModelError(f"model manifest {path} is unreadable: {exc}") from exc
+    problem = _manifest_problem(data)
+    if problem:
+        raise ModelError(f"model manifest {path} is not a valid manifest: {problem}")
+    return data
 
 
-def verified_model_path(file_name: str, directory: Path | None = None) -> tuple[Path, str]:
-    """Return (path, sha256) of a model file, checking it against ``manifest.json``.
+def _missing(path: Path, expected: str | None) -> ModelError:
+    hint = " Run `python -m forensic_app.fetch_models` once (needs network) to fetch it."
+    if path.name != CENTERFACE_FILE:
+        hint = ""
+    return ModelError(
+        f"model file missing: {path}"
+        + (f" (expected SHA-256 {expected})." if expected else ".")
+        + hint
+    )
 
-    Raises ModelError naming the file and the expected hash when it is missing or altered.
+
+def check_model_file(
+    path: Path, manifest: dict[str, dict[str, str]] | None, *, must_be_listed: bool = True
+) -> tuple[str, str | None]:
+    """(SHA-256, None) for a file matching its manifest entry, or (SHA-256, why unverified).
+
+    Raises ModelError when the file is missing, altered, or (``must_be_listed``) not listed.
     """
-    directory = directory or models_dir()
-    path = directory / file_name
-    expected = load_manifest(directory).get(file_name, {}).get("sha256")
+    expected = (manifest or {}).get(path.name, {}).get("sha256")
     if not path.is_file():
-        hint = " Run `python -m forensic_app.fetch_models` once (needs network) to fetch it."
-        if file_name != CENTERFACE_FILE:
-            hint = ""
-        raise ModelError(
-            f"model file missing: {path}"
-            + (f" (expected SHA-256 {expected})." if expected else ".")
-            + hint
-        )
+        raise _missing(path, expected)
     actual = sha256_file(path)
     if expected and actual != expected:
         raise ModelError(
             f"model file {path} has been altered or is corrupt: SHA-256 {actual}, "
             f"expected {expected}. Restore the original file."
         )
-    return path, actual
+    if expected:
+        return actual, None
+    if manifest is None:
+        return actual, f"not verified: no {MANIFEST_NAME} beside the models"
+    if must_be_listed:
+        raise ModelError(
+            f"model file {path} is not listed in {MANIFEST_NAME}, so its SHA-256 cannot be "
+            "checked; add its entry or restore the manifest"
+        )
+    return actual, f"not verified: {path.name} is not listed in {MANIFEST_NAME}"
+
+
+def verified_model_path(file_name: str, directory: Path | None = None) -> tuple[Path, str]:
+    """Return (path, sha256) of a model file, checked against ``manifest.json`` (required).
+
+    Raises ModelError naming the file and the expected hash when it is missing or altered, and
+    when the manifest is missing or does not list the file.
+    """
+    directory = directory or models_dir()
+    path = directory / file_name
+    manifest = load_manifest(directory)
+    if not path.is_file():  # name the missing model before anything else
+        raise _missing(path, (manifest or {}).get(file_name, {}).get("sha256"))
+    sha, _ = check_model_file(path, manifest)
+    return path, sha
 
 
 @dataclass(frozen=True)
@@ -117,6 +181,28 @@ def _floats(text: str, n: int) -> tuple[float, ...]:
     return values
 
 
+#: Largest model input side accepted (a bigger value is a typo or an attack on memory).
+MAX_INPUT_SIZE = 1024
+
+
+def _check_values(spec: GenderModelSpec) -> None:
+    """Numbers from metadata must be usable: a zero std or temperature would turn every
+    probability into NaN, a band outside (0, 1) would label every face the same way."""
+    finite = math.isfinite
+    if not 8 <= spec.input_size <= MAX_INPUT_SIZE:
+        raise ValueError(f"input_size must be 8..{MAX_INPUT_SIZE}, got {spec.input_size}")
+    if not (finite(spec.temperature) and spec.temperature > 0):
+        raise ValueError(f"temperature must be finite and > 0, got {spec.temperature}")
+    if not (finite(spec.scale) and spec.scale > 0):
+        raise ValueError(f"scale must be finite and > 0, got {spec.scale}")
+    if not all(finite(v) and v > 0 for v in spec.std):
+        raise ValueError(f"std must be finite and > 0 per channel, got {spec.std}")
+    if not all(finite(v) for v in spec.mean):
+        raise ValueError(f"mean must be finite, got {spec.mean}")
+    if not (finite(spec.crop_margin) and 0 <= spec.crop_margin <= 2):
+        raise ValueError(f"crop_margin must be in [0, 2], got {spec.crop_margin}")
+
+
 def parse_gender_metadata(meta: dict[str, str]) -> GenderModelSpec:
     """Build a spec from ONNX custom metadata; no contract key means the legacy contract.
 
@@ -138,15 +224,15 @@ def parse_gender_metadata(meta: dict[str, str]) -> GenderModelSpec:
         if color not in ("RGB", "BGR"):
             raise ValueError(f"unknown color_order {color!r}")
         band = _floats(meta.get("uncertain_band", "0.35,0.65"), 2)
-        if not 0.0 <= band[0] <= band[1] <= 1.0:
-            raise ValueError(f"bad uncertain_band {band}")
+        if not 0.0 < band[0] < band[1] < 1.0:
+            raise ValueError(f"uncertain_band must satisfy 0 < low < high < 1, got {band}")
         labels = tuple(s.strip() for s in meta.get("labels", "female,male").split(","))
         if len(labels) != 2:
             raise ValueError(f"labels must name two classes, got {labels}")
         shape = meta.get("crop_shape", "square")
         if shape not in ("square", "stretch"):
             raise ValueError(f"unknown crop_shape {shape!r}")
-        return GenderModelSpec(
+        spec = GenderModelSpec(
             input_size=int(meta["input_size"]),
             color_order=color,
             scale=float(meta.get("scale", 1.0 / 255.0)),
@@ -166,5 +252,7 @@ def parse_gender_metadata(meta: dict[str, str]) -> GenderModelSpec:
             legacy=False,
             raw=dict(meta),
         )
+        _check_values(spec)
+        return spec
     except (KeyError, ValueError) as exc:
         raise ModelError(f"gender model metadata is invalid: {exc}") from exc

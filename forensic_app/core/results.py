@@ -122,9 +122,15 @@ class ModelInfo:
     sha256: str
     version: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    #: Why the file's SHA-256 was not checked against a manifest (``--gender-model`` without
+    #: one); None for a verified model (then absent from the JSON).
+    unverified: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        if d["unverified"] is None:
+            del d["unverified"]
+        return d
 
 
 @dataclass
