@@ -101,6 +101,18 @@ def record_file(root: str | Path, target: str | Path) -> None:
     record_written(root, target, sha256_path(target), os.stat(target).st_size)
 
 
+def record_exports(paths: Iterable[str | Path]) -> None:
+    """Mark the folders of files exported beside the evidence and list the files in their
+    ledgers, so a later folder batch knows them as the tool's own by identity (not by name).
+
+    Raises OSError when the folder refuses the marker (the export itself is already written).
+    """
+    for p in paths:
+        root = Path(p).parent
+        mark(root, KIND_EXPORTS)
+        record_file(root, p)
+
+
 def _read_ledger(root: Path) -> dict[str, set[tuple[int, str]]]:
     out: dict[str, set[tuple[int, str]]] = {}
     try:

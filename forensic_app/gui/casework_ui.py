@@ -27,8 +27,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from forensic_app.core import audit
 from forensic_app.core import batch as core_batch
-from forensic_app.core.inputs import expand_inputs
+from forensic_app.core.inputs import scan_inputs
+from forensic_app.core.names import display
 from forensic_app.gui.batch_controller import BatchController
 from forensic_app.gui.batch_panel import BatchPanel, BatchRow
 from forensic_app.gui.casework import EDIT_ACTIONS, CaseController
@@ -137,7 +139,13 @@ class CaseworkUi(QObject):
             return False
         case = self.cases.case
         excluded = [case.root] if case is not None else []
-        photos = expand_inputs([folder], recursive=True, exclude_dirs=excluded)
+        scan = scan_inputs([folder], recursive=True, exclude_dirs=excluded,
+                           exclude_reason="inside the open case folder")
+        photos = scan.photos
+        for skipped in scan.skipped:  # nothing is skipped silently: the log pane lists each
+            log.info("not analysed: %s (%s)", display(skipped.path), skipped.reason)
+        if case is not None and scan.skipped:
+            case.log(audit.INPUTS_SKIPPED, files=[s.to_dict() for s in scan.skipped])
         if not photos:
             self.w.show_error("No photos found", f"{folder} holds no image files the app opens.")
             return False

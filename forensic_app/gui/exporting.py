@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 from pathlib import Path
 from typing import Any
 
 from forensic_app.core.annotate import save_annotated
 from forensic_app.core.atomic import refuse_overwrite_of, write_text_atomic
 from forensic_app.core.imaging import LoadedImage
+from forensic_app.core.ownership import record_exports
 from forensic_app.core.results import ImageResult
+
+log = logging.getLogger(__name__)
 
 ANNOTATED_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
 CSV_COLUMNS = [
@@ -66,7 +70,18 @@ def export_results(image: LoadedImage, result: ImageResult, annotated_path: str 
     save_annotated(image.rgb, result.faces, target, protected=protected, selected=selected)
     write_text_atomic(json_path, document_json)
     write_text_atomic(csv_path, results_csv(result))
+    note_exported([target, json_path, csv_path])
     return {"image": target, "json": json_path, "csv": csv_path}
+
+
+def note_exported(paths: list[Path]) -> None:
+    """Record exports in their folder's ownership ledger (core/ownership.py): a folder batch
+    then never re-ingests them as evidence, and a photo merely named ``*_annotated.jpg`` still
+    is analysed. A folder refusing the ledger only loses that knowledge, never the export."""
+    try:
+        record_exports(paths)
+    except OSError as exc:
+        log.warning("exports not recorded as the tool's own (%s): %s", paths[0].parent, exc)
 
 
 def summary(result: ImageResult) -> dict[str, Any]:

@@ -679,6 +679,7 @@ class MainWindow(QMainWindow):
         try:
             out = save_annotated(image.rgb, self.doc.faces, path, protected=[image.path],
                                  selected=self._selected if self._selected >= 0 else None)
+            exporting.note_exported([out])  # a later folder batch knows it is ours
         except Exception as exc:  # noqa: BLE001 - shown to the user, nothing is lost
             self.show_error("Could not save the annotated image", str(exc))
             return None
