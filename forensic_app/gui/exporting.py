@@ -24,8 +24,21 @@ log = logging.getLogger(__name__)
 
 ANNOTATED_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
 CSV_COLUMNS = [
-    "image", "sha256", "face", "x1", "y1", "x2", "y2", "detector_score", "gender", "p_male",
-    "confidence", "manual", "manual_box", "manual_label", "model_gender",
+    "image",
+    "sha256",
+    "face",
+    "x1",
+    "y1",
+    "x2",
+    "y2",
+    "detector_score",
+    "gender",
+    "p_male",
+    "confidence",
+    "manual",
+    "manual_box",
+    "manual_label",
+    "model_gender",
 ]
 
 
@@ -42,18 +55,32 @@ def results_csv(result: ImageResult) -> str:
     writer.writerow(CSV_COLUMNS)
     for i, f in enumerate(result.faces, start=1):
         conf = f.confidence
-        writer.writerow([
-            result.path, result.sha256 or "", i, *(f"{v:.1f}" for v in f.box),
-            "" if f.score is None else f"{f.score:.4f}", f.gender,
-            "" if f.p_male is None else f"{f.p_male:.4f}",
-            "" if conf is None else f"{conf:.4f}",
-            int(f.manual), int(f.manual_box), int(f.manual_label), f.model_gender or "",
-        ])
+        writer.writerow(
+            [
+                result.path,
+                result.sha256 or "",
+                i,
+                *(f"{v:.1f}" for v in f.box),
+                "" if f.score is None else f"{f.score:.4f}",
+                f.gender,
+                "" if f.p_male is None else f"{f.p_male:.4f}",
+                "" if conf is None else f"{conf:.4f}",
+                int(f.manual),
+                int(f.manual_box),
+                int(f.manual_label),
+                f.model_gender or "",
+            ]
+        )
     return buf.getvalue()
 
 
-def export_results(image: LoadedImage, result: ImageResult, annotated_path: str | Path,
-                   document_json: str, selected: int | None = None) -> dict[str, Path]:
+def export_results(
+    image: LoadedImage,
+    result: ImageResult,
+    annotated_path: str | Path,
+    document_json: str,
+    selected: int | None = None,
+) -> dict[str, Path]:
     """Write the annotated image and, beside it, ``<stem>.json`` and ``<stem>.csv``.
 
     ``document_json`` is the engine's ``AnalysisDocument`` as JSON (models, settings, faces).
