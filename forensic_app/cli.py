@@ -445,9 +445,11 @@ def cmd_analyze(
         _print_skipped(skipped, stderr)
         raise UsageError("no photos found in the given paths")
     input_paths = [p.path for p in photos]
+    # Files of the evidence folders that were not analysed (a .txt, a FIFO) are evidence too.
+    evidence = input_paths + [s.path for s in skipped if not s.path.endswith(os.sep)]
     for target in (args.json, args.csv):
         if target and target != "-":
-            atomic.refuse_overwrite_of(target, input_paths)
+            atomic.refuse_overwrite_of(target, evidence)
 
     args.threads, workers = recommended_parallelism(
         len(photos), workers=args.workers, threads=args.threads
@@ -482,9 +484,9 @@ def cmd_analyze(
     doc = engine.document(settings, results)
     doc.skipped = [s.to_dict() for s in skipped]
     if args.json:
-        _write_output(args.json, doc.to_json(), stdout, input_paths)
+        _write_output(args.json, doc.to_json(), stdout, evidence)
     if args.csv:
-        _write_output(args.csv, results_csv(results), stdout, input_paths)
+        _write_output(args.csv, results_csv(results), stdout, evidence)
     human = stderr if (args.json == "-" or args.csv == "-") else stdout
     _print_summary(
         outcome,

@@ -172,3 +172,14 @@ def test_every_skipped_file_has_a_reason_in_json_summary_and_audit(here):
         "notes.txt",
         "noext",
     }
+
+
+def test_json_target_over_any_evidence_file_is_exit_2(here):
+    """Not only analysed photos: a file of the walked folder that was skipped is evidence too."""
+    make_photo(Path("ev/x.jpg"))
+    notes = Path("ev/notes.txt")
+    notes.write_text("examiner's notes, part of the evidence")
+    for target in ("ev/x.jpg", "ev/notes.txt"):
+        rc, out, err = run(["analyze", "ev", "--json", target])
+        assert rc == 2 and "refusing to write" in err
+    assert notes.read_text() == "examiner's notes, part of the evidence"
