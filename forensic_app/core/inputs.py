@@ -69,6 +69,16 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
+def _too_large(size: int) -> str | None:
+    """The per-photo error for a file over the size limit (known before any byte is read)."""
+    if size <= imaging.MAX_FILE_BYTES:
+        return None
+    return (
+        f"refused: file is {size:,} bytes, over the limit of {imaging.MAX_FILE_BYTES:,} "
+        "bytes; not read"
+    )
+
+
 def _sniff(path: str) -> str | None:
     try:
         with imaging.open_regular(path) as fh:
@@ -145,12 +155,7 @@ def scan_inputs(
         if reason:
             skip(full, reason)
             return
-        error = None
-        if st.st_size > imaging.MAX_FILE_BYTES:
-            error = (
-                f"refused: file is {st.st_size:,} bytes, over the limit of "
-                f"{imaging.MAX_FILE_BYTES:,} bytes; not read"
-            )
+        error = _too_large(st.st_size)
         add(InputPhoto(full, os.path.relpath(full, given), given, error=error))
 
     def listing_error(where: str, given: str, exc: OSError) -> None:
@@ -167,14 +172,15 @@ def scan_inputs(
     for raw in paths:
         given = os.fspath(raw)
         if not os.path.isdir(given):
-            reason = None
+            reason = error = None
             with contextlib.suppress(OSError):
                 if os.path.isfile(given):
                     reason = owned.own_output_reason(given)
+                    error = _too_large(os.stat(given).st_size)
             if reason:
                 skip(given, reason)
             else:
-                add(InputPhoto(given, os.path.basename(given), None))
+                add(InputPhoto(given, os.path.basename(given), None, error=error))
             continue
         stack = [given]
         while stack:

@@ -139,11 +139,12 @@ def test_oversized_file_is_refused_before_reading(here, monkeypatch):
         return real_read(path, max_bytes)
 
     monkeypatch.setattr(imaging, "open_regular", spy)
-    rc, out, err = run(["analyze", "ev", "--json", "-"])
-    assert rc == 1
-    images = {Path(i["path"]).name: i for i in json.loads(out)["images"]}
-    assert "over the limit" in images["big.jpg"]["error"]
-    assert not any(p.endswith("big.jpg") for p in reads)  # never opened
+    for target in ("ev", "ev/big.jpg"):  # walked or named
+        rc, out, err = run(["analyze", target, "--json", "-"])
+        assert rc == 1
+        images = {Path(i["path"]).name: i for i in json.loads(out)["images"]}
+        assert "over the limit" in images["big.jpg"]["error"]
+        assert not any(p.endswith("big.jpg") for p in reads)  # never opened, not even hashed
 
 
 def test_every_skipped_file_has_a_reason_in_json_summary_and_audit(here):
