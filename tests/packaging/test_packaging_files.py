@@ -129,6 +129,9 @@ def test_unused_qt_parts_are_dropped(bundle, dest: str) -> None:
     "pillow.libs/libxcb-9065bb12.so.1.1.0",
     "libXau-154567c4.so.6.0.0",
     "onnxruntime/capi/libonnxruntime.so.1.31.1",
+    "_pillow_heif.cpython-311-x86_64-linux-gnu.so",  # HEIC/HEIF (iPhone photos)
+    "pillow_heif.libs/libheif-e72ea93c.so.1.23.6",
+    "pillow_heif.libs/libde265-91206b2b.so.0.2.3",
 ])
 def test_needed_parts_are_kept(bundle, dest: str) -> None:
     assert not bundle.is_dropped(dest)
