@@ -656,10 +656,18 @@ COMMANDS: dict[str, Callable[..., int]] = {
 }
 
 
+class _EscapingFormatter(logging.Formatter):
+    """Log lines quote file names: escape them (core/names.py) so no name can drive the
+    terminal; line breaks of tracebacks are kept."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return "\n".join(display(line) for line in super().format(record).split("\n"))
+
+
 def _setup_logging(stderr: TextIO, verbose: bool) -> None:
     root = logging.getLogger()
     handler = logging.StreamHandler(stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(_EscapingFormatter("%(levelname)s %(name)s: %(message)s"))
     for h in list(root.handlers):
         if getattr(h, "_forensic_cli", False):
             root.removeHandler(h)

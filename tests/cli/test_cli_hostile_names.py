@@ -113,3 +113,15 @@ def test_escape_sequences_and_bidi_controls_are_shown_escaped(tmp_path, monkeypa
     assert "\\u202egpj.exe" in html
     rc, out, err = run(["analyze", "ev/missing\x1b[31m.jpg"])
     assert rc == 1 and "\x1b" not in out + err
+
+
+def test_log_lines_quoting_a_name_are_escaped(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    try:
+        make_photo(Path("ev") / "boom\x1b]0;owned\x07.jpg")
+    except OSError:
+        pytest.skip("this file system refuses control characters in names")
+    rc, out, err = run(["analyze", "ev"], FakeEngine(fail_on="boom"))
+    assert rc == 1
+    assert "engine failed on" in err and "boom\\x1b]0;owned\\x07.jpg" in err
+    assert "\x1b" not in out + err and "\x07" not in out + err
