@@ -1,20 +1,35 @@
-"""Append-only audit log of a case: one JSON object per line, each line durable on its own.
+"""Append-only, hash-chained audit log of a case: one JSON object per line.
 
-Why this shape: the log must show later exactly what the tool and the examiner did, and it must
-survive a crash or a kill at any instant. Each entry is a single ``write`` on a descriptor
-opened with ``O_APPEND`` (the kernel positions it at the end, so concurrent writers never
-overwrite each other), followed by ``fsync``. A crash can therefore at worst leave the *last*
-line torn (no newline). The reader detects that and reports it; the writer starts its next entry
-on a fresh line and records that it found a torn line, so earlier entries are never touched.
+Why this shape: the log must show later exactly what the tool and the examiner did, survive a
+crash, a kill or a full disk at any instant, and show when it was altered afterwards
+(docs/adr/0007-tamper-evident-case.md).
+
+* **One complete line per write.** Each entry is a single ``write`` of the whole line on a
+  descriptor opened with ``O_APPEND``, then ``fsync``. A short write or an error (disk full) is
+  undone by truncating the file back to its length before the write, and raises
+  :class:`AuditWriteError`; the next entry therefore never starts inside a partial one. Only a
+  crash of the machine in the middle of the write can leave the *last* line torn; the reader
+  reports it as such, and the next writer starts on a fresh line and logs
+  ``audit-torn-line-found``.
+* **A hash chain.** Each entry holds ``prev``, the SHA-256 of the previous line's exact bytes
+  (:data:`GENESIS` for the first line), and ends with ``entry_sha256``, the SHA-256 of its own
+  line up to that field. Editing, deleting, inserting or reordering a line breaks the chain at
+  that line; the SHA-256 of the last line (:func:`head_of`) is the seal an examiner notes.
+* **Files.** An entry that wrote case files lists them in ``files`` (path relative to the case
+  folder -> SHA-256, or null for a file removed), so ``case verify`` can check each file against
+  the latest entry that wrote it.
 
 Entry fields: ``time`` (UTC, ISO 8601 with milliseconds), ``action``, ``sha256`` (of the photo
-concerned, or null), ``detail`` (a JSON object), ``examiner`` (when known), ``tool_version``.
+concerned, or null), ``detail`` (a JSON object), ``examiner`` (when known), ``tool_version``,
+``files`` (optional), ``prev``, ``entry_sha256``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -42,9 +57,67 @@ INPUTS_SKIPPED = "inputs-skipped"  # files a folder walk passed over, each with 
 LOG_TORN_LINE = "audit-torn-line-found"
 STALE_TEMP_REMOVED = "stale-temp-files-removed"
 
+#: ``prev`` of the first line of a chained log.
+GENESIS = "0" * 64
+_SELF_FIELD = "entry_sha256"
+_SELF_SUFFIX = re.compile(rb',"entry_sha256":"([0-9a-f]{64})"\}$')
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+#: How far back :func:`_last_line` reads at most (an entry is a few KB; a cap keeps a damaged
+#: log without newlines from being read whole on every append).
+_MAX_LINE = 16 << 20
+
+
+class AuditWriteError(OSError):
+    """An entry could not be written (disk full, read-only); the log was left as it was."""
+
 
 def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def entry_problem(entry: Any) -> str | None:
+    """Why a parsed line is not a usable audit entry, or None when it is."""
+    if not isinstance(entry, dict):
+        return "not a JSON object"
+    if not isinstance(entry.get("action"), str) or not isinstance(entry.get("time"), str):
+        return "no 'action' and 'time' text"
+    if not isinstance(entry.get("detail", {}), dict):
+        return "'detail' is not an object"
+    sha = entry.get("sha256")
+    if sha is not None and not isinstance(sha, str):
+        return "'sha256' is not text"
+    files = entry.get("files", {})
+    if not isinstance(files, dict) or not all(
+        isinstance(k, str) and (v is None or (isinstance(v, str) and _HEX64.match(v)))
+        for k, v in files.items()
+    ):
+        return "'files' is not a map of case paths to SHA-256"
+    prev = entry.get("prev")
+    if prev is not None and not (isinstance(prev, str) and _HEX64.match(prev)):
+        return "'prev' is not a SHA-256"
+    return None
+
+
+def self_hash_ok(raw: bytes) -> bool:
+    """True when a line's ``entry_sha256`` matches the line's own bytes before that field."""
+    m = _SELF_SUFFIX.search(raw)
+    if m is None:
+        return False
+    return sha256_hex(raw[: m.start()] + b"}") == m.group(1).decode("ascii")
+
+
+@dataclass
+class AuditLine:
+    """One newline-terminated line: its number, exact bytes and entry (None when invalid)."""
+
+    number: int
+    raw: bytes
+    entry: dict[str, Any] | None
+    problem: str | None = None
 
 
 @dataclass
@@ -54,65 +127,136 @@ class AuditReadResult:
     entries: list[dict[str, Any]] = field(default_factory=list)
     bad_lines: list[tuple[int, str]] = field(default_factory=list)
     torn_tail: str | None = None  # the last line when it has no newline (a crash mid-write)
+    lines: list[AuditLine] = field(default_factory=list)
+    exists: bool = True
+    read_error: str | None = None
 
     @property
     def ok(self) -> bool:
-        return not self.bad_lines and self.torn_tail is None
+        return not self.bad_lines and self.torn_tail is None and self.read_error is None
 
     def problems(self) -> list[str]:
         out = [f"line {n}: not a valid audit entry: {text[:80]!r}" for n, text in self.bad_lines]
         if self.torn_tail is not None:
             out.append(f"last line is incomplete (interrupted write): {self.torn_tail[:80]!r}")
+        if self.read_error is not None:
+            out.append(self.read_error)
         return out
+
+    @property
+    def head(self) -> str:
+        """SHA-256 of the last complete line: the value the next entry links to (the seal)."""
+        return sha256_hex(self.lines[-1].raw) if self.lines else GENESIS
 
 
 def read_audit(path: str | Path) -> AuditReadResult:
-    """Parse a log; never raises for bad content (a missing file reads as empty)."""
+    """Parse a log; never raises for bad content (a missing file reads as empty, ``exists``
+    False; an unreadable one sets ``read_error``)."""
     result = AuditReadResult()
     try:
         data = Path(path).read_bytes()
     except FileNotFoundError:
+        result.exists = False
+        return result
+    except OSError as exc:
+        result.read_error = f"the audit log cannot be read: {exc}"
         return result
     if not data:
         return result
-    lines = data.split(b"\n")
-    tail = lines.pop()  # b"" when the file ends with a newline
+    raw_lines = data.split(b"\n")
+    tail = raw_lines.pop()  # b"" when the file ends with a newline
     if tail:
         result.torn_tail = tail.decode("utf-8", "replace")
-    for n, raw in enumerate(lines, start=1):
+    for n, raw in enumerate(raw_lines, start=1):
         text = raw.decode("utf-8", "replace")
+        entry: Any = None
+        problem: str | None
         if not text.strip():
-            continue
-        try:
-            entry = json.loads(text)
-        except ValueError:
-            result.bad_lines.append((n, text))
-            continue
-        if not isinstance(entry, dict) or "action" not in entry or "time" not in entry:
-            result.bad_lines.append((n, text))
-            continue
-        result.entries.append(entry)
+            problem = "empty line"
+        else:
+            try:
+                entry = json.loads(raw.decode("utf-8"))
+                problem = entry_problem(entry)
+            except ValueError:
+                problem = "not valid JSON"
+        if problem is None:
+            result.entries.append(entry)
+            result.lines.append(AuditLine(n, raw, entry))
+        else:
+            result.lines.append(AuditLine(n, raw, None, problem))
+            if text.strip():
+                result.bad_lines.append((n, text))
     return result
 
 
+def head_of(path: str | Path) -> str:
+    """The chain head (SHA-256 of the last complete line) of the log at ``path``."""
+    return read_audit(path).head
+
+
+_PATH_LOCKS: dict[str, threading.Lock] = {}
+_PATH_LOCKS_GUARD = threading.Lock()
+
+
+def _lock_for(path: Path) -> threading.Lock:
+    """One lock per log file in this process, shared by every AuditLog on it: the chain needs
+    each append to see the line written just before it."""
+    key = os.path.normcase(os.path.realpath(path))
+    with _PATH_LOCKS_GUARD:
+        return _PATH_LOCKS.setdefault(key, threading.Lock())
+
+
+def _last_line(fd: int, size: int) -> tuple[bytes, bool]:
+    """(last line without its newline, True when the file ends with a newline)."""
+    if size == 0:
+        return b"", True
+    chunk = 4096
+    buf = b""
+    pos = size
+    ends_nl = os.pread(fd, 1, size - 1) == b"\n"
+    end = size - 1 if ends_nl else size
+    pos = end
+    while pos > 0 and len(buf) < _MAX_LINE:
+        start = max(0, pos - chunk)
+        buf = os.pread(fd, pos - start, start) + buf
+        pos = start
+        nl = buf.rfind(b"\n")
+        if nl >= 0:
+            return buf[nl + 1 :], ends_nl
+        chunk = min(chunk * 4, 1 << 20)
+    return buf, ends_nl
+
+
+def _encode(entry: dict[str, Any]) -> tuple[bytes, str]:
+    """(the line of ``entry`` ending in its self-hash, that hash); ``entry`` lacks the field."""
+    body = json.dumps(entry, ensure_ascii=False, separators=(",", ":"), default=str)
+    # A file name that is not valid UTF-8 holds lone surrogates: written as \udcxx JSON escapes
+    # (backslashreplace), so the line is valid UTF-8, reads back exactly and hashes stably.
+    raw = body.encode("utf-8", "backslashreplace")
+    digest = sha256_hex(raw)
+    return raw[:-1] + f',"{_SELF_FIELD}":"{digest}"}}'.encode("ascii"), digest
+
+
 class AuditLog:
-    """Appends entries to ``path``; thread-safe; one write + fsync per entry."""
+    """Appends chained entries to ``path``; thread-safe; one write + fsync per entry."""
 
     def __init__(self, path: str | Path, examiner: str | None = None) -> None:
         self.path = Path(path)
         self.examiner = examiner
-        self._lock = threading.Lock()
-        self._checked_tail = False
 
-    def _needs_newline(self, fd: int) -> bool:
-        """True when the file does not end with a newline (a torn last line)."""
-        size = os.fstat(fd).st_size
-        if size == 0:
-            return False
-        return os.pread(fd, 1, size - 1) != b"\n"
+    def append(
+        self,
+        action: str,
+        sha256: str | None = None,
+        wrote: dict[str, str | None] | None = None,
+        **detail: Any,
+    ) -> dict[str, Any]:
+        """Write one entry durably and return it.
 
-    def append(self, action: str, sha256: str | None = None, **detail: Any) -> dict[str, Any]:
-        """Write one entry durably and return it. Raises OSError when the disk refuses."""
+        ``wrote`` maps the case files this entry accounts for (relative paths) to their SHA-256
+        (None: removed). Raises :class:`AuditWriteError` when the disk refuses; the file is then
+        exactly as it was before the call (no partial line for the next entry to be glued onto).
+        """
         entry: dict[str, Any] = {
             "time": utc_now(),
             "action": action,
@@ -122,42 +266,145 @@ class AuditLog:
         }
         if self.examiner:
             entry["examiner"] = self.examiner
-        line = json.dumps(entry, ensure_ascii=False, separators=(",", ":"), default=str) + "\n"
-        # A file name that is not valid UTF-8 holds lone surrogates: written as \udcxx JSON
-        # escapes (backslashreplace), so the entry is valid UTF-8 and reads back exactly.
-        data = line.encode("utf-8", "backslashreplace")
-        with self._lock:
-            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        if wrote:
+            entry["files"] = dict(wrote)
+        with _lock_for(self.path):
             try:
-                if not self._checked_tail:
-                    self._checked_tail = True
-                    if self._needs_newline(fd):
-                        torn = {
-                            "time": utc_now(),
-                            "action": LOG_TORN_LINE,
-                            "sha256": None,
-                            "detail": {
-                                "note": "the previous line was cut off by an interrupted "
-                                "write; it is kept as is and earlier lines are intact"
-                            },
-                            "tool_version": __version__,
-                        }
-                        fix = "\n" + json.dumps(torn, separators=(",", ":")) + "\n"
-                        _write_all(fd, fix.encode("utf-8"))
-                _write_all(fd, data)
-                os.fsync(fd)
+                fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise AuditWriteError(
+                    exc.errno,
+                    f"the audit log {self.path} cannot be opened for writing: "
+                    f"{exc.strerror or exc}",
+                ) from exc
+            try:
+                size = os.fstat(fd).st_size
+                last, ends_nl = _last_line(fd, size)
+                prefix = b""
+                prev = sha256_hex(last) if size else GENESIS
+                if size and not ends_nl:
+                    torn: dict[str, Any] = {
+                        "time": utc_now(),
+                        "action": LOG_TORN_LINE,
+                        "sha256": None,
+                        "detail": {
+                            "note": "the previous line was cut off by an interrupted write; it "
+                            "is kept as is, linked by this entry, and earlier lines are intact"
+                        },
+                        "tool_version": __version__,
+                        "prev": prev,
+                    }
+                    torn_line, _ = _encode(torn)
+                    prefix = b"\n" + torn_line + b"\n"
+                    prev = sha256_hex(torn_line)
+                entry["prev"] = prev
+                line, digest = _encode(entry)
+                data = prefix + line + b"\n"
+                _write_once(fd, data, size, self.path)
             finally:
                 os.close(fd)
+        entry[_SELF_FIELD] = digest
+        entry["line_sha256"] = sha256_hex(line)  # not stored: the next entry's ``prev``
         return entry
 
     def read(self) -> AuditReadResult:
         return read_audit(self.path)
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        n = os.write(fd, view)
-        if n <= 0:
-            raise OSError("write returned no progress")
-        view = view[n:]
+def _write_once(fd: int, data: bytes, size: int, path: Path) -> None:
+    """One ``write`` of the complete data, then fsync; on any failure truncate back to ``size``.
+
+    Why not a loop over partial writes: a second write after a short one could land after
+    another process's line and glue the two together; a complete line or nothing is the rule.
+    """
+    try:
+        n = os.write(fd, data)
+        if n != len(data):
+            raise OSError(28, f"short write ({n} of {len(data)} bytes; disk full?)")
+        os.fsync(fd)
+    except OSError as exc:
+        try:
+            os.ftruncate(fd, size)
+            os.fsync(fd)
+            kept = f"the log was restored to its previous {size} bytes"
+        except OSError as again:
+            kept = f"and the partial entry could not be removed ({again})"
+        raise AuditWriteError(
+            exc.errno, f"audit entry not written to {path}: {exc.strerror or exc}; {kept}"
+        ) from exc
+
+
+@dataclass
+class ChainCheck:
+    """What :func:`check_chain` found: problems (each naming a line), notes and the head."""
+
+    lines: int = 0
+    chained: int = 0  # lines carrying a chain link
+    legacy: int = 0  # leading lines written before the chain existed
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    head: str = GENESIS
+
+    @property
+    def predates_chain(self) -> bool:
+        """The whole log was written by a tool without the chain (nothing can be proved)."""
+        return self.lines > 0 and self.chained == 0
+
+
+def check_chain(log: AuditReadResult) -> ChainCheck:
+    """Check every line's link to the line before it and every entry's own SHA-256.
+
+    An edited line fails its own hash (or, re-hashed by a forger, the next line's link); a
+    deleted, inserted or reordered line breaks the link of the line after the gap. A line cut
+    off by a crash is accepted only when the next line is the ``audit-torn-line-found`` entry
+    that links to it (the writer found it and chained over it).
+    """
+    out = ChainCheck(lines=len(log.lines), head=log.head)
+    prev_raw: bytes | None = None
+    for i, line in enumerate(log.lines):
+        expected = GENESIS if prev_raw is None else sha256_hex(prev_raw)
+        entry = line.entry
+        if entry is None:
+            nxt = log.lines[i + 1].entry if i + 1 < len(log.lines) else None
+            if (
+                nxt is not None
+                and nxt.get("action") == LOG_TORN_LINE
+                and nxt.get("prev") == sha256_hex(line.raw)
+            ):
+                out.notes.append(
+                    f"line {line.number}: cut off by an interrupted write; the next line "
+                    "records this and links to it"
+                )
+            else:
+                out.problems.append(f"line {line.number}: {line.problem or 'not an entry'}")
+        elif "prev" not in entry:
+            if out.chained:
+                out.problems.append(
+                    f"line {line.number}: has no chain link (inserted after the chain began?)"
+                )
+            else:
+                out.legacy += 1
+        else:
+            out.chained += 1
+            if entry["prev"] != expected:
+                what = "the first line" if prev_raw is None else f"line {line.number - 1}"
+                out.problems.append(
+                    f"line {line.number}: does not link to {what} (a line was edited, "
+                    "removed, inserted or reordered)"
+                )
+            if not self_hash_ok(line.raw):
+                out.problems.append(
+                    f"line {line.number}: its content does not match its own SHA-256 (edited)"
+                )
+        prev_raw = line.raw
+    if log.torn_tail is not None:
+        out.problems.append(
+            "the last line is incomplete (an interrupted write, or the log was cut); it cannot "
+            "be verified"
+        )
+    if out.legacy and out.chained:
+        out.notes.append(
+            f"the first {out.legacy} line(s) were written before the hash chain existed; only "
+            "the chained lines after them are protected"
+        )
+    return out

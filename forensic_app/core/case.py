@@ -14,9 +14,20 @@ Layout (see docs/adr/0004-case-folder-and-audit-log.md)::
     results/error-<id>.json    a photo that could not even be read (no SHA-256)
     results/history/           earlier versions of records that were replaced
     annotated/<sha16>_<name>   annotated copies
+    .case.lock, .case.lock.json  the writer lock and who holds it (core/caselock.py)
 
 The class is also the batch runner's ResultStore, so ``BatchRunner(engine, store=case)`` is a
 resumable, audited batch.
+
+Tamper evidence (docs/adr/0007-tamper-evident-case.md): every audit entry that writes a case
+file lists it with its SHA-256 (``wrote``), so ``core/casecheck.py`` can verify every file
+against the latest entry that wrote it. Everything read back from the folder (manifest, records,
+paths inside records) is validated first: a damaged or hostile file gives a :class:`CaseError`
+naming it, never a crash, and a path in a record can never lead a write out of the case.
+
+One writer at a time: a writer (:meth:`Case.create`, :meth:`Case.open`) holds the case lock until
+:meth:`Case.close`; a reader (``Case.open(..., writer=False)``) writes nothing and may log through
+:meth:`Case.try_log` only when the lock is free.
 """
 
 from __future__ import annotations
@@ -27,6 +38,7 @@ import json
 import os
 import re
 import threading
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +46,8 @@ from typing import Any
 
 from forensic_app import __version__
 from forensic_app.core import atomic, audit, ownership
-from forensic_app.core.audit import AuditLog, utc_now
+from forensic_app.core.audit import AuditLog, AuditWriteError, sha256_hex, utc_now
+from forensic_app.core.caselock import CaseBusyError, CaseLock
 from forensic_app.core.results import ImageResult
 from forensic_app.core.settings import AnalysisSettings
 
@@ -53,6 +66,109 @@ _TEMP_NAME = re.compile(r"^\..+\.tmp$")
 
 class CaseError(Exception):
     """The folder is not a usable case (no manifest, unreadable, not writable)."""
+
+
+class RecordError(CaseError):
+    """A record file that cannot be used (unreadable, not JSON, wrong shape, unsafe path)."""
+
+
+__all__ = ["CaseBusyError", "CaseError", "RecordError", "AuditWriteError"]
+
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+#: An annotated copy's path in a record: one plain file name directly under annotated/.
+_ANNOTATED_REL = re.compile(r"^annotated/[A-Za-z0-9_-][A-Za-z0-9._-]*$")
+_NUMBER = (int, float)
+
+
+def _is_num(v: Any, optional: bool = True) -> bool:
+    if v is None:
+        return optional
+    return isinstance(v, _NUMBER) and not isinstance(v, bool)
+
+
+def _result_problem(d: Any) -> str | None:
+    """Why a stored result object cannot be shown or reported, or None."""
+    if not isinstance(d, dict):
+        return "'result' is not an object"
+    if not isinstance(d.get("path"), str):
+        return "'result.path' is not text"
+    for k in ("sha256", "error"):
+        if d.get(k) is not None and not isinstance(d[k], str):
+            return f"'result.{k}' is not text"
+    for k in ("width", "height"):
+        if not _is_num(d.get(k)):
+            return f"'result.{k}' is not a number"
+    notes = d.get("notes") or []
+    if not isinstance(notes, list) or not all(isinstance(n, str) for n in notes):
+        return "'result.notes' is not a list of text"
+    if not isinstance(d.get("timings_ms") or {}, dict):
+        return "'result.timings_ms' is not an object"
+    faces = d.get("faces") or []
+    if not isinstance(faces, list):
+        return "'result.faces' is not a list"
+    for n, f in enumerate(faces, start=1):
+        if not isinstance(f, dict):
+            return f"face {n} is not an object"
+        box = f.get("box")
+        if not isinstance(box, list) or len(box) != 4 or not all(_is_num(v, False) for v in box):
+            return f"face {n}: 'box' is not four numbers"
+        if not isinstance(f.get("gender", "uncertain"), str):
+            return f"face {n}: 'gender' is not text"
+        for k in ("score", "p_male", "age"):
+            if not _is_num(f.get(k)):
+                return f"face {n}: '{k}' is not a number"
+    return None
+
+
+def _record_problem(name: str, d: Any) -> str | None:
+    """Why a parsed record file is unusable, or None (checked before any field is used)."""
+    if not isinstance(d, dict):
+        return "not a JSON object"
+    if not isinstance(d.get("path"), str) or not d["path"]:
+        return "'path' is missing or not text"
+    sha = d.get("sha256")
+    if sha is not None and not (isinstance(sha, str) and _HEX64.match(sha)):
+        return "'sha256' is not a SHA-256"
+    if sha is not None and "." not in Path(name).stem and name != f"{sha}.json":
+        return f"its name does not match its SHA-256 {sha}"
+    if d.get("abs_path") is not None and not isinstance(d["abs_path"], str):
+        return "'abs_path' is not text"
+    others = d.get("other_paths") or []
+    if not isinstance(others, list) or not all(isinstance(p, str) for p in others):
+        return "'other_paths' is not a list of text"
+    for k in ("settings_key", "analysed_at"):
+        if d.get(k) is not None and not isinstance(d[k], str):
+            return f"'{k}' is not text"
+    edits = d.get("manual_edits", 0)
+    if not isinstance(edits, int) or isinstance(edits, bool) or edits < 0:
+        return "'manual_edits' is not a count"
+    ann = d.get("annotated")
+    if ann is not None and not (isinstance(ann, str) and _ANNOTATED_REL.match(ann)):
+        return f"'annotated' {ann!r} is not a file inside the case's annotated/ folder"
+    return _result_problem(d.get("result"))
+
+
+def _validate_manifest(path: Path, m: Any) -> dict[str, Any]:
+    def bad(why: str) -> CaseError:
+        return CaseError(f"case manifest {path} is not a valid case manifest: {why}")
+
+    if not isinstance(m, dict):
+        raise bad("it is not a JSON object")
+    for k in ("case_name", "examiner", "created", "tool_version", "provider", "updated"):
+        if m.get(k) is not None and not isinstance(m[k], str):
+            raise bad(f"'{k}' is not text")
+    if not isinstance(m.get("settings", {}), dict):
+        raise bad("'settings' is not an object")
+    models = m.get("models", [])
+    if not isinstance(models, list) or not all(isinstance(x, dict) for x in models):
+        raise bad("'models' is not a list of objects")
+    for x in models:
+        if not isinstance(x.get("metadata") or {}, dict):
+            raise bad("a model's 'metadata' is not an object")
+    schema = m.get("schema", CASE_SCHEMA)
+    if not isinstance(schema, int) or schema > CASE_SCHEMA:
+        raise bad(f"schema {schema!r} is newer than this tool understands ({CASE_SCHEMA})")
+    return m
 
 
 def _safe_stem(name: str, limit: int = 40) -> str:
@@ -99,6 +215,10 @@ class PhotoRecord:
 
     @classmethod
     def from_dict(cls, name: str, d: dict[str, Any]) -> PhotoRecord:
+        """Build from a parsed record file; raises :class:`RecordError` for a wrong shape."""
+        problem = _record_problem(name, d)
+        if problem is not None:
+            raise RecordError(f"{RESULTS_DIR}/{name}: {problem}")
         return cls(
             name=name,
             sha256=d.get("sha256"),
@@ -138,6 +258,10 @@ def _models_of(engine: Any) -> list[dict[str, Any]]:
     return models
 
 
+def _release_lock(lock: CaseLock) -> None:
+    lock.release()
+
+
 class Case:
     """A case folder: :meth:`create`, :meth:`open` or :meth:`open_or_create` it."""
 
@@ -146,6 +270,8 @@ class Case:
         self.manifest = manifest
         self.examiner = examiner or manifest.get("examiner")
         self.audit = AuditLog(self.root / AUDIT_FILE, self.examiner)
+        self.lock = CaseLock(self.root)
+        self._finalizer = weakref.finalize(self, _release_lock, self.lock)
         self._lock = threading.RLock()
         self._key: str | None = None
         self._reanalyse = False
@@ -162,7 +288,39 @@ class Case:
 
     @property
     def name(self) -> str:
-        return str(self.manifest.get("case_name", self.root.name))
+        return str(self.manifest.get("case_name") or self.root.name)
+
+    @property
+    def is_writer(self) -> bool:
+        """True while this object holds the case's writer lock."""
+        return self.lock.held
+
+    def inside(self, rel: str) -> Path:
+        """The file a case-relative path names, refused unless it stays inside the case.
+
+        Why: paths in records are data anyone could edit; following one blindly let a manual
+        edit overwrite a photo outside the case. The path must be relative, without ``..``, and
+        neither it nor a folder on the way may be a symbolic link (checked again here, at use,
+        not only when the record was read).
+        """
+        if not isinstance(rel, str) or not rel or rel.startswith(("/", "\\")) or "\\" in rel:
+            raise CaseError(f"refusing case path {rel!r}: not a plain relative path")
+        parts = rel.split("/")
+        if any(p in ("", ".", "..") for p in parts) or ":" in parts[0]:
+            raise CaseError(f"refusing case path {rel!r}: it leaves the case folder")
+        root_real = os.path.realpath(self.root)
+        current = self.root
+        for part in parts:
+            current = current / part
+            if os.path.islink(current):
+                raise CaseError(
+                    f"refusing case path {rel!r}: {current} is a symbolic link (it could lead "
+                    "outside the case)"
+                )
+        real = os.path.realpath(current)
+        if os.path.commonpath([root_real, real]) != root_real:
+            raise CaseError(f"refusing case path {rel!r}: it resolves outside the case folder")
+        return current
 
     # -- create / open -----------------------------------------------------------------------
     @classmethod
@@ -173,36 +331,63 @@ class Case:
         examiner: str | None = None,
         engine: Any | None = None,
         settings: AnalysisSettings | None = None,
+        wait: bool | float = False,
     ) -> Case:
-        """Make a new case folder (it may exist but must not already hold a case)."""
+        """Make a new case folder (it may exist but must not already hold a case).
+
+        The writer lock is taken before the manifest is looked for, so two processes creating
+        the same case cannot both write one: the second finds the first's manifest (or waits)
+        and gets a :class:`CaseError`.
+        """
         root = Path(root)
-        if (root / CASE_FILE).exists():
-            raise CaseError(f"{root} already holds a case; open it instead")
         try:
-            (root / RESULTS_DIR / HISTORY_DIR).mkdir(parents=True, exist_ok=True)
-            (root / ANNOTATED_DIR).mkdir(exist_ok=True)
-            ownership.mark(root, ownership.KIND_CASE, owned=[RESULTS_DIR, ANNOTATED_DIR])
+            root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise CaseError(f"cannot create case folder {root}: {exc}") from exc
-        manifest = {
-            "schema": CASE_SCHEMA,
-            "case_name": name or root.resolve().name,
-            "examiner": examiner,
-            "created": utc_now(),
-            "tool_version": __version__,
-            "models": _models_of(engine) if engine is not None else [],
-            "provider": getattr(engine, "provider", None),
-            "settings": (settings or AnalysisSettings()).to_dict(),
-        }
-        case = cls(root, manifest, examiner)
-        case._write_manifest()
-        case.audit.append(
-            audit.CASE_CREATED, case_name=manifest["case_name"], folder=str(root.resolve())
-        )
-        return case
+        lock = CaseLock(root)
+        try:
+            lock.acquire(wait)
+        except OSError as exc:
+            raise CaseError(f"cannot lock case folder {root}: {exc}") from exc
+        try:
+            if (root / CASE_FILE).exists():
+                raise CaseError(f"{root} already holds a case; open it instead")
+            try:
+                (root / RESULTS_DIR / HISTORY_DIR).mkdir(parents=True, exist_ok=True)
+                (root / ANNOTATED_DIR).mkdir(exist_ok=True)
+                ownership.mark(root, ownership.KIND_CASE, owned=[RESULTS_DIR, ANNOTATED_DIR])
+            except OSError as exc:
+                raise CaseError(f"cannot create case folder {root}: {exc}") from exc
+            manifest = {
+                "schema": CASE_SCHEMA,
+                "case_name": name or root.resolve().name,
+                "examiner": examiner,
+                "created": utc_now(),
+                "tool_version": __version__,
+                "models": _models_of(engine) if engine is not None else [],
+                "provider": getattr(engine, "provider", None),
+                "settings": (settings or AnalysisSettings()).to_dict(),
+            }
+            case = cls(root, manifest, examiner)
+            case.lock.acquire()  # shares the OS lock taken above
+            try:
+                wrote = case._write_manifest()
+                case.audit.append(
+                    audit.CASE_CREATED,
+                    wrote=wrote,
+                    case_name=manifest["case_name"],
+                    folder=str(root.resolve()),
+                )
+            except BaseException:
+                case.close()
+                raise
+            return case
+        finally:
+            lock.release()
 
-    @classmethod
-    def open(cls, root: str | Path, examiner: str | None = None, log_open: bool = True) -> Case:
+    @staticmethod
+    def read_manifest(root: str | Path) -> dict[str, Any]:
+        """The validated manifest of the case at ``root`` (raises :class:`CaseError`)."""
         root = Path(root)
         path = root / CASE_FILE
         try:
@@ -211,22 +396,90 @@ class Case:
             raise CaseError(f"{root} is not a case folder (no {CASE_FILE})") from None
         except (OSError, ValueError) as exc:
             raise CaseError(f"case manifest {path} is unreadable: {exc}") from exc
+        return _validate_manifest(path, manifest)
+
+    @classmethod
+    def open(
+        cls,
+        root: str | Path,
+        examiner: str | None = None,
+        log_open: bool = True,
+        *,
+        writer: bool = True,
+        wait: bool | float = False,
+    ) -> Case:
+        """Open a case. A writer takes the lock (:class:`CaseBusyError` when another process
+        has it; ``wait`` to wait), logs the opening and removes temp files a killed writer left.
+        A reader (``writer=False``) writes nothing into the folder."""
+        root = Path(root)
+        manifest = cls.read_manifest(root)
         case = cls(root, manifest, examiner)
-        if log_open:
-            with contextlib.suppress(OSError):  # a case made before markers; read-only media
-                ownership.mark(root, ownership.KIND_CASE, owned=[RESULTS_DIR, ANNOTATED_DIR])
-            case.audit.append(audit.CASE_OPENED, case_name=case.name)
-            removed = case.remove_stale_temp_files()
-            if removed:
-                case.audit.append(audit.STALE_TEMP_REMOVED, files=removed)
+        if not writer:
+            return case
+        try:
+            case.lock.acquire(wait)
+        except OSError as exc:
+            raise CaseError(f"cannot lock case folder {root} for writing: {exc}") from exc
+        try:
+            case.manifest = cls.read_manifest(root)  # as it is now that we hold the lock
+            if log_open:
+                with contextlib.suppress(OSError):  # a case made before markers
+                    ownership.mark(root, ownership.KIND_CASE, owned=[RESULTS_DIR, ANNOTATED_DIR])
+                case.audit.append(audit.CASE_OPENED, case_name=case.name)
+                removed = case.remove_stale_temp_files()
+                if removed:
+                    case.audit.append(audit.STALE_TEMP_REMOVED, files=removed)
+        except BaseException:
+            case.close()
+            raise
         return case
+
+    def close(self) -> None:
+        """Release the writer lock (a no-op for a reader or a closed case)."""
+        self.lock.release()
+
+    def __enter__(self) -> Case:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def try_log(
+        self, action: str, sha256: str | None = None, **detail: Any
+    ) -> tuple[dict[str, Any] | None, str | None]:
+        """Log an entry if this process may write the case now: (entry, None) or (None, why).
+
+        Why not always: a reader must work on write-blocked media and beside a live writer
+        (whose chain it must not fork); it then says why its check was not logged.
+        """
+        if self.lock.held:
+            try:
+                return self.audit.append(action, sha256, **detail), None
+            except OSError as exc:
+                return None, str(exc)
+        lock = CaseLock(self.root)
+        try:
+            lock.acquire()
+        except CaseBusyError as exc:
+            return None, str(exc)
+        except OSError as exc:
+            return None, f"the case folder cannot be written ({exc})"
+        try:
+            return self.audit.append(action, sha256, **detail), None
+        except OSError as exc:
+            return None, str(exc)
+        finally:
+            lock.release()
 
     def remove_stale_temp_files(self) -> list[str]:
         """Delete temp files an interrupted atomic write left behind (never a finished file).
 
         They are named ``.<target>.<random>.tmp`` by core/atomic.py; the file they were meant to
-        replace is intact, so removing them loses nothing.
+        replace is intact, so removing them loses nothing. Only a writer holding the case lock
+        does this: a reader could otherwise delete a live writer's file in the middle of a write.
         """
+        if not self.lock.held:
+            return []
         removed = []
         for folder in (
             self.root,
@@ -255,16 +508,33 @@ class Case:
         examiner: str | None = None,
         engine: Any | None = None,
         settings: AnalysisSettings | None = None,
+        wait: bool | float = False,
     ) -> Case:
-        if (Path(root) / CASE_FILE).exists():
-            return cls.open(root, examiner)
-        return cls.create(root, name, examiner, engine, settings)
+        """Open the case at ``root`` as a writer, creating it when it holds none yet.
 
-    def _write_manifest(self) -> None:
+        The lock is taken first, so "is there a case?" and "create it" are one step for every
+        other process.
+        """
+        root = Path(root)
+        if not root.exists():
+            return cls.create(root, name, examiner, engine, settings, wait)
+        lock = CaseLock(root)
+        try:
+            lock.acquire(wait)
+        except OSError as exc:
+            raise CaseError(f"cannot lock case folder {root}: {exc}") from exc
+        try:
+            if (root / CASE_FILE).exists():
+                return cls.open(root, examiner)
+            return cls.create(root, name, examiner, engine, settings)
+        finally:
+            lock.release()
+
+    def _write_manifest(self) -> dict[str, str]:
         self.manifest["updated"] = utc_now()
-        atomic.write_text_atomic(
-            self.root / CASE_FILE, json.dumps(self.manifest, indent=2, ensure_ascii=False)
-        )
+        data = json.dumps(self.manifest, indent=2, ensure_ascii=False).encode("utf-8")
+        atomic.write_bytes_atomic(self.root / CASE_FILE, data)
+        return {CASE_FILE: sha256_hex(data)}
 
     def log(self, action: str, sha256: str | None = None, **detail: Any) -> dict[str, Any]:
         """Add an audit entry (the GUI logs e.g. ``photo-opened`` or ``exported`` through this)."""
@@ -300,11 +570,12 @@ class Case:
             provider=getattr(engine, "provider", None),
             tool_version=__version__,
         )
-        self._write_manifest()
+        wrote = self._write_manifest()
         self._key = key
         self._reanalyse = reanalyse
         self.audit.append(
             audit.BATCH_STARTED,
+            wrote=wrote,
             photos=photos,
             settings_key=key,
             provider=getattr(engine, "provider", None),
@@ -331,58 +602,107 @@ class Case:
         return self.results_dir / name
 
     def load_record(self, name: str) -> PhotoRecord | None:
+        """The record ``results/<name>``; None when absent, :class:`RecordError` when unusable."""
+        path = self._record_path(name)
         try:
-            data = json.loads(self._record_path(name).read_text(encoding="utf-8"))
-            return PhotoRecord.from_dict(name, data)
+            data = json.loads(path.read_bytes().decode("utf-8"))
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
+        except OSError as exc:
+            raise RecordError(f"{RESULTS_DIR}/{name}: cannot be read: {exc}") from exc
+        except ValueError as exc:
+            raise RecordError(f"{RESULTS_DIR}/{name}: not valid JSON: {exc}") from exc
+        return PhotoRecord.from_dict(name, data)
 
     def record_for(self, sha256: str) -> PhotoRecord | None:
-        return self.load_record(f"{sha256}.json")
+        try:
+            return self.load_record(f"{sha256}.json")
+        except RecordError:
+            return None
 
-    def records(self) -> list[PhotoRecord]:
-        """Every stored photo (successes and failures), sorted by path."""
-        out = []
+    def scan_records(self) -> tuple[list[PhotoRecord], list[str]]:
+        """(every usable record sorted by path, one problem line per record file that is not).
+
+        Why both: an unparseable record must never silently vanish from a report or a verify;
+        callers list the problems beside the records.
+        """
+        out: list[PhotoRecord] = []
+        problems: list[str] = []
         try:
             names = sorted(os.listdir(self.results_dir))
         except FileNotFoundError:
-            return []
+            return [], []
+        except OSError as exc:
+            return [], [f"{RESULTS_DIR}/: cannot be listed: {exc}"]
         for name in names:
             if not name.endswith(".json") or name.startswith("."):
                 continue
-            rec = self.load_record(name)
+            try:
+                rec = self.load_record(name)
+            except RecordError as exc:
+                problems.append(str(exc))
+                continue
             if rec is not None:
                 out.append(rec)
         out.sort(key=lambda r: (r.path, r.name))
-        return out
+        return out, problems
+
+    def records(self) -> list[PhotoRecord]:
+        """Every usable stored photo (successes and failures), sorted by path; see
+        :meth:`scan_records` for the ones that are not usable."""
+        return self.scan_records()[0]
 
     def results(self) -> list[ImageResult]:
         return [r.result for r in self.records()]
 
-    def _archive(self, rec: PhotoRecord, why: str) -> str:
+    def _archive_bytes(self, stem: str, why: str, data: bytes) -> tuple[str, str]:
         stamp = utc_now().replace(":", "").replace("-", "").replace(".", "")
-        name = f"{Path(rec.name).stem}.{stamp}.{why}.json"
-        atomic.write_text_atomic(self.results_dir / HISTORY_DIR / name, json.dumps(rec.to_dict()))
-        return f"{RESULTS_DIR}/{HISTORY_DIR}/{name}"
+        rel = f"{RESULTS_DIR}/{HISTORY_DIR}/{stem}.{stamp}.{why}.json"
+        atomic.write_bytes_atomic(self.inside(rel), data)
+        return rel, sha256_hex(data)
 
-    def _write_record(self, rec: PhotoRecord) -> None:
-        # ensure_ascii: names that are not valid UTF-8 round-trip exactly (\udcxx escapes)
-        atomic.write_text_atomic(self._record_path(rec.name), json.dumps(rec.to_dict()))
+    def _archive(self, rec: PhotoRecord, why: str, wrote: dict[str, str | None]) -> str:
+        data = json.dumps(rec.to_dict()).encode("ascii")
+        rel, digest = self._archive_bytes(Path(rec.name).stem, why, data)
+        wrote[rel] = digest
+        return rel
+
+    def _previous(self, name: str, wrote: dict[str, str | None]) -> PhotoRecord | None:
+        """The record about to be replaced; an unusable one is kept byte for byte in history
+        (it is evidence of what happened to the case) and counts as absent."""
+        try:
+            return self.load_record(name)
+        except RecordError:
+            try:
+                data = self._record_path(name).read_bytes()
+            except OSError:
+                return None
+            rel, digest = self._archive_bytes(Path(name).stem, "unreadable", data)
+            wrote[rel] = digest
+            return None
+
+    def _write_record(self, rec: PhotoRecord, wrote: dict[str, str | None]) -> None:
+        data = json.dumps(rec.to_dict()).encode("ascii")
+        rel = f"{RESULTS_DIR}/{rec.name}"
+        atomic.write_bytes_atomic(self.inside(rel), data)
+        wrote[rel] = sha256_hex(data)
         self._has_records = True
 
     def _annotated_name(self, sha256: str, path: str) -> str:
         suffix = ".jpg" if Path(path).suffix.lower() in (".jpg", ".jpeg") else ".png"
         return f"{ANNOTATED_DIR}/{sha256[:16]}_{_safe_stem(Path(path).name)}{suffix}"
 
-    def _write_annotated(self, rec: PhotoRecord, rgb: Any) -> None:
+    def _write_annotated(self, rec: PhotoRecord, rgb: Any, wrote: dict[str, str | None]) -> None:
         from forensic_app.core.annotate import save_annotated
+        from forensic_app.core.imaging import sha256_path
 
         name = rec.annotated or self._annotated_name(rec.sha256 or "nohash", rec.path)
         (self.root / ANNOTATED_DIR).mkdir(exist_ok=True)
-        save_annotated(rgb, rec.result.faces, self.root / name, protected=[rec.abs_path])
+        target = self.inside(name)
+        protected = [rec.abs_path, *rec.other_paths]
+        save_annotated(rgb, rec.result.faces, target, protected=protected)
         rec.annotated = name
+        wrote[name] = sha256_path(target)
 
     # -- ResultStore (used by BatchRunner) ---------------------------------------------------
     def wants_lookup(self) -> bool:
@@ -400,38 +720,90 @@ class Case:
         rec = self.record_for(sha256)
         if rec is None or not rec.ok or rec.settings_key != self._key:
             return None
-        if rec.annotated and not (self.root / rec.annotated).is_file():
-            return None
+        if rec.annotated:
+            try:
+                if not self.inside(rec.annotated).is_file():
+                    return None
+            except CaseError:
+                return None  # analysed again; saving then refuses the unsafe path loudly
         abs_path = os.path.abspath(path)
+        wrote: dict[str, str | None] = {}
         with self._lock:
             if abs_path != rec.abs_path and abs_path not in rec.other_paths:
                 rec.other_paths.append(abs_path)
                 try:
-                    self._write_record(rec)
-                except OSError:
+                    self._write_record(rec, wrote)
+                except (OSError, CaseError):
                     return None  # analyse it again; saving then reports the real problem
-        self.audit.append(audit.SKIPPED_UNCHANGED, sha256, path=path, record=rec.name)
+        self.audit.append(audit.SKIPPED_UNCHANGED, sha256, wrote=wrote, path=path, record=rec.name)
         result = rec.result
         result.path = path
         return result
 
     def save(self, item: Any, result: ImageResult, image: Any | None) -> None:
-        path = item.path
+        self._save(item.path, result, image, self._key)
+
+    def save_single(
+        self, engine: Any, settings: AnalysisSettings, result: ImageResult, image: Any | None
+    ) -> PhotoRecord | None:
+        """Store one photo analysed in the window, beside (not inside) any running batch.
+
+        Why not ``begin_batch``: that sets the resume key and re-analyse flag of *the* batch of
+        this case; a window analysis during a batch used to flip a running batch into
+        re-analysing every unchanged photo. The photo's own settings key and models go into its
+        record and audit entry; the manifest (the settings of the latest batch) is unchanged.
+        """
+        from forensic_app.core.batch import settings_key
+
+        key = settings_key(settings, getattr(engine, "models", []) or [])
+        return self._save(
+            result.path,
+            result,
+            image,
+            key,
+            source="window",
+            settings=settings.to_dict(),
+            models=[m.get("sha256") for m in _models_of(engine)],
+        )
+
+    def _save(
+        self,
+        path: str,
+        result: ImageResult,
+        image: Any | None,
+        key: str | None,
+        **extra: Any,
+    ) -> PhotoRecord | None:
         abs_path = os.path.abspath(path)
+        wrote: dict[str, str | None] = {}
         with self._lock:
             if result.sha256 is None:
                 name = f"error-{_path_id(path)}.json"
             else:
                 name = f"{result.sha256}.json"
-                self._drop_error_record(path)
-            previous = self.load_record(name)
+            previous = self._previous(name, wrote)
+            if result.error is not None and previous is not None and previous.ok:
+                # The same bytes were analysed successfully before: this failure is not about
+                # the photo (disk full, a store error); the good record stays as it is.
+                self.audit.append(
+                    audit.ANALYSIS_FAILED,
+                    result.sha256,
+                    wrote=wrote,
+                    path=path,
+                    error=result.error,
+                    kept_record=name,
+                    **extra,
+                )
+                return None
+            if result.sha256 is not None:
+                self._drop_error_record(path, wrote)
             rec = PhotoRecord(
                 name=name,
                 sha256=result.sha256,
                 path=path,
                 abs_path=abs_path,
                 result=result,
-                settings_key=self._key,
+                settings_key=key,
                 analysed_at=utc_now(),
             )
             archived = None
@@ -441,18 +813,26 @@ class Case:
                 ]
                 rec.other_paths = sorted(set(rec.other_paths))
                 if previous.manual_edits or previous.ok:
-                    archived = self._archive(previous, "replaced")
+                    archived = self._archive(previous, "replaced", wrote)
             if image is not None and result.error is None and result.sha256:
-                self._write_annotated(rec, image.rgb)
-            self._write_record(rec)
+                self._write_annotated(rec, image.rgb, wrote)
+            self._write_record(rec, wrote)
         if result.error is not None:
-            self.audit.append(audit.ANALYSIS_FAILED, result.sha256, path=path, error=result.error)
-            return
+            self.audit.append(
+                audit.ANALYSIS_FAILED,
+                result.sha256,
+                wrote=wrote,
+                path=path,
+                error=result.error,
+                **extra,
+            )
+            return rec
         detail: dict[str, Any] = {
             "path": path,
             "faces": len(result.faces),
-            "settings_key": self._key,
+            "settings_key": key,
             "annotated": rec.annotated,
+            **extra,
         }
         if result.notes:
             detail["notes"] = result.notes
@@ -462,18 +842,22 @@ class Case:
                 previous_manual_edits=previous.manual_edits,
                 archived=archived,
             )
-            self.audit.append(audit.REANALYSED, result.sha256, **detail)
+            self.audit.append(audit.REANALYSED, result.sha256, wrote=wrote, **detail)
         else:
-            self.audit.append(audit.ANALYSED, result.sha256, **detail)
+            self.audit.append(audit.ANALYSED, result.sha256, wrote=wrote, **detail)
+        return rec
 
-    def _drop_error_record(self, path: str) -> None:
+    def _drop_error_record(self, path: str, wrote: dict[str, str | None]) -> None:
         """A photo that once failed to open and now analyses: keep its old record in history."""
-        old = self.load_record(f"error-{_path_id(path)}.json")
-        if old is None:
-            return
-        self._archive(old, "failed-earlier")
+        name = f"error-{_path_id(path)}.json"
+        old = self._previous(name, wrote)
+        if old is not None:
+            self._archive(old, "failed-earlier", wrote)
         try:
-            os.remove(self._record_path(old.name))
+            os.remove(self._record_path(name))
+            wrote[f"{RESULTS_DIR}/{name}"] = None
+        except FileNotFoundError:
+            pass
         except OSError:
             pass
 
@@ -491,13 +875,17 @@ class Case:
         set by the editor). The previous record is kept in ``results/history/``. The annotated
         copy is redrawn from ``rgb`` (the displayed pixels) or, when not given, from the photo
         file if its SHA-256 still matches. ``detail`` describes the edit in the audit log; the
-        face-level changes are computed and added.
+        face-level changes are computed and added. A previous record that is unusable or whose
+        annotated path is unsafe is refused (:class:`CaseError`) before anything is written.
         """
         if not result.sha256:
             raise CaseError("a photo that could not be read cannot be edited")
+        wrote: dict[str, str | None] = {}
         with self._lock:
             name = f"{result.sha256}.json"
-            previous = self.load_record(name)
+            previous = self.load_record(name)  # RecordError: refuse, never overwrite blindly
+            if previous is not None and previous.annotated:
+                self.inside(previous.annotated)  # CaseError before any write
             abs_path = previous.abs_path if previous else os.path.abspath(result.path)
             rec = PhotoRecord(
                 name=name,
@@ -511,13 +899,13 @@ class Case:
                 manual_edits=(previous.manual_edits if previous else 0) + 1,
                 other_paths=previous.other_paths if previous else [],
             )
-            archived = self._archive(previous, "before-edit") if previous else None
+            archived = self._archive(previous, "before-edit", wrote) if previous else None
             note = None
             if rgb is None:
                 rgb, note = self._pixels_for(rec)
             if rgb is not None:
-                self._write_annotated(rec, rgb)
-            self._write_record(rec)
+                self._write_annotated(rec, rgb, wrote)
+            self._write_record(rec, wrote)
         changes = face_changes(previous.result if previous else None, result)
         entry = dict(detail or {})
         entry.update(
@@ -531,7 +919,7 @@ class Case:
             entry["annotated_not_redrawn"] = note
         if examiner and examiner != self.examiner:
             entry["by"] = examiner
-        self.audit.append(audit.MANUAL_EDIT, result.sha256, **entry)
+        self.audit.append(audit.MANUAL_EDIT, result.sha256, wrote=wrote, **entry)
         return rec
 
     def _pixels_for(self, rec: PhotoRecord) -> tuple[Any | None, str | None]:
@@ -546,13 +934,15 @@ class Case:
         return image.rgb, None
 
     # -- integrity ---------------------------------------------------------------------------
-    def verify_inputs(self, log_result: bool = True) -> list[IntegrityIssue]:
+    def verify_inputs(
+        self, log_result: bool = True, records: list[PhotoRecord] | None = None
+    ) -> list[IntegrityIssue]:
         """Re-hash every input photo against the SHA-256 taken when it was opened."""
         from forensic_app.core.imaging import sha256_path
 
         issues: list[IntegrityIssue] = []
         checked = 0
-        for rec in self.records():
+        for rec in self.records() if records is None else records:
             if not rec.sha256:
                 continue
             for p in [rec.abs_path, *rec.other_paths]:
@@ -569,7 +959,7 @@ class Case:
                 if actual != rec.sha256:
                     issues.append(IntegrityIssue(shown, rec.sha256, actual, "changed"))
         if log_result:
-            self.audit.append(
+            self.try_log(
                 audit.INTEGRITY_CHECK, None, files=checked, problems=[i.describe() for i in issues]
             )
         return issues
