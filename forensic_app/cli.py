@@ -3,15 +3,16 @@
 Commands::
 
     forensic-app analyze PATH... [--out DIR] [--json FILE|-] [--csv FILE] [options]
-    forensic-app batch FOLDER... --case DIR [--name NAME] [--examiner NAME] [--recursive]
-    forensic-app report --case DIR [--out report.html]
-    forensic-app case verify --case DIR
+    forensic-app batch FOLDER... --case DIR [--name NAME] [--examiner NAME] [--recursive] [--wait]
+    forensic-app report --case DIR [--out report.html] [--no-log]
+    forensic-app case verify --case DIR [--no-log]
     forensic-app info
     forensic-app --version
 
 Exit status: 0 every photo analysed, 1 some photos failed (each listed with its reason),
-2 bad usage, 3 a model file is missing, altered or unusable, 4 an evidence photo changed since it
-was opened (report), 130 interrupted. With ``--json -`` stdout carries nothing but the JSON
+2 bad usage (including a case in use by another writer), 3 a model file is missing, altered or
+unusable, 4 integrity: an evidence photo changed since it was opened, or a case file does not
+verify (report, case verify), 130 interrupted. With ``--json -`` stdout carries nothing but the JSON
 document; logs, progress and summaries go to stderr.
 """
 
@@ -42,6 +43,7 @@ from forensic_app.core.batch import (
     settings_key,
     summarize,
 )
+from forensic_app.core.caselock import CaseBusyError
 from forensic_app.core.names import display, encode_name, text_safe
 from forensic_app.core.progress import Progress, format_bar
 from forensic_app.core.results import ImageResult
@@ -191,20 +193,40 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument(
         "--reanalyse", action="store_true", help="analyse every photo again even when unchanged"
     )
+    b.add_argument(
+        "--wait",
+        action="store_true",
+        help="when another writer has the case, wait for it instead of exiting with status 2",
+    )
     _add_analysis_options(b)
 
     r = sub.add_parser("report", help="write the HTML report of a case folder")
     r.add_argument("--case", required=True, metavar="DIR", help="case folder")
     r.add_argument("--out", metavar="FILE", help="report file (default: CASE/report.html)")
     r.add_argument("--examiner", help="who exports the report (audit log)")
+    r.add_argument(
+        "--no-log",
+        action="store_true",
+        help="write nothing into the case (e.g. write-blocked media); without it the export "
+        "is logged when the case can be written",
+    )
     r.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
     r.add_argument("--verbose", "-v", action="store_true", help="more log messages on stderr")
 
     c = sub.add_parser("case", help="inspect a case folder")
     csub = c.add_subparsers(dest="case_command", metavar="ACTION")
     csub.required = True
-    v = csub.add_parser("verify", help="check the audit log and re-hash every photo")
+    v = csub.add_parser(
+        "verify",
+        help="prove the case: audit chain, manifest, records, annotated copies, input photos",
+    )
     v.add_argument("--case", required=True, metavar="DIR", help="case folder")
+    v.add_argument(
+        "--no-log",
+        action="store_true",
+        help="write nothing into the case; without it the check is logged when the case can "
+        "be written (never on read-only media or while another process writes)",
+    )
     v.add_argument("--verbose", "-v", action="store_true", help="more log messages on stderr")
     v.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
 
@@ -569,25 +591,50 @@ def cmd_batch(
     engine = engine_factory(args)
     _warn_unverified(engine, stderr)
     try:
-        case = Case.open_or_create(args.case, args.name, args.examiner, engine, settings)
+        if args.wait and not args.quiet:
+            _say_if_busy(args.case, stderr)
+        case = Case.open_or_create(
+            args.case, args.name, args.examiner, engine, settings, wait=args.wait
+        )
     except CaseError as exc:
         stderr.write(f"forensic-app: error: {exc}\n")
         return EXIT_FAILED
-    case.begin_batch(engine, settings, reanalyse=args.reanalyse, photos=len(photos))
-    if skipped:
-        case.log(audit.INPUTS_SKIPPED, files=[s.to_dict() for s in skipped])
-    paths = [p.path for p in photos]
-    try:
-        outcome = _run_batch(
-            engine, settings, case, paths, preset, workers, stderr, quiet=args.quiet
-        )
-    except KeyboardInterrupt:
-        case.log(audit.INTERRUPTED, note="Ctrl-C: the batch stopped; results saved are kept")
-        raise
-    case.end_batch(outcome)
+    with case:  # the writer lock is held for the whole run
+        case.begin_batch(engine, settings, reanalyse=args.reanalyse, photos=len(photos))
+        if skipped:
+            case.log(audit.INPUTS_SKIPPED, files=[s.to_dict() for s in skipped])
+        paths = [p.path for p in photos]
+        try:
+            outcome = _run_batch(
+                engine, settings, case, paths, preset, workers, stderr, quiet=args.quiet
+            )
+        except KeyboardInterrupt:
+            case.log(audit.INTERRUPTED, note="Ctrl-C: the batch stopped; results saved are kept")
+            raise
+        case.end_batch(outcome)
     _print_summary(outcome, stdout, per_photo=False, skipped=skipped)
     stdout.write(f"case folder: {display(case.root)}\n")
     return EXIT_OK if outcome.all_ok else EXIT_FAILED
+
+
+def _say_if_busy(root: str, stderr: TextIO) -> None:
+    from forensic_app.core.caselock import describe_holder, read_holder
+
+    holder = read_holder(root)
+    if holder:
+        stderr.write(f"waiting for the case's writer to finish ({describe_holder(holder)})\n")
+        stderr.flush()
+
+
+def _print_verification(check: Any, stream: TextIO) -> None:
+    for line in check.verified():
+        stream.write(f"  {display(line)}\n")
+    for note in check.notes:
+        stream.write(f"  note: {display(note)}\n")
+    for finding in check.findings:
+        stream.write(f"  INTEGRITY: {display(finding.describe())}\n")
+    for issue in check.input_issues:
+        stream.write(f"  INTEGRITY: {display(issue.describe())}\n")
 
 
 def cmd_report(
@@ -598,17 +645,21 @@ def cmd_report(
     from forensic_app.core.report import write_report
 
     try:
-        case = Case.open(args.case, args.examiner)
+        case = Case.open(args.case, args.examiner, writer=False)  # a reader writes nothing
     except CaseError as exc:
         stderr.write(f"forensic-app: error: {exc}\n")
         return EXIT_USAGE
-    outcome = write_report(case, args.out, generated_by=args.examiner)
+    outcome = write_report(case, args.out, generated_by=args.examiner, log=not args.no_log)
     stdout.write(
         f"report written: {outcome.path} ({outcome.photos} photos, {outcome.faces} "
         f"faces, SHA-256 {outcome.sha256})\n"
     )
-    for problem in outcome.audit_problems:
-        stderr.write(f"warning: audit log: {display(problem)}\n")
+    check = outcome.verification
+    if check is not None:
+        stdout.write("verified when the report was made:\n")
+        _print_verification(check, stdout)
+    if outcome.not_logged and not args.no_log:
+        stderr.write(f"note: the export was not logged in the case: {outcome.not_logged}\n")
     if outcome.issues:
         stderr.write(
             f"INTEGRITY WARNING: {len(outcome.issues)} input file(s) changed or "
@@ -616,35 +667,53 @@ def cmd_report(
         )
         for issue in outcome.issues:
             stderr.write(f"  {display(issue.describe())}\n")
-        return EXIT_INTEGRITY
-    return EXIT_OK
+    if check is not None and check.findings:
+        stderr.write(
+            f"INTEGRITY WARNING: {len(check.findings)} problem(s) with the case's own files:\n"
+        )
+        for finding in check.findings:
+            stderr.write(f"  {display(finding.describe())}\n")
+    return EXIT_OK if outcome.ok else EXIT_INTEGRITY
 
 
 def cmd_case(
     args: argparse.Namespace, engine_factory: EngineFactory, stdout: TextIO, stderr: TextIO
 ) -> int:
-    """``case verify``: audit log readable, every input photo still has its SHA-256."""
-    from forensic_app.core.audit import read_audit
-    from forensic_app.core.case import AUDIT_FILE, Case, CaseError
+    """``case verify``: the audit chain, every case file and every input photo; exit 4 naming
+    each file that does not verify. Reads only; the check is logged when the case may be
+    written now (not with ``--no-log``, on read-only media or beside a live writer)."""
+    from forensic_app.core import audit
+    from forensic_app.core.case import Case, CaseError
+    from forensic_app.core.casecheck import verify_case
 
     try:
-        case = Case.open(args.case, log_open=False)
+        case = Case.open(args.case, writer=False)
     except CaseError as exc:
         stderr.write(f"forensic-app: error: {exc}\n")
         return EXIT_USAGE
-    log_state = read_audit(case.root / AUDIT_FILE)
-    issues = case.verify_inputs()
-    stdout.write(f"case: {case.name}\naudit log: {len(log_state.entries)} entries\n")
-    for problem in log_state.problems():
-        stdout.write(f"  audit problem: {display(problem)}\n")
-    records = case.records()
+    check = verify_case(case)
+    records = check.records
+    stdout.write(f"case: {display(case.name)}\n")
     stdout.write(f"photos: {len(records)} ({sum(1 for r in records if not r.ok)} failed)\n")
-    for issue in issues:
-        stdout.write(f"  INTEGRITY: {display(issue.describe())}\n")
-    if issues:
+    _print_verification(check, stdout)
+    if not args.no_log:
+        entry, why = case.try_log(
+            audit.INTEGRITY_CHECK,
+            None,
+            files=check.inputs_checked,
+            problems=check.problems(),
+            verified_head=check.head,
+        )
+        if entry is None:
+            stderr.write(f"note: this check was not logged in the case: {why}\n")
+    if not check.ok:
+        stdout.write(f"integrity: NOT verified ({len(check.problems())} problem(s))\n")
         return EXIT_INTEGRITY
-    stdout.write("integrity: all input photos match their SHA-256\n")
-    return EXIT_OK if log_state.ok else EXIT_FAILED
+    stdout.write(
+        "integrity: verified: every case file matches the audit log and all input photos "
+        "match their SHA-256\n"
+    )
+    return EXIT_OK
 
 
 COMMANDS: dict[str, Callable[..., int]] = {
@@ -711,6 +780,9 @@ def main(
         return EXIT_MODEL
     except atomic.ProtectedFileError as exc:
         stderr.write(f"forensic-app: error: {display(exc)}\n")
+        return EXIT_USAGE
+    except CaseBusyError as exc:
+        stderr.write(f"forensic-app: error: {exc}\n")
         return EXIT_USAGE
     except KeyboardInterrupt:
         stderr.write("\nforensic-app: interrupted; results already written are kept\n")

@@ -4,10 +4,16 @@ Why self-contained: a report travels (mail, evidence disc, court bundle) and mus
 thing years later on an offline machine. Thumbnails and face crops are embedded as ``data:``
 URIs, the style sheet is inline, and nothing refers to any other file or address.
 
-Before anything is written every input photo is read again and its SHA-256 compared with the one
-taken when it was opened; a mismatch (or a missing photo) is shown at the top of the report in a
-red banner, recorded in the audit log and returned to the caller (the CLI exits nonzero). Pixels
-of a changed photo are never used: its thumbnail then comes from the case's annotated copy.
+Before anything is written the whole case is verified (core/casecheck.py: the audit chain, the
+manifest, every record and annotated copy) and every input photo is read again and its SHA-256
+compared with the one taken when it was opened; any finding is shown at the top of the report in
+a red banner and returned to the caller (the CLI exits 4). The report says exactly what was
+verified and prints the chain's head hash as a seal. Pixels of a changed photo are never used:
+its thumbnail then comes from the case's annotated copy.
+
+The report only reads the case: it can be written to another folder from write-blocked media.
+The check and the export are logged in the case's audit log only when this process may write
+the case (``Case.try_log``); otherwise the outcome says why they were not.
 """
 
 from __future__ import annotations
@@ -28,8 +34,9 @@ from PIL import Image
 
 from forensic_app import __version__
 from forensic_app.core import atomic, audit
-from forensic_app.core.audit import read_audit, utc_now
-from forensic_app.core.case import Case, IntegrityIssue, PhotoRecord
+from forensic_app.core.audit import utc_now
+from forensic_app.core.case import Case, CaseError, IntegrityIssue, PhotoRecord
+from forensic_app.core.casecheck import CaseVerification, verify_case
 from forensic_app.core.names import display
 from forensic_app.core.results import Face
 
@@ -85,10 +92,12 @@ class ReportOutcome:
     faces: int
     issues: list[IntegrityIssue] = field(default_factory=list)
     audit_problems: list[str] = field(default_factory=list)
+    verification: CaseVerification | None = None
+    not_logged: str | None = None  # why the export is not in the case's audit log
 
     @property
     def ok(self) -> bool:
-        return not self.issues
+        return not self.issues and (self.verification is None or self.verification.ok)
 
 
 def _e(value: Any) -> str:
@@ -168,10 +177,10 @@ def _annotated_pixels(case: Case, rec: PhotoRecord) -> np.ndarray | None:
     if not rec.annotated:
         return None
     try:
-        with Image.open(case.root / rec.annotated) as im:
+        with Image.open(case.inside(rec.annotated)) as im:
             im.thumbnail((THUMB_SIZE, THUMB_SIZE))
             return np.asarray(im.convert("RGB"))
-    except OSError:
+    except (OSError, CaseError, ValueError):
         return None
 
 
@@ -211,7 +220,8 @@ def _render(
     Returns the head of the document (everything before the photo details, which needs the
     totals) and the facts (integrity issues, counts). The document is head + spool + ``_TAIL``.
     """
-    records = case.records()
+    check = verify_case(case, inputs=False)  # inputs are re-hashed below, once, while rendered
+    records = check.records
     all_issues: list[IntegrityIssue] = []
     table_rows: list[str] = []
     n_faces = 0
@@ -280,7 +290,9 @@ def _render(
         spool.write(section.encode("utf-8"))
         del rgb, thumb, section
 
-    audit_read = read_audit(case.root / "audit.jsonl")
+    check.input_issues = all_issues
+    check.inputs_rehashed = True
+    check.inputs_checked = sum(1 + len(r.other_paths) for r in records if r.sha256)
     m = case.manifest
     band = m.get("settings", {}).get("uncertain_band")
     if not band:
@@ -302,18 +314,14 @@ def _render(
             f"match the SHA-256 taken when they were opened. Results for them may not describe "
             f"the files as they are now.<ul>{items}</ul></div>"
         )
-    else:
+    if check.findings:
+        items = "".join(f"<li>{_e(f.describe())}</li>" for f in check.findings)
         parts.append(
-            f'<p class="ok">Integrity: every input photo was read again just before '
-            f"this report was written; all SHA-256 hashes match the ones taken when "
-            f"they were opened ({sum(1 for r in records if r.sha256)} photos).</p>"
+            f'<div class="alert">CASE NOT VERIFIED: {len(check.findings)} problem(s) with the '
+            f"case's own files (audit log, manifest, records, annotated copies). What this "
+            f"report shows may not be what the tool recorded.<ul>{items}</ul></div>"
         )
-    if not audit_read.ok:
-        items = "".join(f"<li>{_e(p)}</li>" for p in audit_read.problems())
-        parts.append(
-            f'<div class="warn">Audit log: {len(audit_read.entries)} valid entries; '
-            f"problems found (the rest of the log is intact):<ul>{items}</ul></div>"
-        )
+    parts.append(_verification_html(check))
     parts.append("<h2>Summary</h2>")
     parts.append(
         _kv_table(
@@ -330,7 +338,8 @@ def _render(
                     " / ".join(str(counts.get(g, 0)) for g in ("female", "male", "uncertain")),
                 ),
                 ("photos with manual corrections", manual_photos),
-                ("audit log entries", len(audit_read.entries)),
+                ("audit log lines", check.audit_lines),
+                ("audit chain head (seal)", check.head),
             ]
         )
     )
@@ -369,13 +378,35 @@ def _render(
         "issues": all_issues,
         "photos": len(records),
         "faces": n_faces,
-        "audit_problems": audit_read.problems(),
+        "audit_problems": [f.describe() for f in check.findings],
         "inputs": [r.abs_path for r in records],
+        "verification": check,
     }
     return "".join(parts), facts
 
 
 _TAIL = b"</body></html>"
+
+
+def _verification_html(check: CaseVerification) -> str:
+    """The "What was verified" section: each check in words, findings, notes and the seal."""
+    cls = "ok" if check.ok else "alert"
+    verdict = (
+        "Verified: the case is exactly as the tool recorded it, and every input photo still "
+        "has the SHA-256 taken when it was opened."
+        if check.ok
+        else "NOT verified: see the problems listed above."
+    )
+    items = "".join(f"<li>{_e(line)}</li>" for line in check.verified())
+    notes = "".join(f"<li>{_e(n)}</li>" for n in check.notes)
+    return (
+        f'<h2>What was verified</h2><p class="{cls}">{_e(verdict)}</p><ul>{items}</ul>'
+        + (f"<p>Notes:</p><ul>{notes}</ul>" if notes else "")
+        + "<p>Seal: the SHA-256 of the last audit log line when this report was made is "
+        f'<span class="hash">{_e(check.head)}</span>. Note it down: a later check of the case '
+        "finds this value as the link of a later line (or as the head) unless the log was "
+        "rewritten.</p>"
+    )
 
 
 def build_report_html(case: Case, generated_by: str | None = None) -> tuple[str, dict[str, Any]]:
@@ -387,24 +418,32 @@ def build_report_html(case: Case, generated_by: str | None = None) -> tuple[str,
 
 
 def write_report(
-    case: Case, out_path: str | Path | None = None, generated_by: str | None = None
+    case: Case,
+    out_path: str | Path | None = None,
+    generated_by: str | None = None,
+    log: bool = True,
 ) -> ReportOutcome:
-    """Check every input's SHA-256, write the report atomically and log the export.
+    """Verify the case and every input's SHA-256, write the report atomically, log the export
+    (when ``log`` and the case may be written now; see ``ReportOutcome.not_logged``).
 
     Photo sections are rendered one at a time into a scratch file and streamed into the report,
     so memory does not grow with the number of photos.
     """
     out = Path(out_path) if out_path else case.root / REPORT_NAME
     atomic.refuse_overwrite_of(out, [r.abs_path for r in case.records()])  # fail fast
+    not_logged: str | None = "not asked to log" if not log else None
     with tempfile.TemporaryFile() as spool:
         head, facts = _render(case, spool, generated_by)
         issues: list[IntegrityIssue] = facts["issues"]
-        case.log(
-            audit.INTEGRITY_CHECK,
-            None,
-            photos=facts["photos"],
-            problems=[i.describe() for i in issues],
-        )
+        check: CaseVerification = facts["verification"]
+        if log:
+            _, not_logged = case.try_log(
+                audit.INTEGRITY_CHECK,
+                None,
+                photos=facts["photos"],
+                problems=check.problems(),
+                verified_head=check.head,
+            )
         atomic.refuse_overwrite_of(out, facts["inputs"])
         digest = hashlib.sha256()
         with atomic.atomic_stream(out) as fh:
@@ -418,14 +457,23 @@ def write_report(
             while chunk := spool.read(1 << 20):
                 put(chunk)
             put(_TAIL)
-    case.log(
-        audit.EXPORTED,
-        None,
-        kind="html-report",
-        file=os.path.abspath(out),
-        report_sha256=digest.hexdigest(),
-        integrity_problems=len(issues),
-    )
+    if log and not_logged is None:
+        _, not_logged = case.try_log(
+            audit.EXPORTED,
+            None,
+            kind="html-report",
+            file=os.path.abspath(out),
+            report_sha256=digest.hexdigest(),
+            integrity_problems=len(check.problems()),
+            verified_head=check.head,
+        )
     return ReportOutcome(
-        out, digest.hexdigest(), facts["photos"], facts["faces"], issues, facts["audit_problems"]
+        out,
+        digest.hexdigest(),
+        facts["photos"],
+        facts["faces"],
+        issues,
+        facts["audit_problems"],
+        check,
+        not_logged,
     )
