@@ -706,6 +706,8 @@ def cmd_case(
         )
         if entry is None:
             stderr.write(f"note: this check was not logged in the case: {why}\n")
+        else:
+            stdout.write(f"  this check was logged; new chain head: {entry['line_sha256']}\n")
     if not check.ok:
         stdout.write(f"integrity: NOT verified ({len(check.problems())} problem(s))\n")
         return EXIT_INTEGRITY

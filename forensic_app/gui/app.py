@@ -13,8 +13,10 @@ import logging.handlers
 import os
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from forensic_app import __version__
 from forensic_app.core.paths import ensure_dir, log_dir
@@ -148,6 +150,31 @@ def missing_display_message(
     )
 
 
+def engine_factories(
+    opts: argparse.Namespace,
+) -> tuple[Callable[[], Any], Callable[[int | None], Any]]:
+    """(window engine factory, batch engine factory) for the models chosen on the command line.
+
+    Why both: given only the first, the window's batches had no way to make single-threaded
+    engines and ran one photo at a time, losing the CLI's per-core speed-up
+    (core.batch.recommended_parallelism); both must load the same models.
+    """
+
+    def factory() -> Any:
+        from forensic_app.core.analysis import Engine
+
+        return Engine.create(models_dir=opts.models_dir, gender_model=opts.gender_model)
+
+    def batch_factory(threads: int | None) -> Any:
+        from forensic_app.core.analysis import Engine
+
+        return Engine.create(
+            models_dir=opts.models_dir, gender_model=opts.gender_model, threads=threads
+        )
+
+    return factory, batch_factory
+
+
 def run_gui(args: list[str] | None = None) -> int:
     """Start the window; ``args`` are the command-line words after the program name."""
     opts = parse_args(list(args or []))
@@ -160,12 +187,8 @@ def run_gui(args: list[str] | None = None) -> int:
     app = create_application()
     from forensic_app.gui.main_window import MainWindow
 
-    def factory():
-        from forensic_app.core.analysis import Engine
-
-        return Engine.create(models_dir=opts.models_dir, gender_model=opts.gender_model)
-
-    window = MainWindow(engine_factory=factory)
+    factory, batch_factory = engine_factories(opts)
+    window = MainWindow(engine_factory=factory, batch_engine_factory=batch_factory)
     window.show()
     log.info("forensic_app %s started; log file %s", __version__, log_path)
     if opts.path:

@@ -4,6 +4,10 @@ The window reports events (photo opened, analysed, manual edit, export) through 
 this controller turns them into ``core.case.Case`` calls, so the audit trail is written by the
 same core code the CLI uses. Reports are ``core.report``'s HTML; PDF is that HTML printed by Qt
 (``QTextDocument`` + ``QPdfWriter``), written atomically.
+
+An open case is a writer session: the window holds the case's writer lock from opening to
+closing (a CLI ``batch`` on the same case then exits naming this window's process), and its own
+batches and single-photo analyses share that one lock.
 """
 
 from __future__ import annotations
@@ -18,9 +22,7 @@ from PySide6.QtGui import QPageLayout, QPageSize, QPdfWriter, QTextDocument
 
 from forensic_app.core import audit
 from forensic_app.core.atomic import refuse_overwrite_of, write_bytes_atomic
-from forensic_app.core.batch import DONE, BatchItem, BatchOutcome
 from forensic_app.core.case import Case
-from forensic_app.core.progress import Progress
 from forensic_app.core.report import build_report_html, write_report
 from forensic_app.gui.qt_compat import emit
 
@@ -44,6 +46,7 @@ class CaseController(QObject):
     def new_case(self, folder: str | Path, name: str | None = None,
                  examiner: str | None = None) -> Case:
         engine = self.window.engines.engine
+        self.close_case()
         case = Case.create(folder, name=name or None, examiner=examiner or None, engine=engine,
                            settings=self.window.prefs.analysis)
         self._set(case)
@@ -51,7 +54,8 @@ class CaseController(QObject):
         return case
 
     def open_case(self, folder: str | Path, examiner: str | None = None) -> Case:
-        case = Case.open(folder, examiner=examiner or None)
+        self.close_case()
+        case = Case.open(folder, examiner=examiner or None)  # CaseBusyError names the holder
         self._set(case)
         log.info("case %r opened (%d photo record(s))", case.name, len(case.records()))
         return case
@@ -59,6 +63,7 @@ class CaseController(QObject):
     def close_case(self) -> None:
         if self.case is not None:
             log.info("case %r closed", self.case.name)
+            self.case.close()  # releases the writer lock
         self._set(None)
 
     def _set(self, case: Case | None) -> None:
@@ -92,17 +97,17 @@ class CaseController(QObject):
                                    f"{action} could not be recorded in case {case.name}: {exc}")
 
     def _store_analysis(self) -> None:
-        """Store a single-photo analysis from the window like a one-photo batch."""
+        """Store a single-photo analysis from the window (``Case.save_single``).
+
+        Never through ``begin_batch``: a batch of this case may be running in the background,
+        and its resume key and re-analyse flag must stay as that batch set them.
+        """
         case, doc = self.case, self.window.doc
         engine = self.window.engines.engine
         if case is None or engine is None or doc.result is None or doc.image is None:
             return
-        case.begin_batch(engine, self.window.prefs.analysis, reanalyse=True, photos=1)
-        item = BatchItem(0, doc.image.path, status=DONE, result=doc.result)
-        case.save(item, copy.deepcopy(doc.result), doc.image)
-        progress = Progress(total=1)
-        progress.record()
-        case.end_batch(BatchOutcome([item], progress))
+        case.save_single(engine, self.window.prefs.analysis, copy.deepcopy(doc.result),
+                         doc.image)
 
     # ---- reports -----------------------------------------------------------------------
     def write_html_report(self, out_path: str | Path | None = None):
@@ -139,9 +144,11 @@ class CaseController(QObject):
         import hashlib
 
         digest = hashlib.sha256(pdf).hexdigest()
-        self.case.log(audit.EXPORTED, None, kind="pdf-report", file=str(out.resolve()),
-                      report_sha256=digest,
-                      integrity_problems=len(facts.get("issues", [])))
+        check = facts.get("verification")
+        self.case.try_log(audit.EXPORTED, None, kind="pdf-report", file=str(out.resolve()),
+                          report_sha256=digest,
+                          integrity_problems=len(check.problems()) if check else 0,
+                          verified_head=check.head if check else None)
         log.info("PDF report written: %s (SHA-256 %s)", out, digest)
         return out
 

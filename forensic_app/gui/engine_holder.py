@@ -6,7 +6,9 @@ The error is kept and shown, never raised into Qt.
 
 Folder batches get their own engine: on a laptop CPU, analysing one photo per core with
 single-threaded sessions is about twice as fast as one photo at a time (bench/RESULTS-batch.md),
-and the interactive engine keeps its multi-threaded sessions for the photo on screen.
+and the interactive engine keeps its multi-threaded sessions for the photo on screen. A window
+started with its own engine factory (model folder, gender model) must pass the matching batch
+factory too (gui/app.py does), or its batches fall back to one worker.
 """
 
 from __future__ import annotations

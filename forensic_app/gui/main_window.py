@@ -61,12 +61,13 @@ class MainWindow(QMainWindow):
     analysisFinished = Signal(str)
 
     def __init__(self, engine_factory: Callable[[], Any] | None = None,
-                 preferences: Preferences | None = None) -> None:
+                 preferences: Preferences | None = None,
+                 batch_engine_factory: Callable[[int | None], Any] | None = None) -> None:
         super().__init__()
         self.setWindowTitle("forensic_app")
         self.setAcceptDrops(True)
         self.prefs = preferences or load_preferences()
-        self.engines = EngineHolder(engine_factory)
+        self.engines = EngineHolder(engine_factory, batch_engine_factory)
         self.doc = PhotoDocument(self)
         self.undo_stack = QUndoStack(self)
         self.task: Task | None = None
