@@ -257,7 +257,8 @@ class BatchRunner:
         except MemoryError:
             return "error", _error_result(item.path, "not enough memory to decode this image")
         except Exception as exc:  # ImageLoadError and anything unexpected: a per-photo error
-            from_loader = type(exc).__name__ == "ImageLoadError"
+            # An audit append that failed in the store's lookup is not a read error: say what.
+            from_loader = type(exc).__name__ in ("ImageLoadError", "AuditWriteError")
             msg = str(exc) if from_loader else f"unexpected error while reading: {exc!r}"
             if not from_loader:
                 log.error("unexpected error reading %s:\n%s", item.path, traceback.format_exc())
