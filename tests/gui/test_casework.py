@@ -232,3 +232,85 @@ def test_batch_of_one_photo_uses_the_window_engine(make_window):
     window.engines.batch_factory = lambda threads: pytest.fail("no batch engine for one photo")
     engine, workers = window.engines.for_batch(1, cores=4)
     assert workers == 1 and engine is window.engines.get()
+
+
+def test_window_case_verifies_after_batch_edit_and_exports(qtbot, make_window, folder, tmp_path):
+    from forensic_app.core.case import Case
+    from forensic_app.core.casecheck import verify_case
+
+    window = make_window()
+    ui = window.casework
+    ui.cases.new_case(tmp_path / "case", "Verify", "Examiner A")
+    assert run_batch(qtbot, window, folder) == "done"
+    index = next(r.index for r in ui.panel.model.rows if r.path.endswith("img1.png"))
+    ui.open_review(index)
+    window.select_face(0)
+    window.relabel_selected("female")
+    report = ui.export_html(tmp_path / "report.html")
+    assert report is not None and report.ok and report.not_logged is None
+    assert ui.export_pdf(tmp_path / "report.pdf") is not None
+    check = verify_case(Case.open(tmp_path / "case", writer=False))
+    assert check.ok, check.problems()
+    assert check.history_ok == 1 and check.records_ok == 5 and check.annotated_ok == 4
+    assert check.head == read_audit(tmp_path / "case" / "audit.jsonl").head
+
+
+def test_one_photo_analysis_during_a_batch_leaves_the_batch_alone(qtbot, make_window, photo,
+                                                                  folder, tmp_path):
+    """Code review: analysing one photo while a case batch runs called
+    begin_batch(reanalyse=True) and flipped the running batch into re-analysing."""
+    window = make_window()
+    ui = window.casework
+    case = ui.cases.new_case(tmp_path / "case", "Busy", None)
+    assert run_batch(qtbot, window, folder) == "done"
+    engine = window.engines.get()
+    key = case.begin_batch(engine, window.prefs.analysis, photos=5)  # a resumed batch runs...
+    assert case.wants_lookup()
+    open_and_wait(qtbot, window, photo)  # ...and the examiner analyses a photo meanwhile
+    sha = window.doc.image.sha256
+    assert (case.root / "results" / f"{sha}.json").is_file()
+    assert case._key == key and case._reanalyse is False and case.wants_lookup()
+
+
+def test_open_case_holds_the_writer_lock_for_the_window(qtbot, make_window, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    script = ("import sys\nfrom forensic_app.core.case import Case\n"
+              "from forensic_app.core.caselock import CaseBusyError\n"
+              "try:\n    Case.open(sys.argv[1]).close()\n    print('opened')\n"
+              "except CaseBusyError as exc:\n    print('busy', exc)\n")
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+
+    def other_process() -> str:
+        return subprocess.run([sys.executable, "-c", script, str(tmp_path / "case")],
+                              capture_output=True, text=True, env=env, timeout=60).stdout
+
+    window = make_window()
+    window.casework.cases.new_case(tmp_path / "case", "Locked", None)
+    seen = other_process()
+    assert seen.startswith("busy") and f"pid {os.getpid()}" in seen
+    window.casework.cases.close_case()
+    assert other_process().startswith("opened")
+
+
+def test_window_batches_get_a_batch_engine_from_the_app(qtbot, monkeypatch):
+    """Code review: gui/app.py passed only an engine factory, so batch_factory was None and
+    every window batch ran on one worker."""
+    from forensic_app.core import analysis
+    from forensic_app.gui.app import engine_factories, parse_args
+    from forensic_app.gui.engine_holder import EngineHolder
+    from forensic_app.gui.main_window import MainWindow
+
+    made = []
+    monkeypatch.setattr(analysis.Engine, "create",
+                        classmethod(lambda cls, **kw: made.append(kw) or FakeEngine()))
+    opts = parse_args(["--models-dir", "mymodels"])
+    factory, batch_factory = engine_factories(opts)
+    assert EngineHolder(factory).batch_factory is None  # the old wiring: one worker
+    window = MainWindow(engine_factory=factory, batch_engine_factory=batch_factory)
+    qtbot.addWidget(window)
+    engine, workers = window.engines.for_batch(8, cores=4)
+    assert workers == 4 and isinstance(engine, FakeEngine)
+    assert made == [{"models_dir": Path("mymodels"), "gender_model": None, "threads": 1}]
