@@ -117,6 +117,15 @@ def _result_problem(d: Any) -> str | None:
         for k in ("score", "p_male", "age"):
             if not _is_num(f.get(k)):
                 return f"face {n}: '{k}' is not a number"
+        marks = f.get("landmarks")
+        if marks is not None and not (
+            isinstance(marks, list)
+            and all(
+                isinstance(pt, list) and len(pt) == 2 and all(_is_num(v, False) for v in pt)
+                for pt in marks
+            )
+        ):
+            return f"face {n}: 'landmarks' is not a list of [x, y] points"
     return None
 
 

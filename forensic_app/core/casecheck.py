@@ -29,6 +29,7 @@ from forensic_app.core.case import (
     IntegrityIssue,
     PhotoRecord,
 )
+from forensic_app.core.caselock import HOLDER_FILE, describe_holder, held_here, read_holder
 
 _CHUNK = 1 << 20
 
@@ -149,6 +150,11 @@ def verify_case(case: Case, inputs: bool = True) -> CaseVerification:
     """Check the chain, every case file against the latest entry that wrote it, and (with
     ``inputs``) re-hash every input photo. Reads only; never raises for bad content."""
     v = CaseVerification(case.name)
+    if not held_here(case.root) and (case.root / HOLDER_FILE).exists():
+        v.notes.append(
+            f"a writer was active during this check ({describe_holder(read_holder(case.root))}); "
+            "a file it was writing just then may not verify until it has finished"
+        )
     log = read_audit(case.root / AUDIT_FILE)
     v.audit_lines = len(log.lines)
     if not log.exists:

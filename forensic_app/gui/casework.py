@@ -46,17 +46,15 @@ class CaseController(QObject):
     def new_case(self, folder: str | Path, name: str | None = None,
                  examiner: str | None = None) -> Case:
         engine = self.window.engines.engine
-        self.close_case()
         case = Case.create(folder, name=name or None, examiner=examiner or None, engine=engine,
                            settings=self.window.prefs.analysis)
-        self._set(case)
+        self._replace(case)
         log.info("case %r created in %s", case.name, case.root)
         return case
 
     def open_case(self, folder: str | Path, examiner: str | None = None) -> Case:
-        self.close_case()
         case = Case.open(folder, examiner=examiner or None)  # CaseBusyError names the holder
-        self._set(case)
+        self._replace(case)
         log.info("case %r opened (%d photo record(s))", case.name, len(case.records()))
         return case
 
@@ -65,6 +63,15 @@ class CaseController(QObject):
             log.info("case %r closed", self.case.name)
             self.case.close()  # releases the writer lock
         self._set(None)
+
+    def _replace(self, case: Case) -> None:
+        """Make ``case`` the open case; the previous one (if any) is closed only now, so a
+        case that cannot be opened leaves the current one open."""
+        previous = self.case
+        self._set(case)
+        if previous is not None and previous is not case:
+            log.info("case %r closed", previous.name)
+            previous.close()
 
     def _set(self, case: Case | None) -> None:
         self.case = case

@@ -274,6 +274,7 @@ class CaseworkUi(QObject):
             self.w.show_error("Could not write the report", str(exc))
             return None
         self._warn_integrity(outcome.issues)
+        self._warn_case_findings(outcome.verification)
         self.w.statusBar().showMessage(f"Report written: {outcome.path}", 8000)
         return outcome
 
@@ -305,6 +306,17 @@ class CaseworkUi(QObject):
         QMessageBox.warning(self.w, "Input photos changed or missing",
                             "The SHA-256 of these photos no longer matches the hash taken when "
                             f"they were opened. The report says so.\n\n{text}{more}")
+
+    def _warn_case_findings(self, check) -> None:
+        """The case's own files (audit log, manifest, records, copies) did not verify."""
+        if check is None or not check.findings:
+            return
+        text = "\n".join(f.describe() for f in check.findings[:20])
+        more = f"\n… and {len(check.findings) - 20} more" if len(check.findings) > 20 else ""
+        log.error("INTEGRITY: %d case file problem(s)", len(check.findings))
+        QMessageBox.warning(self.w, "Case files do not verify",
+                            "These files of the case are not as the tool recorded them in the "
+                            f"audit log. The report says so.\n\n{text}{more}")
 
     # ---- state -------------------------------------------------------------------------
     def update_actions(self) -> None:
