@@ -270,7 +270,9 @@ class AuditLog:
             entry["files"] = dict(wrote)
         with _lock_for(self.path):
             try:
-                fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+                # O_NOFOLLOW: a log replaced by a link must not lead appends into another file.
+                flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+                fd = os.open(self.path, flags, 0o644)
             except OSError as exc:
                 raise AuditWriteError(
                     exc.errno,

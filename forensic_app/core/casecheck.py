@@ -166,6 +166,8 @@ def verify_case(case: Case, inputs: bool = True) -> CaseVerification:
         )
     elif log.read_error:
         v.findings.append(Finding(AUDIT_FILE, log.read_error))
+    if os.path.islink(case.root / AUDIT_FILE):
+        v.findings.append(Finding(AUDIT_FILE, "is a symbolic link, not the case's own log"))
     v.chain = check_chain(log)
     v.findings += [Finding(AUDIT_FILE, p) for p in v.chain.problems]
     v.notes += v.chain.notes

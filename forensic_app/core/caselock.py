@@ -90,7 +90,7 @@ class _Held:
 
 
 _HELD: dict[str, _Held] = {}
-_GUARD = threading.Lock()
+_GUARD = threading.RLock()  # re-entrant: a Case collected inside a lock call releases here
 
 
 def _key(root: Path) -> str:

@@ -173,6 +173,21 @@ def test_symlinked_annotated_copy_cannot_lead_a_write_outside(tmp_path, photos):
     assert sorted(p.name for p in other.parent.iterdir()) == ["evidence.jpg"]
 
 
+def test_audit_log_replaced_by_a_link_never_leads_appends_elsewhere(tmp_path, photos):
+    engine = FakeEngine()
+    case = Case.create(tmp_path / "case", "c", "ex", engine)
+    other = make_photo(tmp_path / "elsewhere" / "evidence.jpg", color=(1, 200, 1))
+    other_bytes = other.read_bytes()
+    (tmp_path / "case" / "audit.jsonl").unlink()
+    (tmp_path / "case" / "audit.jsonl").symlink_to(other)
+    with pytest.raises(AuditWriteError):
+        case.log(audit.EXPORTED, None, file="x")
+    assert other.read_bytes() == other_bytes
+    assert any(
+        f.file == "audit.jsonl" and "symbolic link" in f.problem for f in verify_case(case).findings
+    )
+
+
 def test_window_analysis_during_a_batch_does_not_flip_the_batch(tmp_path, photos):
     """Code review: the window's one-photo analysis called begin_batch(reanalyse=True) on the
     case and turned the running batch into re-analysing every unchanged photo."""
