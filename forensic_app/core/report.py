@@ -417,6 +417,22 @@ def build_report_html(case: Case, generated_by: str | None = None) -> tuple[str,
         return head + spool.read().decode("utf-8") + _TAIL.decode(), facts
 
 
+def refuse_case_file(case: Case, out: Path) -> None:
+    """A report may go into the case folder itself, never over or among the case's own files
+    (manifest, audit log, lock, records, annotated copies), which verification vouches for."""
+    root = os.path.realpath(case.root)
+    target = os.path.realpath(out)
+    if os.path.commonpath([root, target]) != root:
+        return
+    rel = os.path.relpath(target, root)
+    own = {"case.json", "audit.jsonl", ".case.lock", ".case.lock.json"}
+    if os.sep in rel or rel in own or rel == ".":
+        raise atomic.ProtectedFileError(
+            f"refusing to write the report to {out}: it is inside the case's own files; "
+            "write it to the case folder itself or elsewhere"
+        )
+
+
 def write_report(
     case: Case,
     out_path: str | Path | None = None,
@@ -430,6 +446,7 @@ def write_report(
     so memory does not grow with the number of photos.
     """
     out = Path(out_path) if out_path else case.root / REPORT_NAME
+    refuse_case_file(case, out)
     atomic.refuse_overwrite_of(out, [r.abs_path for r in case.records()])  # fail fast
     not_logged: str | None = "not asked to log" if not log else None
     with tempfile.TemporaryFile() as spool:

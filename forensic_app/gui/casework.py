@@ -23,7 +23,7 @@ from PySide6.QtGui import QPageLayout, QPageSize, QPdfWriter, QTextDocument
 from forensic_app.core import audit
 from forensic_app.core.atomic import refuse_overwrite_of, write_bytes_atomic
 from forensic_app.core.case import Case
-from forensic_app.core.report import build_report_html, write_report
+from forensic_app.core.report import build_report_html, refuse_case_file, write_report
 from forensic_app.gui.qt_compat import emit
 
 log = logging.getLogger(__name__)
@@ -129,6 +129,7 @@ class CaseController(QObject):
         """Print the HTML report to PDF with Qt's own engine (no extra dependency)."""
         assert self.case is not None
         out = Path(out_path)
+        refuse_case_file(self.case, out)
         refuse_overwrite_of(out, [r.abs_path for r in self.case.records()])
         html, facts = build_report_html(self.case, generated_by=self._examiner())
         doc = QTextDocument()

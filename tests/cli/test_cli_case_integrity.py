@@ -224,6 +224,17 @@ def test_report_prints_the_seal_and_what_was_verified(case):
     assert rc == EXIT_OK
 
 
+def test_report_is_never_written_over_the_case_own_files(case):
+    rec = record_of(case, "a.jpg")
+    for target in (rec, case / "case.json", case / "audit.jsonl", case / "annotated" / "r.html"):
+        before = target.read_bytes() if target.exists() else None
+        rc, _, err = run(["report", "--case", str(case), "--out", str(target)])
+        assert rc == EXIT_USAGE and "inside the case's own files" in err
+        assert (target.read_bytes() if target.exists() else None) == before
+    rc, _, err = verify(case, "--no-log")
+    assert rc == EXIT_OK, err
+
+
 def test_manifest_of_the_wrong_shape_is_a_clear_error(case):
     (case / "case.json").write_text(json.dumps({"case_name": "x", "models": "not a list"}))
     for argv, code in (
