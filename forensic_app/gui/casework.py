@@ -55,7 +55,15 @@ class CaseController(QObject):
     def open_case(self, folder: str | Path, examiner: str | None = None) -> Case:
         case = Case.open(folder, examiner=examiner or None)  # CaseBusyError names the holder
         self._replace(case)
-        log.info("case %r opened (%d photo record(s))", case.name, len(case.records()))
+        records, problems = case.scan_records()
+        log.info("case %r opened (%d photo record(s))", case.name, len(records))
+        if problems:  # never dropped silently: the examiner is told which files
+            for problem in problems:
+                log.error("unusable case record: %s", problem)
+            self.window.show_error("Unusable case records",
+                                   f"{len(problems)} record file(s) of case {case.name} cannot "
+                                   "be used; Case verify and the report list them:\n\n"
+                                   + "\n".join(problems[:20]))
         return case
 
     def close_case(self) -> None:

@@ -314,3 +314,18 @@ def test_window_batches_get_a_batch_engine_from_the_app(qtbot, monkeypatch):
     engine, workers = window.engines.for_batch(8, cores=4)
     assert workers == 4 and isinstance(engine, FakeEngine)
     assert made == [{"models_dir": Path("mymodels"), "gender_model": None, "threads": 1}]
+
+
+def test_opening_a_case_with_an_unusable_record_says_so(qtbot, make_window, folder, tmp_path,
+                                                         record_dialogs):
+    window = make_window()
+    ui = window.casework
+    ui.cases.new_case(tmp_path / "case", "Damaged", None)
+    assert run_batch(qtbot, window, folder) == "done"
+    ui.cases.close_case()
+    bad = sorted((tmp_path / "case" / "results").glob("*.json"))[0]
+    bad.write_text('{"path": ["not", "text"]}')
+    case = ui.cases.open_case(tmp_path / "case")
+    assert len(case.records()) == 4
+    assert record_dialogs and record_dialogs[-1][0] == "Unusable case records"
+    assert bad.name in record_dialogs[-1][1]
