@@ -617,6 +617,18 @@ def cmd_batch(
     return EXIT_OK if outcome.all_ok else EXIT_FAILED
 
 
+def _case_unusable(root: str, exc: Exception, stderr: TextIO) -> int:
+    """A folder that is no case is bad usage (2); a case whose manifest is missing or damaged
+    (its audit log is there) is an integrity failure (4), named like any other case file."""
+    from forensic_app.core.case import AUDIT_FILE, CASE_FILE
+
+    stderr.write(f"forensic-app: error: {exc}\n")
+    if (Path(root) / AUDIT_FILE).is_file():
+        stderr.write(f"  INTEGRITY: {CASE_FILE}: missing or unusable in a case with an audit log\n")
+        return EXIT_INTEGRITY
+    return EXIT_USAGE
+
+
 def _say_if_busy(root: str, stderr: TextIO) -> None:
     from forensic_app.core.caselock import describe_holder, read_holder
 
@@ -647,8 +659,7 @@ def cmd_report(
     try:
         case = Case.open(args.case, args.examiner, writer=False)  # a reader writes nothing
     except CaseError as exc:
-        stderr.write(f"forensic-app: error: {exc}\n")
-        return EXIT_USAGE
+        return _case_unusable(args.case, exc, stderr)
     outcome = write_report(case, args.out, generated_by=args.examiner, log=not args.no_log)
     stdout.write(
         f"report written: {outcome.path} ({outcome.photos} photos, {outcome.faces} "
@@ -689,8 +700,7 @@ def cmd_case(
     try:
         case = Case.open(args.case, writer=False)
     except CaseError as exc:
-        stderr.write(f"forensic-app: error: {exc}\n")
-        return EXIT_USAGE
+        return _case_unusable(args.case, exc, stderr)
     check = verify_case(case)
     records = check.records
     stdout.write(f"case: {display(case.name)}\n")

@@ -56,6 +56,7 @@ INTERRUPTED = "interrupted"  # Ctrl-C (SIGINT) stopped a run
 INPUTS_SKIPPED = "inputs-skipped"  # files a folder walk passed over, each with its reason
 LOG_TORN_LINE = "audit-torn-line-found"
 STALE_TEMP_REMOVED = "stale-temp-files-removed"
+LOG_MISSING = "audit-log-missing"
 
 #: ``prev`` of the first line of a chained log.
 GENESIS = "0" * 64

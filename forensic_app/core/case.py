@@ -431,6 +431,12 @@ class Case:
             raise CaseError(f"cannot lock case folder {root} for writing: {exc}") from exc
         try:
             case.manifest = cls.read_manifest(root)  # as it is now that we hold the lock
+            if not (root / AUDIT_FILE).exists():
+                case.audit.append(
+                    audit.LOG_MISSING,
+                    note="this case had no audit log when it was opened; the log starts again "
+                    "here and case verify reports every earlier file as unaccounted for",
+                )
             if log_open:
                 with contextlib.suppress(OSError):  # a case made before markers
                     ownership.mark(root, ownership.KIND_CASE, owned=[RESULTS_DIR, ANNOTATED_DIR])

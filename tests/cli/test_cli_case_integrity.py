@@ -163,6 +163,26 @@ def test_deleted_audit_log(case):
     assert "missing" in out
 
 
+def test_deleted_audit_log_stays_detected_after_the_case_is_written_again(case):
+    (case / "audit.jsonl").unlink()
+    rc, _, err = run(["batch", "ev", "--case", str(case)])
+    assert rc == EXIT_OK, err
+    entries = read_audit(case / "audit.jsonl").entries
+    assert entries[0]["action"] == "audit-log-missing"
+    out = assert_refused(case, "results/", "annotated/")
+    assert "not written by any entry" in out
+
+
+def test_deleted_or_damaged_manifest(case):
+    (case / "case.json").unlink()
+    rc, _, err = verify(case)
+    assert rc == EXIT_INTEGRITY and "case.json" in err
+    rc, _, err = run(["report", "--case", str(case), "--out", "r.html"])
+    assert rc == EXIT_INTEGRITY and "case.json" in err
+    rc, _, err = verify(case.parent / "ev")  # a folder that never was a case: bad usage
+    assert rc == EXIT_USAGE
+
+
 def test_deleted_record(case):
     rec = record_of(case, "b.png")
     rec.unlink()
@@ -238,8 +258,8 @@ def test_report_is_never_written_over_the_case_own_files(case):
 def test_manifest_of_the_wrong_shape_is_a_clear_error(case):
     (case / "case.json").write_text(json.dumps({"case_name": "x", "models": "not a list"}))
     for argv, code in (
-        (["report", "--case", str(case), "--out", "r.html"], EXIT_USAGE),
-        (["case", "verify", "--case", str(case)], EXIT_USAGE),
+        (["report", "--case", str(case), "--out", "r.html"], EXIT_INTEGRITY),
+        (["case", "verify", "--case", str(case)], EXIT_INTEGRITY),
         (["batch", "ev", "--case", str(case)], 1),
     ):
         rc, out, err = run(argv)
@@ -248,7 +268,7 @@ def test_manifest_of_the_wrong_shape_is_a_clear_error(case):
         assert "Traceback" not in err
     (case / "case.json").write_text("[1, 2]")
     rc, _, err = run(["report", "--case", str(case)])
-    assert rc == EXIT_USAGE and "not a JSON object" in err
+    assert rc == EXIT_INTEGRITY and "not a JSON object" in err
 
 
 def _snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
