@@ -48,6 +48,7 @@ from forensic_app import __version__
 from forensic_app.core import atomic, audit, ownership
 from forensic_app.core.audit import AuditLog, AuditWriteError, sha256_hex, utc_now
 from forensic_app.core.caselock import CaseBusyError, CaseLock
+from forensic_app.core.caseschema import manifest_problem, record_problem
 from forensic_app.core.results import ImageResult
 from forensic_app.core.settings import AnalysisSettings
 
@@ -74,109 +75,11 @@ class RecordError(CaseError):
 
 __all__ = ["CaseBusyError", "CaseError", "RecordError", "AuditWriteError"]
 
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
-#: An annotated copy's path in a record: one plain file name directly under annotated/.
-_ANNOTATED_REL = re.compile(r"^annotated/[A-Za-z0-9_-][A-Za-z0-9._-]*$")
-_NUMBER = (int, float)
-
-
-def _is_num(v: Any, optional: bool = True) -> bool:
-    if v is None:
-        return optional
-    return isinstance(v, _NUMBER) and not isinstance(v, bool)
-
-
-def _result_problem(d: Any) -> str | None:
-    """Why a stored result object cannot be shown or reported, or None."""
-    if not isinstance(d, dict):
-        return "'result' is not an object"
-    if not isinstance(d.get("path"), str):
-        return "'result.path' is not text"
-    for k in ("sha256", "error"):
-        if d.get(k) is not None and not isinstance(d[k], str):
-            return f"'result.{k}' is not text"
-    for k in ("width", "height"):
-        if not _is_num(d.get(k)):
-            return f"'result.{k}' is not a number"
-    notes = d.get("notes") or []
-    if not isinstance(notes, list) or not all(isinstance(n, str) for n in notes):
-        return "'result.notes' is not a list of text"
-    if not isinstance(d.get("timings_ms") or {}, dict):
-        return "'result.timings_ms' is not an object"
-    faces = d.get("faces") or []
-    if not isinstance(faces, list):
-        return "'result.faces' is not a list"
-    for n, f in enumerate(faces, start=1):
-        if not isinstance(f, dict):
-            return f"face {n} is not an object"
-        box = f.get("box")
-        if not isinstance(box, list) or len(box) != 4 or not all(_is_num(v, False) for v in box):
-            return f"face {n}: 'box' is not four numbers"
-        if not isinstance(f.get("gender", "uncertain"), str):
-            return f"face {n}: 'gender' is not text"
-        for k in ("score", "p_male", "age"):
-            if not _is_num(f.get(k)):
-                return f"face {n}: '{k}' is not a number"
-        marks = f.get("landmarks")
-        if marks is not None and not (
-            isinstance(marks, list)
-            and all(
-                isinstance(pt, list) and len(pt) == 2 and all(_is_num(v, False) for v in pt)
-                for pt in marks
-            )
-        ):
-            return f"face {n}: 'landmarks' is not a list of [x, y] points"
-    return None
-
-
-def _record_problem(name: str, d: Any) -> str | None:
-    """Why a parsed record file is unusable, or None (checked before any field is used)."""
-    if not isinstance(d, dict):
-        return "not a JSON object"
-    if not isinstance(d.get("path"), str) or not d["path"]:
-        return "'path' is missing or not text"
-    sha = d.get("sha256")
-    if sha is not None and not (isinstance(sha, str) and _HEX64.match(sha)):
-        return "'sha256' is not a SHA-256"
-    if sha is not None and "." not in Path(name).stem and name != f"{sha}.json":
-        return f"its name does not match its SHA-256 {sha}"
-    if d.get("abs_path") is not None and not isinstance(d["abs_path"], str):
-        return "'abs_path' is not text"
-    others = d.get("other_paths") or []
-    if not isinstance(others, list) or not all(isinstance(p, str) for p in others):
-        return "'other_paths' is not a list of text"
-    for k in ("settings_key", "analysed_at"):
-        if d.get(k) is not None and not isinstance(d[k], str):
-            return f"'{k}' is not text"
-    edits = d.get("manual_edits", 0)
-    if not isinstance(edits, int) or isinstance(edits, bool) or edits < 0:
-        return "'manual_edits' is not a count"
-    ann = d.get("annotated")
-    if ann is not None and not (isinstance(ann, str) and _ANNOTATED_REL.match(ann)):
-        return f"'annotated' {ann!r} is not a file inside the case's annotated/ folder"
-    return _result_problem(d.get("result"))
-
 
 def _validate_manifest(path: Path, m: Any) -> dict[str, Any]:
-    def bad(why: str) -> CaseError:
-        return CaseError(f"case manifest {path} is not a valid case manifest: {why}")
-
-    if not isinstance(m, dict):
-        raise bad("it is not a JSON object")
-    for k in ("case_name", "examiner", "created", "tool_version", "provider", "updated"):
-        if m.get(k) is not None and not isinstance(m[k], str):
-            raise bad(f"'{k}' is not text")
-    if not isinstance(m.get("settings", {}), dict):
-        raise bad("'settings' is not an object")
-    models = m.get("models", [])
-    if not isinstance(models, list) or not all(isinstance(x, dict) for x in models):
-        raise bad("'models' is not a list of objects")
-    for x in models:
-        if not isinstance(x.get("metadata") or {}, dict):
-            raise bad("a model's 'metadata' is not an object")
-    schema = m.get("schema", CASE_SCHEMA)
-    if not isinstance(schema, int) or schema > CASE_SCHEMA:
-        raise bad(f"schema {schema!r} is newer than this tool understands ({CASE_SCHEMA})")
+    problem = manifest_problem(m, CASE_SCHEMA)
+    if problem is not None:
+        raise CaseError(f"case manifest {path} is not a valid case manifest: {problem}")
     return m
 
 
@@ -225,7 +128,7 @@ class PhotoRecord:
     @classmethod
     def from_dict(cls, name: str, d: dict[str, Any]) -> PhotoRecord:
         """Build from a parsed record file; raises :class:`RecordError` for a wrong shape."""
-        problem = _record_problem(name, d)
+        problem = record_problem(name, d, ANNOTATED_DIR)
         if problem is not None:
             raise RecordError(f"{RESULTS_DIR}/{name}: {problem}")
         return cls(
