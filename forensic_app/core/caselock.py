@@ -147,7 +147,10 @@ class CaseLock:
             del _HELD[key]
             with contextlib.suppress(OSError):
                 os.remove(self.root / HOLDER_FILE)
-            held.lock.release()
+            # On write-blocked media the lock file cannot be removed; the OS lock itself goes
+            # with the descriptor, so a failure to tidy up must not fail a reader's check.
+            with contextlib.suppress(OSError):
+                held.lock.release()
 
     def __enter__(self) -> CaseLock:
         self.acquire()
