@@ -450,7 +450,10 @@ class Case:
 
     def _write_manifest(self) -> dict[str, str]:
         self.manifest["updated"] = utc_now()
-        data = json.dumps(self.manifest, indent=2, ensure_ascii=False).encode("utf-8")
+        # backslashreplace: a folder name that is not valid UTF-8 is kept as \udcxx escapes
+        data = json.dumps(self.manifest, indent=2, ensure_ascii=False).encode(
+            "utf-8", "backslashreplace"
+        )
         atomic.write_bytes_atomic(self.root / CASE_FILE, data)
         return {CASE_FILE: sha256_hex(data)}
 
@@ -600,6 +603,7 @@ class Case:
             return None
 
     def _write_record(self, rec: PhotoRecord, wrote: dict[str, str | None]) -> None:
+        # ensure_ascii: names that are not valid UTF-8 round-trip exactly (\udcxx escapes)
         data = json.dumps(rec.to_dict()).encode("ascii")
         rel = f"{RESULTS_DIR}/{rec.name}"
         atomic.write_bytes_atomic(self.inside(rel), data)

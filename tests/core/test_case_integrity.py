@@ -234,3 +234,25 @@ def test_reader_never_removes_temp_files_and_writes_nothing(tmp_path, photos):
         read_audit(writer.root / "audit.jsonl").entries[-1]["action"] == "stale-temp-files-removed"
     )
     assert [i.status for i in run_batch(writer, engine, photos).items] == [UNCHANGED, UNCHANGED]
+
+
+def test_names_that_are_not_utf8_are_chained_and_verified(tmp_path):
+    """A lone surrogate (an undecodable byte in a file name) must not break an append, a
+    record or the hashes verify recomputes."""
+    engine = FakeEngine()
+    case = Case.create(tmp_path / "case", "c", "ex", engine)
+    case.log(audit.PHOTO_OPENED, None, path="ev/caf\udce9.jpg")
+    log = read_audit(case.root / "audit.jsonl")
+    assert log.entries[-1]["detail"]["path"] == "ev/caf\udce9.jpg"
+    assert not check_chain(log).problems
+
+
+def test_case_folder_name_that_is_not_utf8(tmp_path):
+    root = tmp_path / "caf\udce9-case"
+    try:
+        root.mkdir()
+    except (UnicodeEncodeError, OSError):
+        pytest.skip("this file system refuses undecodable names")
+    case = Case.create(root, examiner="ex", engine=FakeEngine())
+    assert Case.read_manifest(root)["case_name"] == "caf\udce9-case"
+    assert verify_case(case).ok
