@@ -31,8 +31,12 @@ qt_libs=(libxcb-cursor0:libxcb-cursor.so.0 libxcb-icccm4:libxcb-icccm.so.4
          libdbus-1-3:libdbus-1.so.3)
 missing=()
 if [[ "$(uname -s)" == "Linux" ]] && command -v ldconfig >/dev/null 2>&1; then
+    # Capture the cache once and match in bash: "ldconfig -p | grep -q" under pipefail fails
+    # when grep exits at the first match and ldconfig dies of SIGPIPE, so an installed library
+    # was sometimes reported missing.
+    ld_cache="$(ldconfig -p 2>/dev/null || true)"
     for entry in "${qt_libs[@]}"; do
-        ldconfig -p | grep -q "${entry#*:}" || missing+=("${entry%%:*}")
+        [[ "$ld_cache" == *"${entry#*:}"* ]] || missing+=("${entry%%:*}")
     done
 fi
 if (( ${#missing[@]} )); then
