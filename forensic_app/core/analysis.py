@@ -21,7 +21,13 @@ from forensic_app.core.classification import GenderClassifier
 from forensic_app.core.detection import CenterFaceDetector, Detections
 from forensic_app.core.imaging import ImageLoadError, LoadedImage, load_image
 from forensic_app.core.modelstore import GenderModelSpec, ModelError
-from forensic_app.core.results import AnalysisDocument, Face, ImageResult, ModelInfo
+from forensic_app.core.results import (
+    AnalysisDocument,
+    Face,
+    ImageResult,
+    ModelInfo,
+    number_faces,
+)
 from forensic_app.core.settings import AnalysisSettings
 
 log = logging.getLogger(__name__)
@@ -200,7 +206,9 @@ class Engine:
             result.error = self.last_error
             return result
         result.timings_ms = {"detect": (t1 - t0) * 1000.0, "classify": (t2 - t1) * 1000.0}
-        result.faces = self._faces(det, pred.p_male, pred.age, settings, settings.no_detect)
+        result.faces = number_faces(
+            self._faces(det, pred.p_male, pred.age, settings, settings.no_detect)
+        )
         return result
 
     def classify_boxes(

@@ -10,7 +10,9 @@ light and dark themes: they are data, not chrome.
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -18,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from forensic_app.core.atomic import refuse_overwrite_of, write_bytes_atomic
-from forensic_app.core.results import Face
+from forensic_app.core.results import Face, face_number
 
 #: The one place for box colours (RGB).
 BOX_COLORS: dict[str, tuple[int, int, int]] = {
@@ -39,24 +41,44 @@ def face_color(face: Face) -> tuple[int, int, int]:
     return BOX_COLORS.get(face.gender, BOX_COLORS["uncertain"])
 
 
-def face_caption(face: Face, index: int | None = None) -> str:
-    """Caption such as ``"2 female 0.94"``, ``"3 uncertain p(male) 0.55"`` or ``"4 male manual"``.
+def model_answer(gender: str | None, p_male: float | None) -> str:
+    """The model's answer in the one wording used everywhere (screen, exports, report).
 
-    The number after a label is the confidence in that label (see ``Face.confidence``). An
-    uncertain face shows the model's p(male) instead: "uncertain 0.80" would read as 80 %
-    confidence in a verdict the tool deliberately does not give. A label set by hand has no model
-    confidence and says "manual"; a hand-drawn box the model labelled keeps the confidence and
-    adds "manual", so every export shows which faces a person added.
+    "female 0.94" / "male 0.91": the label and the confidence in it (``Face.confidence``).
+    "uncertain p(male) 0.55": inside the band the tool gives no verdict, so it shows the model's
+    p(male), never a "confidence" ("uncertain 0.80" would read as 80 % sure of something).
     """
-    prefix = f"{index} " if index is not None else ""
+    if gender is None:
+        return ""
+    if p_male is None:
+        return gender
+    if gender == "uncertain":
+        return f"uncertain p(male) {p_male:.2f}"
+    conf = p_male if gender == "male" else 1.0 - p_male
+    return f"{gender} {conf:.2f}"
+
+
+def face_label(face: Face) -> str:
+    """What a face is labelled, without its number: e.g. ``"female 0.94"``,
+    ``"uncertain p(male) 0.55"``, ``"male 0.80 manual"`` (a hand-drawn box the model labelled)
+    or ``"female manual (model: male 0.81)"``.
+
+    A label set by hand says "manual" and keeps the model's own answer beside it, as the JSON
+    and CSV do (``model_gender``), so nobody mistakes the examiner's call for the model's.
+    """
     if face.manual_label:
-        return f"{prefix}{face.gender} manual"
+        answer = model_answer(face.model_gender, face.p_male)
+        return f"{face.gender} manual" + (f" (model: {answer})" if answer else "")
     suffix = " manual" if face.manual_box else ""
     if face.p_male is None:
-        return f"{prefix}manual" if face.manual_box else f"{prefix}{face.gender}"
-    if face.gender == "uncertain":
-        return f"{prefix}uncertain p(male) {face.p_male:.2f}{suffix}"
-    return f"{prefix}{face.gender} {face.confidence:.2f}{suffix}"
+        return "manual" if face.manual_box else face.gender
+    return model_answer(face.gender, face.p_male) + suffix
+
+
+def face_caption(face: Face, index: int | None = None) -> str:
+    """Caption such as ``"2 female 0.94"``: the face's number (when given) and ``face_label``."""
+    prefix = f"{index} " if index is not None else ""
+    return prefix + face_label(face)
 
 
 def _text_color(bg: tuple[int, int, int]) -> tuple[int, int, int]:
@@ -64,63 +86,177 @@ def _text_color(bg: tuple[int, int, int]) -> tuple[int, int, int]:
     return (0, 0, 0) if luma > 140 else (255, 255, 255)
 
 
-Rect = tuple[int, int, int, int]  # x1, y1, x2, y2
+Rect = tuple[float, float, float, float]  # x1, y1, x2, y2
+Point = tuple[float, float]
 
 
-def _overlap(a: Rect, b: Rect) -> int:
+def _overlap(a: Rect, b: Rect) -> float:
     w = min(a[2], b[2]) - max(a[0], b[0])
     h = min(a[3], b[3]) - max(a[1], b[1])
     return w * h if w > 0 and h > 0 else 0
 
 
-def place_captions(
-    boxes: Sequence[Rect], sizes: Sequence[tuple[int, int]], width: int, height: int
-) -> list[Rect]:
-    """Choose where each caption goes so that captions of nearby faces do not cover each other.
+@dataclass(frozen=True)
+class LabelSpot:
+    """Where one label goes: its rectangle and, when it had to move away from its box, a leader
+    line from the label to the box (image pixels)."""
 
-    Why: in crowd photos faces stand shoulder to shoulder, and captions all drawn "above the
-    box" pile up until a number or a label cannot be read, which defeats an annotated exhibit.
-    Each caption (``sizes``: width, height) tries, in order, above its box (left- then
-    right-aligned), below it, then stacked higher; the first spot that collides with no caption
-    placed so far wins, else the one with the least overlap (other faces' boxes count half).
+    rect: Rect
+    leader: tuple[Point, Point] | None = None
+
+
+def _nearest(rect: Rect, box: Rect) -> tuple[Point, Point]:
+    """The closest pair of points between two rectangles (for a leader line)."""
+
+    def axis(a1: float, a2: float, b1: float, b2: float) -> tuple[float, float]:
+        if a2 < b1:
+            return a2, b1
+        if b2 < a1:
+            return a1, b2
+        mid = (max(a1, b1) + min(a2, b2)) / 2
+        return mid, mid
+
+    ax, bx = axis(rect[0], rect[2], box[0], box[2])
+    ay, by = axis(rect[1], rect[3], box[1], box[3])
+    return (ax, ay), (bx, by)
+
+
+def layout_labels(
+    boxes: Sequence[Sequence[float]],
+    sizes: Sequence[tuple[float, float]],
+    width: float,
+    height: float,
+    snap: bool = False,
+) -> list[LabelSpot]:
+    """Place every label so that none overlaps another label or covers any face box.
+
+    The one layout for the screen (``gui.photo_view``, with the captions' size in image pixels at
+    the current zoom) and for saved images and reports (``render_annotated``), so both read the
+    same. Each label (``sizes``: width, height) first tries the spots touching its box: above it
+    (left-, then right-aligned), below it, beside it. When all of those are taken, as in a
+    crowd, it goes to the free spot nearest its box on a fine grid over the image and gets a
+    leader line to its box. Labels are placed in reading order of their boxes. Only when the
+    image has no free spot left for it does a label take the spot with the least overlap.
+    ``snap`` keeps every spot on whole pixels (for drawing into an image).
     """
-    placed: list[Rect] = []
-    for i, ((x1, y1, x2, y2), (cw, ch)) in enumerate(zip(boxes, sizes, strict=True)):
-        spots = [(x1, y1 - ch), (x2 - cw, y1 - ch), (x1, y2), (x2 - cw, y2),
-                 (x1, y1 - 2 * ch), (x1, y2 + ch), (x1, y1)]
-        best: tuple[float, Rect] | None = None
-        for sx, sy in spots:
-            sx = min(max(0, sx), max(0, width - cw))
-            sy = min(max(0, sy), max(0, height - ch))
-            rect = (sx, sy, sx + cw, sy + ch)
-            cost = sum(_overlap(rect, r) for r in placed)
-            cost += 0.5 * sum(_overlap(rect, b) for j, b in enumerate(boxes) if j != i)
-            if best is None or cost < best[0]:
-                best = (cost, rect)
-            if cost == 0:
-                break
-        assert best is not None
-        placed.append(best[1])
-    return placed
+    n = len(boxes)
+    spots: list[LabelSpot | None] = [None] * n
+    if n == 0:
+        return []
+    face_rects = np.asarray([[float(v) for v in b[:4]] for b in boxes], dtype=np.float64)
+    obstacles = [tuple(r) for r in face_rects]
+    order = sorted(range(n), key=lambda i: (face_rects[i][1], face_rects[i][0]))
+    for i in order:
+        x1, y1, x2, y2 = face_rects[i]
+        cw, ch = float(sizes[i][0]), float(sizes[i][1])
+        max_x, max_y = max(0.0, width - cw), max(0.0, height - ch)
+        near = [
+            (x1, y1 - ch),
+            (x2 - cw, y1 - ch),
+            (x1, y2),
+            (x2 - cw, y2),
+            (x2, y1),
+            (x1 - cw, y1),
+            (x2, y2 - ch),
+            (x1 - cw, y2 - ch),
+        ]
+        near = [(sx, sy) for sx, sy in near if 0 <= sx <= max_x and 0 <= sy <= max_y]
+        step_x, step_y = max(2.0, cw / 8), max(2.0, ch / 2)
+        gx = np.append(np.arange(0.0, max_x, step_x), max_x)
+        gy = np.append(np.arange(0.0, max_y, step_y), max_y)
+        grid = np.stack(np.meshgrid(gx, gy), axis=-1).reshape(-1, 2)
+        cand = np.concatenate([np.asarray(near, dtype=np.float64).reshape(-1, 2), grid])
+        if snap:
+            cand = np.floor(cand)
+        rects = np.concatenate([cand, cand + [cw, ch]], axis=1)
+        obs = np.asarray(obstacles, dtype=np.float64)
+        ow = np.minimum(rects[:, None, 2], obs[None, :, 2]) - np.maximum(
+            rects[:, None, 0], obs[None, :, 0]
+        )
+        oh = np.minimum(rects[:, None, 3], obs[None, :, 3]) - np.maximum(
+            rects[:, None, 1], obs[None, :, 1]
+        )
+        cost = (np.clip(ow, 0, None) * np.clip(oh, 0, None)).sum(axis=1)
+        # distance from each candidate to its box (0 for the spots touching it)
+        dx = np.maximum(0.0, np.maximum(x1 - rects[:, 2], rects[:, 0] - x2))
+        dy = np.maximum(0.0, np.maximum(y1 - rects[:, 3], rects[:, 1] - y2))
+        dist = np.hypot(dx, dy)
+        dist[: len(near)] = -1.0  # the touching spots first, in their order of preference
+        free = np.nonzero(cost <= 1e-9)[0]
+        if free.size:
+            k = int(free[np.argmin(dist[free])])  # first of equals: the preferred order
+        else:
+            k = int(np.lexsort((dist, cost))[0])
+        rect: Rect = tuple(float(v) for v in rects[k])  # type: ignore[assignment]
+        leader = None
+        if dist[k] > max(2.0, ch / 4):
+            (ax, ay), (bx, by) = _nearest(rect, (x1, y1, x2, y2))
+            leader = ((float(ax), float(ay)), (float(bx), float(by)))
+        spots[i] = LabelSpot(rect, leader)
+        obstacles.append(rect)
+    return [s for s in spots if s is not None]
+
+
+def place_captions(
+    boxes: Sequence[Sequence[float]],
+    sizes: Sequence[tuple[float, float]],
+    width: float,
+    height: float,
+) -> list[Rect]:
+    """The label rectangles of ``layout_labels`` (without leader lines)."""
+    return [s.rect for s in layout_labels(boxes, sizes, width, height)]
+
+
+@dataclass(frozen=True)
+class CaptionStyle:
+    """Line and text sizes for an annotated image: they scale with the image so labels read
+    the same on a phone snapshot and on a 50-megapixel photo."""
+
+    thick: int
+    font_scale: float
+    text_thick: int
+    pad: int
+
+    @classmethod
+    def for_size(cls, width: int, height: int) -> CaptionStyle:
+        base = max(height, width)
+        font_scale = max(0.45, base / 1800)
+        thick = max(2, round(base / 600))
+        return cls(thick, font_scale, max(1, round(font_scale * 1.5)), max(2, thick))
+
+
+_FONT = cv2.FONT_HERSHEY_SIMPLEX
+
+
+def caption_layout(
+    width: int, height: int, faces: Sequence[Face]
+) -> tuple[list[str], list[LabelSpot], CaptionStyle]:
+    """Captions, their spots and the style ``render_annotated`` uses for an image this size."""
+    style = CaptionStyle.for_size(width, height)
+    captions = [face_caption(f, face_number(f, i)) for i, f in enumerate(faces)]
+    sizes = []
+    for c in captions:
+        (tw, th), bl = cv2.getTextSize(c, _FONT, style.font_scale, style.text_thick)
+        sizes.append((tw + 2 * style.pad, th + bl + 2 * style.pad))
+    # The drawn outline: whole pixels around the box plus half the line width.
+    m = style.thick / 2
+    boxes = [
+        [math.floor(x1 - m), math.floor(y1 - m), math.ceil(x2 + m), math.ceil(y2 + m)]
+        for x1, y1, x2, y2 in (f.box for f in faces)
+    ]
+    spots = layout_labels(boxes, sizes, width, height, snap=True)
+    return captions, spots, style
 
 
 def render_annotated(
     rgb: np.ndarray, faces: Sequence[Face], selected: int | None = None
 ) -> np.ndarray:
-    """Return a copy of ``rgb`` (HxWx3 uint8) with numbered boxes and captions (1-based)."""
+    """Return a copy of ``rgb`` (HxWx3 uint8) with numbered boxes and captions."""
     out = np.ascontiguousarray(rgb.copy())
     h, w = out.shape[:2]
-    base = max(h, w)
-    thick = max(2, round(base / 600))
-    font = cv2.FONT_HERSHEY_SIMPLEX
-    font_scale = max(0.45, base / 1800)
-    text_thick = max(1, round(font_scale * 1.5))
-    pad = max(2, thick)
-    boxes: list[Rect] = [tuple(int(round(v)) for v in f.box) for f in faces]  # type: ignore[misc]
-    captions = [face_caption(f, i + 1) for i, f in enumerate(faces)]
-    metrics = [cv2.getTextSize(c, font, font_scale, text_thick) for c in captions]
-    sizes = [(tw + 2 * pad, th + bl + 2 * pad) for (tw, th), bl in metrics]
-    spots = place_captions(boxes, sizes, w, h)
+    captions, spots, style = caption_layout(w, h, faces)
+    thick, pad = style.thick, style.pad
+    boxes = [tuple(int(round(v)) for v in f.box) for f in faces]
     order = [i for i in range(len(faces)) if i != selected]
     if selected is not None and 0 <= selected < len(faces):
         order.append(selected)  # draw the selected face last, on top
@@ -130,13 +266,31 @@ def render_annotated(
             cv2.rectangle(out, (x1, y1), (x2, y2), BOX_COLORS["selected"], thick * 3, cv2.LINE_AA)
         cv2.rectangle(out, (x1, y1), (x2, y2), face_color(faces[i]), thick, cv2.LINE_AA)
     for i in order:
+        leader = spots[i].leader
+        if leader is not None:
+            (ax, ay), (bx, by) = leader
+            cv2.line(
+                out,
+                (round(ax), round(ay)),
+                (round(bx), round(by)),
+                face_color(faces[i]),
+                max(1, thick // 2),
+                cv2.LINE_AA,
+            )
+    for i in order:
         color = face_color(faces[i])
-        tx, ty, tx2, ty2 = spots[i]
-        (_, th), _ = metrics[i]
+        tx, ty, tx2, ty2 = (int(v) for v in spots[i].rect)
+        (_, th), _ = cv2.getTextSize(captions[i], _FONT, style.font_scale, style.text_thick)
         cv2.rectangle(out, (tx, ty), (tx2, ty2), color, -1)
         cv2.putText(
-            out, captions[i], (tx + pad, ty + pad + th), font, font_scale, _text_color(color),
-            text_thick, cv2.LINE_AA,
+            out,
+            captions[i],
+            (tx + pad, ty + pad + th),
+            _FONT,
+            style.font_scale,
+            _text_color(color),
+            style.text_thick,
+            cv2.LINE_AA,
         )
     return out
 

@@ -27,9 +27,9 @@ import numpy as np
 import onnx
 
 from forensic_app.core.modelstore import ModelError
-from forensic_app.core.nms import nms
+from forensic_app.core.nms import nms, suppress_nested
 from forensic_app.core.runtime import make_session
-from forensic_app.core.settings import AnalysisSettings
+from forensic_app.core.settings import NESTED_BOX_INSIDE, AnalysisSettings
 
 STRIDE = 4
 PAD_MULTIPLE = 32
@@ -244,8 +244,11 @@ class CenterFaceDetector:
         heat, scale, offset, lms = self.run(to_input(rgb))
         hh, ww = math.ceil(h / STRIDE), math.ceil(w / STRIDE)  # cells inside the real image
         return decode(
-            heat[0, 0, :hh, :ww], scale[0, :, :hh, :ww], offset[0, :, :hh, :ww],
-            lms[0, :, :hh, :ww], threshold,
+            heat[0, 0, :hh, :ww],
+            scale[0, :, :hh, :ww],
+            offset[0, :, :hh, :ww],
+            lms[0, :, :hh, :ww],
+            threshold,
         )
 
     def run_pass(self, rgb: np.ndarray, p: Pass, threshold: float) -> Detections:
@@ -294,11 +297,15 @@ class CenterFaceDetector:
 def merge(
     parts: list[Detections], width: int, height: int, settings: AnalysisSettings
 ) -> Detections:
-    """NMS across passes, clip to the image, drop faces below ``min_face``; score order."""
+    """NMS across passes, drop nested duplicates, clip, drop faces below ``min_face``.
+
+    The one owner of "which detections are distinct faces"; result in score order.
+    """
     det = Detections.concat(parts)
     if not len(det):
         return det
     det = det.take(nms(det.boxes, det.scores, settings.nms_iou))
+    det = det.take(suppress_nested(det.boxes, NESTED_BOX_INSIDE))
     det.boxes[:, [0, 2]] = np.clip(det.boxes[:, [0, 2]], 0, width)
     det.boxes[:, [1, 3]] = np.clip(det.boxes[:, [1, 3]], 0, height)
     side = np.minimum(det.boxes[:, 2] - det.boxes[:, 0], det.boxes[:, 3] - det.boxes[:, 1])

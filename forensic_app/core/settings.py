@@ -21,6 +21,9 @@ DEFAULT_DETECT_SIZE = 1920
 DEFAULT_DETECTION_MODE = "standard"
 #: IoU above which two detections are the same face when passes are merged.
 DEFAULT_NMS_IOU = 0.4
+#: A detection lying this much (share of its own area) inside a larger detection is the same
+#: face found twice and is dropped (``core.nms.suppress_nested``; ADR 0003).
+NESTED_BOX_INSIDE = 0.8
 
 
 @dataclass(frozen=True)

@@ -37,9 +37,15 @@ def test_captions() -> None:
     assert face_caption(f[3], 4) == "4 manual"
     drawn = Face(box=[0, 0, 1, 1], gender="female", p_male=0.2, manual_box=True)
     assert face_caption(drawn, 5) == "5 female 0.80 manual"  # model label on a hand-drawn box
-    corrected = Face(box=[0, 0, 1, 1], gender="female", p_male=0.8, manual_label=True,
-                     model_gender="male")
-    assert face_caption(corrected, 1) == "1 female manual"
+    corrected = Face(
+        box=[0, 0, 1, 1], gender="female", p_male=0.8, manual_label=True, model_gender="male"
+    )
+    # A hand-set label says "manual" and keeps the model's own answer beside it.
+    assert face_caption(corrected, 1) == "1 female manual (model: male 0.80)"
+    unsure = Face(
+        box=[0, 0, 1, 1], gender="male", p_male=0.45, manual_label=True, model_gender="uncertain"
+    )
+    assert face_caption(unsure, 2) == "2 male manual (model: uncertain p(male) 0.45)"
 
 
 def test_colours_are_defined_once_and_distinct() -> None:
@@ -129,6 +135,57 @@ def test_captions_of_neighbouring_faces_do_not_overlap() -> None:
 
 
 def test_lone_caption_sits_above_its_box() -> None:
-    from forensic_app.core.annotate import place_captions
+    from forensic_app.core.annotate import layout_labels, place_captions
 
     assert place_captions([(100, 100, 160, 170)], [(80, 20)], 640, 480) == [(100, 80, 180, 100)]
+    assert layout_labels([(100, 100, 160, 170)], [(80, 20)], 640, 480)[0].leader is None
+
+
+def _check_layout(boxes, spots, width: float, height: float) -> None:
+    from forensic_app.core.annotate import _overlap
+
+    for a, spot in enumerate(spots):
+        r = spot.rect
+        assert 0 <= r[0] and 0 <= r[1] and r[2] <= width and r[3] <= height, (a, r)
+        for b, other in enumerate(spots[a + 1 :], start=a + 1):
+            assert _overlap(r, other.rect) == 0, ("labels overlap", a, b, r, other.rect)
+        for b, box in enumerate(boxes):
+            assert _overlap(r, tuple(box)) == 0, ("label covers a face", a, b, r, box)
+
+
+def test_crowded_labels_move_away_with_a_leader_line() -> None:
+    from forensic_app.core.annotate import layout_labels
+
+    # A tight grid of faces: there is no room beside the inner ones.
+    boxes = [
+        (100 + 45 * c, 100 + 45 * r, 140 + 45 * c, 140 + 45 * r) for r in range(4) for c in range(6)
+    ]
+    spots = layout_labels(boxes, [(110, 18)] * len(boxes), 800, 600)
+    _check_layout(boxes, spots, 800, 600)
+    moved = [s for s in spots if s.leader is not None]
+    assert moved, "inner faces' labels must move away and get a leader line"
+    for s in moved:
+        (ax, ay), _ = s.leader
+        r = s.rect
+        assert r[0] <= ax <= r[2] and r[1] <= ay <= r[3]  # the line starts on its label
+
+
+DENSE_PHOTOS = ("58_Hockey", "8_Election", "10_People_Marching")
+
+
+@pytest.mark.parametrize("stem", DENSE_PHOTOS)
+def test_no_label_overlaps_on_the_densest_dev_eval_photos(
+    engine, dev_eval_dir: Path, stem: str
+) -> None:
+    from forensic_app.core.annotate import caption_layout
+    from forensic_app.core.imaging import load_image
+
+    matches = sorted((dev_eval_dir / "images").glob(f"*/{stem}*.jpg"))
+    if not matches:
+        pytest.skip(f"{stem} not in {dev_eval_dir}")
+    image = load_image(matches[0])
+    faces = engine.analyze_image(image).faces
+    assert len(faces) >= 8  # a crowd
+    _captions, spots, _style = caption_layout(image.width, image.height, faces)
+    assert len(spots) == len(faces)
+    _check_layout([f.box for f in faces], spots, image.width, image.height)

@@ -104,3 +104,23 @@ def test_merge_nms_clip_and_min_face() -> None:
     # the box leaving the image is clipped to it.
     assert out.scores.tolist() == [0.9, 0.8]
     np.testing.assert_allclose(out.boxes, [[10, 10, 60, 60], [0, 0, 40, 40]])
+
+
+def test_merge_drops_a_box_nested_inside_a_larger_one_of_the_same_face() -> None:
+    # dev-eval 18_Concerts: a full face box and a second box on its lower half, IoU 0.35 (NMS
+    # keeps both) but 88 % of the small one inside the big one: one face, counted once.
+    det = Detections(
+        np.array([[239.0, 172, 280, 220], [246, 197, 277, 223], [300, 172, 341, 220]]),
+        np.array([0.71, 0.65, 0.80]),
+        np.zeros((3, 5, 2)),
+    )
+    out = merge([det], width=400, height=300, settings=AnalysisSettings())
+    np.testing.assert_allclose(out.boxes, [[300, 172, 341, 220], [239, 172, 280, 220]])
+
+
+def test_faces_that_merely_touch_are_both_kept() -> None:
+    det = Detections(
+        np.array([[0.0, 0, 40, 40], [30, 10, 70, 50]]), np.array([0.9, 0.8]), np.zeros((2, 5, 2))
+    )
+    out = merge([det], width=100, height=100, settings=AnalysisSettings())
+    assert len(out) == 2

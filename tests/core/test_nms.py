@@ -43,9 +43,9 @@ def test_nms_rejects_mismatched_lengths() -> None:
         nms(np.zeros((2, 4)), np.zeros(3), 0.5)
 
 
-box = st.tuples(
-    st.floats(0, 200), st.floats(0, 200), st.floats(1, 80), st.floats(1, 80)
-).map(lambda t: [t[0], t[1], t[0] + t[2], t[1] + t[3]])
+box = st.tuples(st.floats(0, 200), st.floats(0, 200), st.floats(1, 80), st.floats(1, 80)).map(
+    lambda t: [t[0], t[1], t[0] + t[2], t[1] + t[3]]
+)
 
 
 @settings(max_examples=60, deadline=None)
@@ -66,3 +66,12 @@ def test_nms_invariants(boxes: list, thr: float, rnd) -> None:
         assert any(m[i, j] > thr and s[i] >= s[j] for i in kept)
     # kept in descending score order
     assert list(s[keep]) == sorted(s[keep], reverse=True)
+
+
+def test_suppress_nested_keeps_the_larger_box() -> None:
+    from forensic_app.core.nms import suppress_nested
+
+    boxes = np.array([[10.0, 10, 20, 20], [0, 0, 30, 30], [100, 100, 110, 110], [25, 0, 55, 30]])
+    # box 0 lies wholly inside box 1; box 3 is only 1/6 inside box 1
+    assert suppress_nested(boxes, 0.8).tolist() == [1, 2, 3]
+    assert suppress_nested(boxes[:1], 0.8).tolist() == [0]
