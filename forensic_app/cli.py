@@ -46,7 +46,7 @@ from forensic_app.core.batch import (
 from forensic_app.core.caselock import CaseBusyError
 from forensic_app.core.names import display, encode_name, text_safe
 from forensic_app.core.progress import Progress, format_bar
-from forensic_app.core.results import ImageResult
+from forensic_app.core.results import ImageResult, face_number
 from forensic_app.core.settings import (
     DEFAULT_DET_THRESHOLD,
     DEFAULT_DETECT_SIZE,
@@ -357,7 +357,8 @@ def results_csv(results: Sequence[ImageResult]) -> str:
         }
         if not res.faces:
             w.writerow(base)
-        for n, f in enumerate(res.faces, start=1):
+        for i, f in enumerate(res.faces):
+            n = face_number(f, i)
             x1, y1, x2, y2 = f.box
             w.writerow(
                 {

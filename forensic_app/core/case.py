@@ -49,7 +49,7 @@ from forensic_app.core import atomic, audit, ownership
 from forensic_app.core.audit import AuditLog, AuditWriteError, sha256_hex, utc_now
 from forensic_app.core.caselock import CaseBusyError, CaseLock
 from forensic_app.core.caseschema import manifest_problem, record_problem
-from forensic_app.core.results import ImageResult
+from forensic_app.core.results import ImageResult, face_number
 from forensic_app.core.settings import AnalysisSettings
 
 CASE_FILE = "case.json"
@@ -896,7 +896,8 @@ def face_changes(before: ImageResult | None, after: ImageResult) -> list[str]:
     old = {key(f.box): f for f in (before.faces if before else [])}
     new = {key(f.box): f for f in after.faces}
     changes = []
-    for n, f in enumerate(after.faces, start=1):
+    for i, f in enumerate(after.faces):
+        n = face_number(f, i)
         prev = old.get(key(f.box))
         if prev is None:
             changes.append(f"face {n}: box added ({f.gender})")

@@ -34,11 +34,12 @@ from PIL import Image
 
 from forensic_app import __version__
 from forensic_app.core import atomic, audit
+from forensic_app.core.annotate import face_label
 from forensic_app.core.audit import utc_now
 from forensic_app.core.case import Case, CaseError, IntegrityIssue, PhotoRecord
 from forensic_app.core.casecheck import CaseVerification, verify_case
 from forensic_app.core.names import display
-from forensic_app.core.results import Face
+from forensic_app.core.results import Face, face_number
 
 THUMB_SIZE = 360
 CROP_SIZE = 112
@@ -190,21 +191,21 @@ def _face_html(rgb: np.ndarray | None, n: int, f: Face) -> str:
         if (rgb is not None)
         else ""
     )
-    conf = "" if f.confidence is None else f" {f.confidence:.2f}"
     marks = []
     if f.manual_box:
-        marks.append('<span class="manual">manual box</span>')
+        marks.append('<span class="manual">box drawn by hand</span>')
     if f.manual_label:
-        was = f" (model: {_e(f.model_gender)})" if f.model_gender else ""
-        marks.append(f'<span class="manual">label corrected{was}</span>')
-    p = "" if f.p_male is None else f"P(male) {f.p_male:.3f}"
-    score = "drawn by hand" if f.score is None else f"detector {f.score:.2f}"
-    age = "" if f.age is None else f"<br>apparent age {f.age:.0f}"
-    box = ", ".join(f"{v:.0f}" for v in f.box)
-    return (
-        f'<div class="face">{crop}<b>#{n}</b> <span class="{_e(f.gender)}">{_e(f.gender)}'
-        f"{conf}</span><br>{p}<br>{score}{age}<br>box [{box}]<br>{' '.join(marks)}</div>"
-    )
+        marks.append('<span class="manual">label set by hand</span>')
+    lines = [
+        f'<b>#{n}</b> <span class="{_e(f.gender)}">{_e(face_label(f))}</span>',
+        "drawn by hand" if f.score is None else f"detector score {f.score:.2f}",
+    ]
+    if f.age is not None:
+        lines.append(f"apparent age {f.age:.0f}")
+    lines.append("box [" + ", ".join(f"{v:.0f}" for v in f.box) + "]")
+    if marks:
+        lines.append(" ".join(marks))
+    return f'<div class="face">{crop}{"<br>".join(lines)}</div>'
 
 
 def _kv_table(rows: Sequence[tuple[str, Any]]) -> str:
@@ -270,7 +271,7 @@ def _render(
         warn = "".join(f'<p class="err">{_e(i.describe())}</p>' for i in issues)
         notes = "".join(f"<li>{_e(n)}</li>" for n in res.notes)
         size = f"{res.width}×{res.height}" if res.width else "—"
-        face_html = "".join(_face_html(rgb, n, f) for n, f in enumerate(faces, start=1))
+        face_html = "".join(_face_html(rgb, face_number(f, i), f) for i, f in enumerate(faces))
         facts_table = _kv_table(
             [
                 ("SHA-256 at opening", rec.sha256 or "—"),

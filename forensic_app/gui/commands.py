@@ -13,7 +13,7 @@ from typing import Any
 
 from PySide6.QtGui import QUndoCommand
 
-from forensic_app.core.results import GENDER_LABELS, Face
+from forensic_app.core.results import GENDER_LABELS, Face, face_number
 from forensic_app.gui.document import PhotoDocument
 
 EditHook = Callable[[str, dict[str, Any]], None]
@@ -26,38 +26,41 @@ def _box(face: Face) -> list[float]:
 class AddFaceCommand(QUndoCommand):
     def __init__(self, doc: PhotoDocument, face: Face, on_edit: EditHook | None = None) -> None:
         super().__init__(f"Add face {face.gender}")
-        self.doc, self.face, self.on_edit = doc, face, on_edit
+        self.doc, self.on_edit = doc, on_edit
+        self.face = face if face.number is not None else replace(face, number=doc.take_number())
         self.index = len(doc.faces)
+        self.number = face_number(self.face, self.index)
 
     def redo(self) -> None:
         self.doc.insert_face(self.index, self.face)
         if self.on_edit:
-            self.on_edit("manual_add", {"face": self.index + 1, "box": _box(self.face),
+            self.on_edit("manual_add", {"face": self.number, "box": _box(self.face),
                                         "gender": self.face.gender})
 
     def undo(self) -> None:
         self.doc.remove_face(self.index)
         if self.on_edit:
-            self.on_edit("undo_manual_add", {"face": self.index + 1})
+            self.on_edit("undo_manual_add", {"face": self.number})
 
 
 class DeleteFaceCommand(QUndoCommand):
     def __init__(self, doc: PhotoDocument, index: int, on_edit: EditHook | None = None) -> None:
-        super().__init__(f"Delete face {index + 1}")
+        self.number = face_number(doc.faces[index], index)
+        super().__init__(f"Delete face {self.number}")
         self.doc, self.index, self.on_edit = doc, index, on_edit
         self.face: Face | None = None
 
     def redo(self) -> None:
         self.face = self.doc.remove_face(self.index)
         if self.on_edit:
-            self.on_edit("manual_delete", {"face": self.index + 1, "box": _box(self.face),
+            self.on_edit("manual_delete", {"face": self.number, "box": _box(self.face),
                                            "gender": self.face.gender})
 
     def undo(self) -> None:
         assert self.face is not None
         self.doc.insert_face(self.index, self.face)
         if self.on_edit:
-            self.on_edit("undo_manual_delete", {"face": self.index + 1})
+            self.on_edit("undo_manual_delete", {"face": self.number})
 
 
 def relabelled(face: Face, gender: str) -> Face:
@@ -73,7 +76,8 @@ def relabelled(face: Face, gender: str) -> Face:
 class RelabelCommand(QUndoCommand):
     def __init__(self, doc: PhotoDocument, index: int, gender: str,
                  on_edit: EditHook | None = None) -> None:
-        super().__init__(f"Label face {index + 1} {gender}")
+        self.number = face_number(doc.faces[index], index)
+        super().__init__(f"Label face {self.number} {gender}")
         self.doc, self.index, self.gender, self.on_edit = doc, index, gender, on_edit
         self.old: Face = doc.faces[index]
         self.new: Face = relabelled(self.old, gender)
@@ -81,10 +85,10 @@ class RelabelCommand(QUndoCommand):
     def redo(self) -> None:
         self.doc.replace_face(self.index, self.new)
         if self.on_edit:
-            self.on_edit("manual_relabel", {"face": self.index + 1, "from": self.old.gender,
+            self.on_edit("manual_relabel", {"face": self.number, "from": self.old.gender,
                                             "to": self.gender})
 
     def undo(self) -> None:
         self.doc.replace_face(self.index, self.old)
         if self.on_edit:
-            self.on_edit("undo_manual_relabel", {"face": self.index + 1, "to": self.old.gender})
+            self.on_edit("undo_manual_relabel", {"face": self.number, "to": self.old.gender})

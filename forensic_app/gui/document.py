@@ -10,7 +10,7 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, Signal
 
 from forensic_app.core.imaging import LoadedImage
-from forensic_app.core.results import Face, ImageResult
+from forensic_app.core.results import Face, ImageResult, next_face_number
 from forensic_app.gui.qt_compat import emit
 
 
@@ -22,6 +22,9 @@ class PhotoDocument(QObject):
         super().__init__(parent)
         self.image: LoadedImage | None = None
         self.result: ImageResult | None = None
+        #: The lowest number a face added now may get: only ever rises for one photo, so a
+        #: deleted face's number is never given to another face (``take_number``).
+        self._number_floor = 1
 
     @property
     def faces(self) -> list[Face]:
@@ -37,12 +40,20 @@ class PhotoDocument(QObject):
         self.result = None if image is None else ImageResult(
             path=image.path, sha256=image.sha256, width=image.width, height=image.height,
             notes=list(image.notes))
+        self._number_floor = 1
         emit(self.imageChanged)
         emit(self.facesChanged)
 
     def set_result(self, result: ImageResult) -> None:
         self.result = result
+        self._number_floor = next_face_number(result.faces, self._number_floor)
         emit(self.facesChanged)
+
+    def take_number(self) -> int:
+        """A fresh face number for a face added by hand: above any number used so far."""
+        number = next_face_number(self.faces, self._number_floor)
+        self._number_floor = number + 1
+        return number
 
     def insert_face(self, index: int, face: Face) -> None:
         assert self.result is not None

@@ -18,7 +18,7 @@ from forensic_app.core.annotate import save_annotated
 from forensic_app.core.atomic import refuse_overwrite_of, write_text_atomic
 from forensic_app.core.imaging import LoadedImage
 from forensic_app.core.ownership import record_exports
-from forensic_app.core.results import ImageResult
+from forensic_app.core.results import ImageResult, face_number
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +53,13 @@ def results_csv(result: ImageResult) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
-    for i, f in enumerate(result.faces, start=1):
+    for i, f in enumerate(result.faces):
         conf = f.confidence
         writer.writerow(
             [
                 result.path,
                 result.sha256 or "",
-                i,
+                face_number(f, i),
                 *(f"{v:.1f}" for v in f.box),
                 "" if f.score is None else f"{f.score:.4f}",
                 f.gender,

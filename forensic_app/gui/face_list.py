@@ -11,8 +11,9 @@ from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QListWidget, QListWidgetItem, QWidget
 
+from forensic_app.core.annotate import face_label
 from forensic_app.core.crops import extract_crop
-from forensic_app.core.results import Face
+from forensic_app.core.results import Face, face_number
 from forensic_app.gui.colors import face_color
 from forensic_app.gui.photo_view import rgb_to_qimage
 from forensic_app.gui.qt_compat import emit
@@ -23,17 +24,12 @@ THUMB_MARGIN = 0.2
 
 
 def face_title(index: int, face: Face) -> str:
-    """The list text, e.g. "Face 1 — female 0.94" or "Face 3 — uncertain (p male 0.52)"."""
-    head = f"Face {index + 1} \u2014 "
-    if face.p_male is None and face.gender == "uncertain":
-        text = head + "uncertain (not classified)"
-    elif face.gender == "uncertain":
-        text = head + f"uncertain (p male {face.p_male:.2f})"
-    elif face.confidence is not None:
-        text = head + f"{face.gender} {face.confidence:.2f}"
-    else:
-        text = head + face.gender
-    return text
+    """The list text in the captions' wording, e.g. "Face 1 — female 0.94",
+    "Face 3 — uncertain p(male) 0.52" or "Face 4 — male manual (model: female 0.70)"."""
+    head = f"Face {face_number(face, index)} \u2014 "
+    if face.p_male is None and face.gender == "uncertain" and not face.manual_label:
+        return head + "uncertain (not classified)"
+    return head + face_label(face)
 
 
 def face_details(face: Face) -> str:
@@ -42,8 +38,7 @@ def face_details(face: Face) -> str:
     if face.manual_box:
         parts.append("manual box")
     if face.manual_label:
-        model = f" (model: {face.model_gender})" if face.model_gender else ""
-        parts.append(f"label set by hand{model}")
+        parts.append("label set by hand")
     if face.score is not None:
         parts.append(f"detector {face.score:.2f}")
     x1, y1, x2, y2 = face.box

@@ -33,7 +33,7 @@ from forensic_app import __version__
 from forensic_app.core.annotate import save_annotated
 from forensic_app.core.imaging import ImageLoadError, is_image_path, load_image
 from forensic_app.core.preferences import Preferences, load_preferences, save_preferences
-from forensic_app.core.results import Face, ImageResult
+from forensic_app.core.results import Face, ImageResult, face_number
 from forensic_app.gui import exporting
 from forensic_app.gui.about_dialog import AboutDialog
 from forensic_app.gui.commands import AddFaceCommand, DeleteFaceCommand, RelabelCommand
@@ -636,7 +636,7 @@ class MainWindow(QMainWindow):
         menu = QMenu(self)
         if 0 <= index < len(self.doc.faces):
             self.select_face(index, source="view")
-            menu.addSection(f"Face {index + 1}")
+            menu.addSection(f"Face {face_number(self.doc.faces[index], index)}")
             for act in self.label_actions.values():
                 menu.addAction(act)
             menu.addAction(self.act_delete)

@@ -23,6 +23,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import (
     QGraphicsItem,
+    QGraphicsLineItem,
     QGraphicsPixmapItem,
     QGraphicsRectItem,
     QGraphicsScene,
@@ -31,8 +32,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from forensic_app.core.annotate import face_caption, place_captions
-from forensic_app.core.results import Face
+from forensic_app.core.annotate import face_caption, layout_labels
+from forensic_app.core.results import Face, face_number
 from forensic_app.gui.colors import face_color, qcolor, text_color_on
 from forensic_app.gui.qt_compat import emit
 
@@ -102,6 +103,9 @@ class FaceBoxItem(QGraphicsRectItem):
         self.setAcceptedMouseButtons(Qt.MouseButton.LeftButton | Qt.MouseButton.RightButton)
         self.caption = CaptionItem("", QColor(), self)
         self.caption.setPos(x1, y1)
+        # A leader line from a caption moved away from its box (crowds); image coordinates.
+        self.leader = QGraphicsLineItem(self)
+        self.leader.setVisible(False)
         self.set_selected(selected)
 
     def set_selected(self, selected: bool) -> None:
@@ -114,7 +118,10 @@ class FaceBoxItem(QGraphicsRectItem):
             pen.setStyle(Qt.PenStyle.DashLine)
         self.setPen(pen)
         self.setBrush(QBrush(Qt.BrushStyle.NoBrush))
-        self.caption.set_style(face_caption(self.face, self.index + 1), color)
+        self.caption.set_style(face_caption(self.face, face_number(self.face, self.index)), color)
+        leader_pen = QPen(color, 1.5)
+        leader_pen.setCosmetic(True)
+        self.leader.setPen(leader_pen)
         self.caption.setToolTip(self.caption.text())
         self.setZValue(2.0 if selected else 1.0)
         self.update()
@@ -216,10 +223,11 @@ class PhotoView(QGraphicsView):
         self.layout_captions()
 
     def layout_captions(self) -> None:
-        """Place every caption where it covers no other caption, as the exports do.
+        """Place every caption where it covers no other caption and no face, as exports do.
 
-        Uses the exports' own rule (core.annotate.place_captions) on the captions' current size
-        in image pixels, so tightly packed faces stay readable on screen at any zoom.
+        Uses the exports' own layout (``core.annotate.layout_labels``) on the captions' current
+        size in image pixels, so tightly packed faces stay readable on screen at any zoom; a
+        caption that had to move gets a leader line to its box.
         """
         self._caption_timer.stop()
         if not self._boxes or self._pixmap_item is None:
@@ -230,11 +238,28 @@ class PhotoView(QGraphicsView):
             r = item.caption.boundingRect()
             sizes.append((r.width() / scale, r.height() / scale))
         img = self.image_rect()
-        spots = place_captions(
-            [tuple(item.face.box) for item in self._boxes], sizes, img.width(), img.height()
-        )
-        for item, (x1, _y1, _x2, y2) in zip(self._boxes, spots, strict=True):
+        pad = 2.0 / scale  # the box outline's width on screen, in image pixels
+        boxes = [(x1 - pad, y1 - pad, x2 + pad, y2 + pad)
+                 for x1, y1, x2, y2 in (item.face.box for item in self._boxes)]
+        spots = layout_labels(boxes, sizes, img.width(), img.height())
+        for item, spot in zip(self._boxes, spots, strict=True):
+            x1, _y1, _x2, y2 = spot.rect
             item.caption.setPos(x1, y2)  # the caption's rect sits above its position
+            if spot.leader is not None:
+                (ax, ay), (bx, by) = spot.leader
+                item.leader.setLine(ax, ay, bx, by)
+            item.leader.setVisible(spot.leader is not None)
+
+    def caption_rects(self) -> list[QRectF]:
+        """Every caption's rectangle in image (scene) coordinates at the current zoom."""
+        scale = self.scale_factor() or 1.0
+        out = []
+        for item in self._boxes:
+            r = item.caption.boundingRect()
+            pos = item.caption.scenePos()
+            out.append(QRectF(pos.x() + r.x() / scale, pos.y() + r.y() / scale,
+                              r.width() / scale, r.height() / scale))
+        return out
 
     def box_items(self) -> list[FaceBoxItem]:
         return list(self._boxes)

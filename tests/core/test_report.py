@@ -85,7 +85,20 @@ def test_manual_marks_appear(case):
     )
     case.save_manual_edit(res, {"reason": "test"})
     html = write_report(case).path.read_text(encoding="utf-8")
-    assert "label corrected (model: male)" in html
+    # The captions' wording: "manual" and the model's own answer beside it.
+    assert f"female manual (model: male {f.p_male:.2f})" in html
+    assert "label set by hand" in html
+
+
+def test_face_cards_use_the_captions_wording_for_uncertain_faces(case):
+    rec = case.record_for(sha(case.photos[0]))
+    res = rec.result
+    f = res.faces[0]
+    res.faces[0] = Face(box=f.box, score=f.score, gender="uncertain", p_male=0.41)
+    case.save_manual_edit(res, {"reason": "test"})
+    html = write_report(case).path.read_text(encoding="utf-8")
+    assert "uncertain p(male) 0.41" in html
+    assert "uncertain 0.59" not in html  # a confidence for a verdict the tool does not give
 
 
 def test_changed_or_missing_evidence_is_reported_loudly(case, tmp_path):

@@ -82,9 +82,12 @@ def test_relabel_by_hand_keeps_model_label_and_undoes(qtbot, analysed):
     window.label_actions["uncertain"].trigger()
     face = window.doc.faces[0]
     assert face.gender == "uncertain" and face.manual_label and face.model_gender == "female"
-    assert window.view.box_items()[0].caption.text() == "1 uncertain manual"
-    assert "label set by hand (model: female)" in window.face_list.item(0).text()
-    assert window.face_panel.title_label.text().startswith("Face 1 \u2014 uncertain")
+    # "manual" with the model's own answer beside it: on the photo, in the list, in the panel.
+    assert window.view.box_items()[0].caption.text() == "1 uncertain manual (model: female 0.92)"
+    assert window.face_list.item(0).text().startswith(
+        "Face 1 \u2014 uncertain manual (model: female 0.92)\nlabel set by hand")
+    assert window.face_panel.title_label.text() == (
+        "Face 1 \u2014 uncertain manual (model: female 0.92)")
     window.label_actions["male"].trigger()  # a second correction keeps the model's label
     assert window.doc.faces[0].model_gender == "female"
     window.act_undo.trigger()

@@ -37,7 +37,7 @@ def test_open_and_analyze_shows_boxes_list_panel_and_status(qtbot, make_window, 
     assert items[1].caption.text() == "2 male 0.91"
     assert window.face_list.count() == 3
     assert window.face_list.item(0).text().startswith("Face 1 \u2014 female 0.92")
-    assert window.face_list.item(2).text().startswith("Face 3 \u2014 uncertain (p male 0.50)")
+    assert window.face_list.item(2).text().startswith("Face 3 \u2014 uncertain p(male) 0.50")
     assert not window.face_list.item(0).icon().isNull()  # thumbnail
     # First face selected and enlarged.
     assert window.selected_index == 0 and items[0].selected
