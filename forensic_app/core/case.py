@@ -719,6 +719,7 @@ class Case:
                 return None
             if result.sha256 is not None:
                 self._drop_error_record(path, wrote)
+            result, kept = _keep_corrections(previous, result)
             rec = PhotoRecord(
                 name=name,
                 sha256=result.sha256,
@@ -727,6 +728,7 @@ class Case:
                 result=result,
                 settings_key=key,
                 analysed_at=utc_now(),
+                manual_edits=previous.manual_edits if kept and previous else 0,
             )
             archived = None
             if previous is not None:
@@ -758,6 +760,8 @@ class Case:
         }
         if result.notes:
             detail["notes"] = result.notes
+        if kept:
+            detail["manual_corrections_kept"] = kept
         if previous is not None and previous.ok:
             detail.update(
                 previous_settings_key=previous.settings_key,
@@ -885,6 +889,23 @@ class Case:
                 audit.INTEGRITY_CHECK, None, files=checked, problems=[i.describe() for i in issues]
             )
         return issues
+
+
+def _keep_corrections(previous: PhotoRecord | None, result: ImageResult) -> tuple[ImageResult, int]:
+    """A re-run keeps the examiner's corrections of the current record (the old record is still
+    archived): ``core.corrections`` puts them on the fresh result. A result that already holds
+    manual faces (the window merged them itself) is stored as it is."""
+    if (
+        previous is None
+        or not previous.ok
+        or result.error is not None
+        or any(f.manual for f in result.faces)
+        or not any(f.manual for f in previous.result.faces)
+    ):
+        return result, 0
+    from forensic_app.core.corrections import carry_corrections
+
+    return carry_corrections(previous.result, result)
 
 
 def face_changes(before: ImageResult | None, after: ImageResult) -> list[str]:

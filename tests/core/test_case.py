@@ -175,6 +175,25 @@ def test_manual_edit_is_saved_audited_and_survives_a_rerun(tmp_path, photos):
     run_batch(case, engine, photos)
     assert engine.calls == []
     assert case.record_for(sha(photos[0])).result.faces[0].gender == "female"
+    # a rerun with NEW settings refreshes the model's answers and keeps the corrections in the
+    # current record (the report shows it); the record before it is archived as before
+    history = len(list((case.root / "results" / "history").iterdir()))
+    run_batch(case, engine, photos, AnalysisSettings(det_threshold=0.3), reanalyse=True)
+    current = case.record_for(sha(photos[0]))
+    kept = [f for f in current.result.faces if f.manual]
+    assert [(f.gender, f.manual_label, f.manual_box) for f in kept] == [
+        ("female", True, False),
+        ("uncertain", False, True),
+    ]
+    assert kept[0].model_gender == f.gender  # the model's fresh answer beside the label
+    assert current.manual_edits == 1
+    assert len(list((case.root / "results" / "history").iterdir())) > history
+    entry = [
+        e
+        for e in read_audit(case.root / "audit.jsonl").entries
+        if e["action"] == audit.REANALYSED and e["sha256"] == sha(photos[0])
+    ][-1]
+    assert entry["detail"]["manual_corrections_kept"] == 2
 
 
 def test_verify_inputs_finds_changed_and_missing(tmp_path, photos):
