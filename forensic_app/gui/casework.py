@@ -103,6 +103,7 @@ class CaseController(QObject):
                 entry = {k: v for k, v in detail.items() if k not in ("sha256",)}
                 entry["edit"] = action
                 case.save_manual_edit(copy.deepcopy(doc.result), entry, rgb=doc.image.rgb)
+                self.window.corrections_saved()
             elif action in ("export_annotated", "export_results"):
                 files = {k: v for k, v in detail.items() if k not in ("path", "sha256")}
                 case.log(audit.EXPORTED, sha, kind=action.replace("export_", ""),
@@ -110,6 +111,21 @@ class CaseController(QObject):
         except Exception as exc:  # noqa: BLE001 - the examiner must know the trail has a gap
             self.window.show_error("Case record not written",
                                    f"{action} could not be recorded in case {case.name}: {exc}")
+
+    def save_corrections(self, why: str) -> bool:
+        """Store the photo's corrected result in the open case now; False when it failed."""
+        case, doc = self.case, self.window.doc
+        if case is None or doc.result is None or doc.image is None:
+            return False
+        try:
+            case.save_manual_edit(copy.deepcopy(doc.result), {"edit": why, "path": doc.image.path},
+                                  rgb=doc.image.rgb)
+        except Exception as exc:  # noqa: BLE001 - the examiner is asked instead
+            log.error("could not save the corrections into case %s: %s", case.name, exc)
+            return False
+        log.info("corrections to %s saved into case %r", Path(doc.image.path).name, case.name)
+        self.window.corrections_saved()
+        return True
 
     def _store_analysis(self) -> None:
         """Store a single-photo analysis from the window (``Case.save_single``).
@@ -123,6 +139,7 @@ class CaseController(QObject):
             return
         case.save_single(engine, self.window.prefs.analysis, copy.deepcopy(doc.result),
                          doc.image)
+        self.window.corrections_saved()  # the stored result carries the corrections
 
     # ---- reports -----------------------------------------------------------------------
     def write_html_report(self, out_path: str | Path | None = None):

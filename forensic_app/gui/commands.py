@@ -13,7 +13,7 @@ from typing import Any
 
 from PySide6.QtGui import QUndoCommand
 
-from forensic_app.core.results import GENDER_LABELS, Face, face_number
+from forensic_app.core.results import GENDER_LABELS, Face, ImageResult, face_number
 from forensic_app.gui.document import PhotoDocument
 
 EditHook = Callable[[str, dict[str, Any]], None]
@@ -61,6 +61,27 @@ class DeleteFaceCommand(QUndoCommand):
         self.doc.insert_face(self.index, self.face)
         if self.on_edit:
             self.on_edit("undo_manual_delete", {"face": self.number})
+
+
+class ReanalyzeCommand(QUndoCommand):
+    """A re-analysis as one undoable step, so the corrections made before it stay undoable.
+
+    ``result`` already carries the corrections (``core.corrections.carry_corrections``); undo
+    brings back the result the earlier commands were made on.
+    """
+
+    def __init__(self, doc: PhotoDocument, result: ImageResult) -> None:
+        super().__init__("Re-analyse")
+        self.doc = doc
+        self.old = doc.result
+        self.new = result
+
+    def redo(self) -> None:
+        self.doc.set_result(self.new)
+
+    def undo(self) -> None:
+        if self.old is not None:
+            self.doc.set_result(self.old)
 
 
 def relabelled(face: Face, gender: str) -> Face:

@@ -8,6 +8,7 @@ a dialog and a log line, never a crash.
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from collections.abc import Callable
@@ -31,12 +32,18 @@ from PySide6.QtWidgets import (
 
 from forensic_app import __version__
 from forensic_app.core.annotate import save_annotated
+from forensic_app.core.corrections import carry_corrections
 from forensic_app.core.imaging import ImageLoadError, is_image_path, load_image
 from forensic_app.core.preferences import Preferences, load_preferences, save_preferences
 from forensic_app.core.results import Face, ImageResult, face_number
-from forensic_app.gui import exporting
+from forensic_app.gui import exporting, unsaved
 from forensic_app.gui.about_dialog import AboutDialog
-from forensic_app.gui.commands import AddFaceCommand, DeleteFaceCommand, RelabelCommand
+from forensic_app.gui.commands import (
+    AddFaceCommand,
+    DeleteFaceCommand,
+    ReanalyzeCommand,
+    RelabelCommand,
+)
 from forensic_app.gui.document import PhotoDocument
 from forensic_app.gui.engine_holder import EngineHolder
 from forensic_app.gui.face_list import FaceList
@@ -76,6 +83,10 @@ class MainWindow(QMainWindow):
         self._selected = -1
         self._analysis_started = 0.0
         self.edit_hooks: list[Callable[[str, dict[str, Any]], None]] = []
+        #: Corrections made since the photo was opened, exported or saved into the case.
+        self._unsaved = False
+        #: Asked before unsaved corrections would be lost (tests replace it).
+        self.ask_unsaved: Callable[[QWidget, str, str, bool], str] = unsaved.ask
 
         self.view = PhotoView()
         self.setCentralWidget(self.view)
@@ -315,8 +326,45 @@ class MainWindow(QMainWindow):
         qs.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
+        if not self._closing and not self.confirm_leave("quitting"):
+            event.ignore()
+            return
         self.shutdown()
         super().closeEvent(event)
+
+    # ---- never lose a correction -------------------------------------------------------
+    def has_unsaved_corrections(self) -> bool:
+        return self.doc.image is not None and self._unsaved and not self.undo_stack.isClean()
+
+    def corrections_saved(self) -> None:
+        """The corrections as they are now are stored (exported or in the case)."""
+        self._unsaved = False
+        self._update_title()
+
+    def confirm_leave(self, what: str) -> bool:
+        """True when the photo under review may be left without losing a correction.
+
+        In an open case the corrections are saved into it automatically (every edit already
+        is; this covers a case opened after the edits). Otherwise the examiner chooses: save to
+        the case, export (image + JSON + CSV), discard, or cancel (stay on the photo).
+        """
+        if not self.has_unsaved_corrections():
+            return True
+        cases = self.casework.cases
+        if cases.case is not None and cases.save_corrections("saved before " + what):
+            return True
+        name = Path(self.doc.image.path).name if self.doc.image else "this photo"
+        answer = self.ask_unsaved(self, name, what, cases.case is not None)
+        if answer == unsaved.SAVE_TO_CASE:
+            return cases.save_corrections("saved before " + what)
+        if answer == unsaved.EXPORT:
+            self.export_dialog()
+            return not self.has_unsaved_corrections()
+        if answer == unsaved.DISCARD:
+            log.warning("corrections to %s discarded (%s)", name, what)
+            self._unsaved = False
+            return True
+        return False
 
     def shutdown(self) -> None:
         """Stop and join background work, remember the window, detach from logging."""
@@ -362,6 +410,8 @@ class MainWindow(QMainWindow):
         if self.busy:
             self.statusBar().showMessage("Wait for the analysis to finish or cancel it.", 5000)
             return False
+        if not self.confirm_leave("opening another photo"):
+            return False
         path = Path(path)
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
@@ -376,6 +426,7 @@ class MainWindow(QMainWindow):
             return False
         QApplication.restoreOverrideCursor()
         self.undo_stack.clear()
+        self._unsaved = False
         self._selected = -1
         self.view.set_image(image.rgb)
         self.doc.set_image(image)
@@ -473,14 +524,22 @@ class MainWindow(QMainWindow):
             return
         settings = self.prefs.analysis
         engines = self.engines
-        kept = [f for f in self.doc.faces if f.manual_box]
+        # Re-analysis refreshes the model's answers and keeps every correction (core.corrections).
+        previous = copy.deepcopy(self.doc.result) if self.doc.analysed else None
+        removed = self._removed_boxes()
+        floor = self.doc.take_number() if previous is not None else 1
+        drawn = [f.box for f in previous.faces if f.manual_box] if previous else []
 
-        def work(cancelled: Callable[[], bool], progress: Callable[[Any], None]) -> ImageResult:
+        def work(cancelled: Callable[[], bool], progress: Callable[[Any], None]) -> Any:
             engine = engines.get()
-            return engine.analyze_image(image, settings, cancel=cancelled)
+            fresh = engine.analyze_image(image, settings, cancel=cancelled)
+            if previous is None or fresh.error:
+                return fresh, 0
+            redone = engine.classify_boxes(image.rgb, drawn, settings) if drawn else None
+            return carry_corrections(previous, fresh, removed, redone, floor)
 
         task = Task(work, name="analysis", parent=self)
-        task.succeeded.connect(lambda r: self._analysis_done(r, kept))
+        task.succeeded.connect(lambda r: self._analysis_done(*r))
         task.failed.connect(self._analysis_failed)
         task.cancelled.connect(self._analysis_cancelled)
         task.finished.connect(self._task_finished)
@@ -498,7 +557,16 @@ class MainWindow(QMainWindow):
             self.task.cancel()
             self.statusBar().showMessage("Cancelling…")
 
-    def _analysis_done(self, result: ImageResult, kept: list[Face]) -> None:
+    def _removed_boxes(self) -> list[list[float]]:
+        """Boxes of detections the examiner deleted (and did not undo) on this photo."""
+        out = []
+        for i in range(self.undo_stack.index()):
+            cmd = self.undo_stack.command(i)
+            if isinstance(cmd, DeleteFaceCommand) and cmd.face and not cmd.face.manual_box:
+                out.append(list(cmd.face.box))
+        return out
+
+    def _analysis_done(self, result: ImageResult, carried: int) -> None:
         if self.doc.image is None or result.path != self.doc.image.path:
             return
         self._outcome = "failed" if result.error else "done"
@@ -507,12 +575,14 @@ class MainWindow(QMainWindow):
             return
         elapsed = (time.perf_counter() - self._analysis_started) * 1000.0
         result.timings_ms.setdefault("total", elapsed)
-        if kept:
-            result.faces.extend(kept)
-            log.info("kept %d hand-drawn box(es) from before", len(kept))
-        self.undo_stack.clear()
         self._selected = -1
-        self.doc.set_result(result)
+        if self.undo_stack.count():
+            # Keep the edit history: the re-analysis is one more undoable step.
+            self.undo_stack.push(ReanalyzeCommand(self.doc, result))
+        else:
+            self.doc.set_result(result)
+        if carried:
+            log.info("kept %d correction(s) from before under the fresh results", carried)
         s = exporting.summary(result)
         log.info("detected %d face(s) in %s: %d female, %d male, %d uncertain (%.0f ms)",
                  s["faces"], Path(result.path).name, s["female"], s["male"], s["uncertain"],
@@ -584,7 +654,9 @@ class MainWindow(QMainWindow):
     # ---- corrections -------------------------------------------------------------------
     def _on_edit(self, action: str, detail: dict[str, Any]) -> None:
         log.info("%s %s", action.replace("_", " "), detail)
-        self._notify(action, detail)
+        self._unsaved = True
+        self._notify(action, detail)  # an open case saves the correction (corrections_saved)
+        self._update_title()
 
     def _notify(self, action: str, detail: dict[str, Any]) -> None:
         """Tell listeners (e.g. a case's audit log) what happened to the open photo."""
@@ -717,6 +789,7 @@ class MainWindow(QMainWindow):
             self.show_error("Could not export the results", str(exc))
             return None
         log.info("exported %s", ", ".join(str(p) for p in written.values()))
+        self.corrections_saved()
         self._notify("export_results", {k: str(v) for k, v in written.items()})
         self.statusBar().showMessage(f"Exported to {written['image'].parent}", 5000)
         return written
@@ -771,7 +844,7 @@ class MainWindow(QMainWindow):
 
     def _update_title(self) -> None:
         name = Path(self.doc.image.path).name if self.doc.image else ""
-        dirty = "" if self.undo_stack.isClean() else " \u2022 corrected"
+        dirty = " \u2022 corrected" if self.has_unsaved_corrections() else ""
         self.setWindowTitle(f"{name}{dirty} \u2014 forensic_app" if name else "forensic_app")
 
     def _update_status(self) -> None:

@@ -68,12 +68,32 @@ def make_window(qtbot, qsettings_dir) -> Callable:
 
     yield factory
     for win in windows:
+        win.ask_unsaved = lambda *args: "discard"  # a test may have left "cancel" as the answer
         if win.task is not None:
             win.task.cancel()
             assert win.task is None or win.task.wait(10_000), "worker thread did not stop"
         win.close()
     for win in windows:
         assert win.task is None or not win.task.is_running()
+
+
+@pytest.fixture(autouse=True)
+def unsaved_answers(monkeypatch: pytest.MonkeyPatch) -> dict:
+    """Answer the unsaved-corrections question without a modal dialog.
+
+    Tests set ``answers["next"]`` (default "discard") and read ``answers["asked"]``: one
+    ``(photo, what, case_open)`` per question.
+    """
+    from forensic_app.gui import unsaved
+
+    answers: dict = {"next": unsaved.DISCARD, "asked": []}
+
+    def ask(parent, photo, what, case_open):
+        answers["asked"].append((photo, what, case_open))
+        return answers["next"]
+
+    monkeypatch.setattr(unsaved, "ask", ask)
+    return answers
 
 
 @pytest.fixture(autouse=True)

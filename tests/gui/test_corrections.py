@@ -6,6 +6,8 @@ import pytest
 from gui_helpers import open_and_wait
 from PySide6.QtCore import QPointF, Qt
 
+from forensic_app.core.settings import AnalysisSettings
+
 
 @pytest.fixture
 def analysed(qtbot, make_window, photo):
@@ -109,12 +111,31 @@ def test_corrections_disabled_without_selection_and_in_context_menu(qtbot, analy
     assert window.selected_index == 2 and window.act_delete.isEnabled()
 
 
-def test_reanalysis_keeps_hand_drawn_boxes(qtbot, analysed):
+def test_reanalysis_keeps_hand_drawn_boxes_labels_deletions_and_undo_history(qtbot, analysed):
     window = analysed
     window.act_add_face.trigger()
     drag(qtbot, window, QPointF(300, 300), QPointF(360, 380))
+    window.select_face(0)
+    window.label_actions["male"].trigger()  # the model said female 0.92
+    window.select_face(2)
+    window.act_delete.trigger()  # the uncertain detection is a false one
+    assert [f.number for f in window.doc.faces] == [None, None, 4]
+    window.prefs.analysis = AnalysisSettings(uncertain_band=(0.05, 0.95))  # new settings
     with qtbot.waitSignal(window.analysisFinished, timeout=10_000):
-        window.act_analyze.trigger()
-    faces = window.doc.faces
-    assert len(faces) == 4 and faces[3].manual_box
-    assert window.undo_stack.count() == 0  # a new analysis starts a new edit history
+        window.act_analyze.trigger()  # F5
+    faces = {f.number: f for f in window.doc.faces}
+    assert sorted(faces) == [1, 2, 4]  # the deleted face 3 stays deleted; numbers kept
+    relabelled = faces[1]
+    assert relabelled.gender == "male" and relabelled.manual_label
+    # the model's fresh answer (p 0.08 is inside the new band) beside the examiner's label
+    assert relabelled.model_gender == "uncertain" and relabelled.p_male == pytest.approx(0.08)
+    assert faces[2].gender == "uncertain" and not faces[2].manual  # p 0.91: inside the new band
+    assert faces[4].manual_box and faces[4].gender == "uncertain"  # re-classified, new band
+    assert window.view.box_items()[0].caption.text() == (
+        "1 male manual (model: uncertain p(male) 0.08)")
+    # the history is kept: the re-analysis is one more step, and everything before it undoes
+    assert window.undo_stack.count() == 4
+    for _ in range(4):
+        window.act_undo.trigger()
+    assert len(window.doc.faces) == 3 and not any(f.manual for f in window.doc.faces)
+    assert window.undo_stack.isClean()
