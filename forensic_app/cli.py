@@ -4,7 +4,7 @@ Commands::
 
     forensic-app analyze PATH... [--out DIR] [--json FILE|-] [--csv FILE] [options]
     forensic-app batch FOLDER... --case DIR [--name NAME] [--examiner NAME] [--recursive] [--wait]
-    forensic-app report --case DIR [--out report.html] [--no-log]
+    forensic-app report --case DIR [--format html|pdf] [--out FILE] [--no-log]
     forensic-app case verify --case DIR [--no-log]
     forensic-app info
     forensic-app --version
@@ -200,9 +200,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_analysis_options(b)
 
-    r = sub.add_parser("report", help="write the HTML report of a case folder")
+    r = sub.add_parser("report", help="write the HTML or PDF report of a case folder")
     r.add_argument("--case", required=True, metavar="DIR", help="case folder")
-    r.add_argument("--out", metavar="FILE", help="report file (default: CASE/report.html)")
+    r.add_argument(
+        "--format", choices=("html", "pdf"), default="html", help="html (default) or pdf (A4)"
+    )
+    r.add_argument("--out", metavar="FILE", help="report file (default: CASE/report.html|pdf)")
     r.add_argument("--examiner", help="who exports the report (audit log)")
     r.add_argument(
         "--no-log",
@@ -661,11 +664,16 @@ def cmd_report(
         case = Case.open(args.case, args.examiner, writer=False)  # a reader writes nothing
     except CaseError as exc:
         return _case_unusable(args.case, exc, stderr)
-    outcome = write_report(case, args.out, generated_by=args.examiner, log=not args.no_log)
-    stdout.write(
-        f"report written: {outcome.path} ({outcome.photos} photos, {outcome.faces} "
-        f"faces, SHA-256 {outcome.sha256})\n"
-    )
+    if args.format == "pdf":
+        outcome = _write_pdf(case, args, stdout, stderr)
+        if outcome is None:
+            return EXIT_USAGE
+    else:
+        outcome = write_report(case, args.out, generated_by=args.examiner, log=not args.no_log)
+        stdout.write(
+            f"report written: {outcome.path} ({outcome.photos} photos, {outcome.faces} "
+            f"faces, SHA-256 {outcome.sha256})\n"
+        )
     check = outcome.verification
     if check is not None:
         stdout.write("verified when the report was made:\n")
@@ -686,6 +694,22 @@ def cmd_report(
         for finding in check.findings:
             stderr.write(f"  {display(finding.describe())}\n")
     return EXIT_OK if outcome.ok else EXIT_INTEGRITY
+
+
+def _write_pdf(case: Any, args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> Any:
+    """The PDF report through Qt (offscreen; imported only for this command)."""
+    try:
+        from forensic_app.gui.pdf_report import ensure_gui_application, write_pdf_report
+    except ImportError as exc:
+        stderr.write(f"forensic-app: error: the PDF report needs PySide6 ({exc})\n")
+        return None
+    ensure_gui_application()
+    out = args.out or str(Path(args.case) / "report.pdf")
+    outcome = write_pdf_report(case, out, generated_by=args.examiner, log=not args.no_log)
+    stdout.write(
+        f"report written: {outcome.path} ({outcome.pages} pages, SHA-256 {outcome.sha256})\n"
+    )
+    return outcome
 
 
 def cmd_case(

@@ -40,9 +40,11 @@ from forensic_app.core.case import Case, CaseError, IntegrityIssue, PhotoRecord
 from forensic_app.core.casecheck import CaseVerification, verify_case
 from forensic_app.core.names import display
 from forensic_app.core.results import Face, face_number
+from forensic_app.core.settings import describe_settings
 
 THUMB_SIZE = 360
 CROP_SIZE = 112
+FACES_PER_ROW = 4
 REPORT_NAME = "report.html"
 
 LIMITATIONS = (
@@ -75,11 +77,12 @@ border:4px solid #600}
 .warn{background:#fff4e5;border:1px solid #b26a00;padding:8px 12px}
 .err{color:#b00020;font-weight:bold}
 .photo{border:1px solid #999;margin:16px 0;padding:8px;page-break-inside:avoid}
-.faces{display:flex;flex-wrap:wrap;gap:8px}
-.face{border:1px solid #ccc;padding:4px;width:150px;font-size:13px}
+table.faces{border-collapse:separate;border-spacing:6px}
+td.face{border:1px solid #ccc;padding:4px;width:160px;line-height:100%}
 .female{color:#8a1c7c}.male{color:#0b5394}.uncertain{color:#7f6000}
 .manual{background:#ffe08a;font-weight:bold;padding:0 3px}
 img{image-rendering:auto}
+.pic{line-height:100%}
 """
 
 
@@ -205,7 +208,7 @@ def _face_html(rgb: np.ndarray | None, n: int, f: Face) -> str:
     lines.append("box [" + ", ".join(f"{v:.0f}" for v in f.box) + "]")
     if marks:
         lines.append(" ".join(marks))
-    return f'<div class="face">{crop}{"<br>".join(lines)}</div>'
+    return f'<td class="face">{crop}{"<br>".join(lines)}</td>'
 
 
 def _kv_table(rows: Sequence[tuple[str, Any]]) -> str:
@@ -264,14 +267,21 @@ def _render(
             thumb = _annotated_pixels(case, rec)
             source = "annotated copy stored in the case (original not usable)"
         img = (
-            f'<img alt="photo {idx}" src="{_data_uri(thumb)}"><br><small>{_e(source)}</small>'
+            f'<p class="pic"><img alt="photo {idx}" width="{thumb.shape[1]}" '
+            f'height="{thumb.shape[0]}" src="{_data_uri(thumb)}"><br>'
+            f"<small>{_e(source)}</small></p>"
             if thumb is not None
             else "<p>(no image available)</p>"
         )
         warn = "".join(f'<p class="err">{_e(i.describe())}</p>' for i in issues)
         notes = "".join(f"<li>{_e(n)}</li>" for n in res.notes)
         size = f"{res.width}×{res.height}" if res.width else "—"
-        face_html = "".join(_face_html(rgb, face_number(f, i), f) for i, f in enumerate(faces))
+        cards = [_face_html(rgb, face_number(f, i), f) for i, f in enumerate(faces)]
+        # A table, not CSS flex: browsers and Qt's PDF printer lay it out alike.
+        face_html = "".join(
+            "<tr>" + "".join(cards[k : k + FACES_PER_ROW]) + "</tr>"
+            for k in range(0, len(cards), FACES_PER_ROW)
+        )
         facts_table = _kv_table(
             [
                 ("SHA-256 at opening", rec.sha256 or "—"),
@@ -286,7 +296,7 @@ def _render(
             f"{img}{facts_table}"
             f"{'<ul>' + notes + '</ul>' if notes else ''}"
             f"{'<p class=err>' + _e(res.error) + '</p>' if res.error else ''}"
-            f'<div class="faces">{face_html}</div></div>'
+            f"{'<table class=faces>' + face_html + '</table>' if face_html else ''}</div>"
         )
         spool.write(section.encode("utf-8"))
         del rgb, thumb, section
@@ -348,9 +358,8 @@ def _render(
     settings = m.get("settings", {})
     parts.append(
         _kv_table(
-            [(k, v) for k, v in settings.items() if k != "extra"]
+            describe_settings(settings, band)
             + [
-                ("uncertain band (P(male))", band or "model default"),
                 ("execution provider", m.get("provider") or "—"),
                 ("tool version", m.get("tool_version")),
             ]
@@ -358,7 +367,7 @@ def _render(
     )
     model_rows = "".join(
         f"<tr><td>{_e(x.get('role'))}</td><td>{_e(x.get('name'))}</td>"
-        f'<td>{_e(x.get("version"))}</td><td class="hash">{_e(x.get("sha256"))}</td></tr>'
+        f'<td>{_e(x.get("version") or "—")}</td><td class="hash">{_e(x.get("sha256"))}</td></tr>'
         for x in m.get("models", [])
     )
     parts.append(

@@ -26,6 +26,37 @@ DEFAULT_NMS_IOU = 0.4
 NESTED_BOX_INSIDE = 0.8
 
 
+#: How each setting is named where people read it (reports); the keys are the JSON names.
+SETTING_NAMES = {
+    "det_threshold": "face detection threshold (detector score)",
+    "min_face": "smallest face analysed (shorter side, px)",
+    "detect_size": "detection size (longest side, px)",
+    "detection_mode": "detection mode",
+    "nms_iou": "same-face overlap for merging boxes (IoU)",
+    "no_detect": "face detection",
+}
+
+
+def describe_settings(settings: dict[str, Any], band: Any = None) -> list[tuple[str, str]]:
+    """Settings as (name, value) rows for a reader: plain names, no empty rows, the uncertain
+    band in use (``band``: the settings' override, else the model's own)."""
+    rows: list[tuple[str, str]] = []
+    for key, value in settings.items():
+        if key in ("extra", "uncertain_band", "uncertain_band_in_use") or value in (None, ""):
+            continue
+        if key == "no_detect":
+            value = "off: each whole image was classified as one face" if value else "on"
+        rows.append((SETTING_NAMES.get(key, key.replace("_", " ")), str(value)))
+    name = "uncertain band on P(male)"
+    if band:
+        lo, hi = (float(v) for v in (band.split(",") if isinstance(band, str) else band))
+        source = "set by the examiner" if settings.get("uncertain_band") else "the model's own"
+        rows.append((name, f"{lo:.2f} to {hi:.2f} ({source})"))
+    else:
+        rows.append((name, "the model's own (its model file does not state it)"))
+    return rows
+
+
 @dataclass(frozen=True)
 class AnalysisSettings:
     """Everything that changes an analysis result. Serialised into every result document."""

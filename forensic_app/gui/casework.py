@@ -3,7 +3,7 @@
 The window reports events (photo opened, analysed, manual edit, export) through its edit hooks;
 this controller turns them into ``core.case.Case`` calls, so the audit trail is written by the
 same core code the CLI uses. Reports are ``core.report``'s HTML; PDF is that HTML printed by Qt
-(``QTextDocument`` + ``QPdfWriter``), written atomically.
+(``gui.pdf_report``), written atomically.
 
 An open case is a writer session: the window holds the case's writer lock from opening to
 closing (a CLI ``batch`` on the same case then exits naming this window's process), and its own
@@ -17,13 +17,12 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMarginsF, QObject, Signal
-from PySide6.QtGui import QPageLayout, QPageSize, QPdfWriter, QTextDocument
+from PySide6.QtCore import QObject, Signal
 
 from forensic_app.core import audit
-from forensic_app.core.atomic import refuse_overwrite_of, write_bytes_atomic
 from forensic_app.core.case import Case
-from forensic_app.core.report import build_report_html, refuse_case_file, write_report
+from forensic_app.core.report import write_report
+from forensic_app.gui.pdf_report import write_pdf_report
 from forensic_app.gui.qt_compat import emit
 
 log = logging.getLogger(__name__)
@@ -150,40 +149,13 @@ class CaseController(QObject):
                  outcome.sha256, outcome.photos, outcome.faces)
         return outcome
 
-    def write_pdf_report(self, out_path: str | Path) -> Path:
-        """Print the HTML report to PDF with Qt's own engine (no extra dependency)."""
+    def write_pdf_report(self, out_path: str | Path):
+        """Print the report to PDF (``gui.pdf_report``: A4, text in points); its PdfOutcome."""
         assert self.case is not None
-        out = Path(out_path)
-        refuse_case_file(self.case, out)
-        refuse_overwrite_of(out, [r.abs_path for r in self.case.records()])
-        html, facts = build_report_html(self.case, generated_by=self._examiner())
-        doc = QTextDocument()
-        doc.setHtml(html)
-        data = QByteArray()
-        buffer = QBuffer(data)
-        buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-        writer = QPdfWriter(buffer)
-        writer.setPageLayout(QPageLayout(QPageSize(QPageSize.PageSizeId.A4),
-                                         QPageLayout.Orientation.Portrait,
-                                         QMarginsF(12, 12, 12, 12), QPageLayout.Unit.Millimeter))
-        writer.setTitle(f"forensic_app report: {self.case.name}")
-        writer.setCreator("forensic_app")
-        doc.setPageSize(writer.pageLayout().paintRectPixels(writer.resolution()).size().toSizeF())
-        doc.print_(writer)
-        del writer  # finishes the PDF
-        buffer.close()
-        pdf = bytes(data.data())
-        write_bytes_atomic(out, pdf)
-        import hashlib
-
-        digest = hashlib.sha256(pdf).hexdigest()
-        check = facts.get("verification")
-        self.case.try_log(audit.EXPORTED, None, kind="pdf-report", file=str(out.resolve()),
-                          report_sha256=digest,
-                          integrity_problems=len(check.problems()) if check else 0,
-                          verified_head=check.head if check else None)
-        log.info("PDF report written: %s (SHA-256 %s)", out, digest)
-        return out
+        outcome = write_pdf_report(self.case, out_path, generated_by=self._examiner())
+        log.info("PDF report written: %s (%d page(s), SHA-256 %s)", outcome.path, outcome.pages,
+                 outcome.sha256)
+        return outcome
 
     def _examiner(self) -> str | None:
         return self.case.examiner if self.case is not None else None

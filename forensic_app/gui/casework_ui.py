@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDialog,
@@ -34,6 +35,8 @@ from forensic_app.core.names import display
 from forensic_app.gui.batch_controller import BatchController
 from forensic_app.gui.batch_panel import BatchPanel, BatchRow
 from forensic_app.gui.casework import EDIT_ACTIONS, CaseController
+from forensic_app.gui.qt_compat import emit
+from forensic_app.gui.workers import Task
 
 log = logging.getLogger("forensic_app.gui")
 
@@ -57,9 +60,13 @@ class NewCaseDialog(QDialog):
 
 
 class CaseworkUi(QObject):
+    #: A report finished: its kind ("HTML"/"PDF") and its outcome (None when it failed).
+    reportFinished = Signal(str, object)
+
     def __init__(self, window: Any) -> None:
         super().__init__(window)
         self.w = window
+        self.report_task: Task | None = None
         self.batch = BatchController(window.engines, self)
         self.cases = CaseController(window)
         self.panel = BatchPanel()
@@ -267,16 +274,9 @@ class CaseworkUi(QObject):
         if path:
             self.export_html(path)
 
-    def export_html(self, path: str | Path):
-        try:
-            outcome = self.cases.write_html_report(path)
-        except Exception as exc:  # noqa: BLE001
-            self.w.show_error("Could not write the report", str(exc))
-            return None
-        self._warn_integrity(outcome.issues)
-        self._warn_case_findings(outcome.verification)
-        self.w.statusBar().showMessage(f"Report written: {outcome.path}", 8000)
-        return outcome
+    def export_html(self, path: str | Path) -> Task | None:
+        """Write the HTML report in the background; ``reportFinished`` says how it went."""
+        return self._run_report("HTML", lambda: self.cases.write_html_report(path))
 
     def report_pdf_dialog(self) -> None:
         case = self.cases.case
@@ -287,14 +287,42 @@ class CaseworkUi(QObject):
         if path:
             self.export_pdf(path)
 
-    def export_pdf(self, path: str | Path) -> Path | None:
-        try:
-            out = self.cases.write_pdf_report(path)
-        except Exception as exc:  # noqa: BLE001
-            self.w.show_error("Could not write the PDF report", str(exc))
+    def export_pdf(self, path: str | Path) -> Task | None:
+        """Print the PDF report in the background; ``reportFinished`` says how it went."""
+        return self._run_report("PDF", lambda: self.cases.write_pdf_report(path))
+
+    def _run_report(self, kind: str, write: Callable[[], Any]) -> Task | None:
+        """Reports re-hash every input and render every photo (minutes for thousands): never on
+        the UI thread. One report at a time; the window stays usable meanwhile."""
+        if self.report_task is not None:
+            self.w.statusBar().showMessage("A report is already being written.", 5000)
             return None
-        self.w.statusBar().showMessage(f"PDF report written: {out}", 8000)
-        return out
+        task = Task(lambda cancelled, progress: write(), name=f"{kind} report", parent=self)
+        task.succeeded.connect(lambda outcome: self._report_done(kind, outcome))
+        task.failed.connect(lambda message, _details: self._report_failed(kind, message))
+        task.finished.connect(self._report_task_finished)
+        self.report_task = task
+        self.w.statusBar().showMessage(f"Writing the {kind} report (re-hashing every photo)…")
+        self.update_actions()
+        task.start()
+        return task
+
+    def _report_done(self, kind: str, outcome: Any) -> None:
+        self._warn_integrity(outcome.issues)
+        self._warn_case_findings(outcome.verification)
+        self.w.statusBar().showMessage(f"{kind} report written: {outcome.path}", 8000)
+        emit(self.reportFinished, kind, outcome)
+
+    def _report_failed(self, kind: str, message: str) -> None:
+        self.w.show_error(f"Could not write the {kind} report", message)
+        emit(self.reportFinished, kind, None)
+
+    def _report_task_finished(self) -> None:
+        task, self.report_task = self.report_task, None
+        if task is not None:
+            task.wait()
+            task.deleteLater()
+        self.update_actions()
 
     def _warn_integrity(self, issues) -> None:
         if not issues:
@@ -327,9 +355,12 @@ class CaseworkUi(QObject):
         self.act_new_case.setEnabled(not running)
         self.act_open_case.setEnabled(not running)
         self.act_close_case.setEnabled(has_case and not running)
-        self.act_report_html.setEnabled(has_case and not running)
-        self.act_report_pdf.setEnabled(has_case and not running)
+        reporting = self.report_task is not None
+        self.act_report_html.setEnabled(has_case and not running and not reporting)
+        self.act_report_pdf.setEnabled(has_case and not running and not reporting)
 
     def shutdown(self) -> None:
         self.batch.cancel()
         self.batch.wait(60_000)
+        if self.report_task is not None:
+            self.report_task.wait(120_000)  # a report half written is never left behind

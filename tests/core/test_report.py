@@ -165,3 +165,13 @@ def test_failed_report_write_keeps_the_previous_report(case, monkeypatch):
     assert first.path.read_bytes() == before
     assert not [p for p in case.root.iterdir() if p.name.endswith(".tmp")]
     assert read_audit(case.root / "audit.jsonl").entries[-1]["action"] != audit.EXPORTED
+
+
+def test_settings_are_named_for_readers_without_empty_rows(case):
+    html = write_report(case).path.read_text(encoding="utf-8")
+    section = html[html.index("<h2>Settings and models</h2>") : html.index("<h2>Limitations")]
+    for raw in ("det_threshold", "min_face", "detect_size", "nms_iou", "no_detect", "extra"):
+        assert raw not in section
+    assert "face detection threshold (detector score)" in section
+    assert "uncertain band on P(male)" in section
+    assert "<td></td>" not in section and "<td>None</td>" not in section

@@ -8,9 +8,19 @@ from pathlib import Path
 
 import pytest
 from gui_helpers import FakeEngine, open_and_wait, write_photo
+from pdf_text import body_size, pdf_text
 
 from forensic_app.core.audit import read_audit
 from forensic_app.gui.batch_panel import FILTERS
+
+
+def write_report_and_wait(qtbot, export, path):
+    """Reports are written in a worker thread; wait for ``reportFinished`` (the outcome)."""
+    window_ui = export.__self__
+    with qtbot.waitSignal(window_ui.reportFinished, timeout=60_000) as blocker:
+        assert export(path) is not None
+    qtbot.waitUntil(lambda: window_ui.report_task is None, timeout=10_000)  # thread joined
+    return blocker.args[1]
 
 
 def filter_index(name: str) -> int:
@@ -133,13 +143,14 @@ def test_case_folder_records_batch_edits_exports_and_reports(qtbot, make_window,
     out.parent.mkdir()
     assert window.save_annotated_to(out) == out
 
-    report = ui.export_html(tmp_path / "exports" / "report.html")
+    report = write_report_and_wait(qtbot, ui.export_html, tmp_path / "exports" / "report.html")
     assert report is not None and report.path.is_file() and not report.issues
     html = report.path.read_text(encoding="utf-8")
     assert "Operation Test" in html and "data:image/jpeg;base64" in html
     assert 'src="http' not in html  # opens without network access
-    pdf = ui.export_pdf(tmp_path / "exports" / "report.pdf")
-    assert pdf is not None and pdf.read_bytes().startswith(b"%PDF")
+    pdf = write_report_and_wait(qtbot, ui.export_pdf, tmp_path / "exports" / "report.pdf")
+    assert pdf is not None and pdf.path.read_bytes().startswith(b"%PDF")
+    assert "Operation Test" in pdf_text(pdf.path) and body_size(pdf.path) >= 9.0
     assert record_dialogs == []
 
     log = read_audit(case_dir / "audit.jsonl")
@@ -163,7 +174,7 @@ def test_changed_input_is_reported_loudly(qtbot, make_window, folder, tmp_path,
     ui.cases.new_case(tmp_path / "case", "Integrity", "Examiner B")
     run_batch(qtbot, window, folder)
     write_photo(folder / "img2.png", seed=99)  # the evidence changed after it was analysed
-    report = ui.export_html(tmp_path / "report.html")
+    report = write_report_and_wait(qtbot, ui.export_html, tmp_path / "report.html")
     assert report is not None and report.issues
     assert record_dialogs and record_dialogs[-1][0] == "Input photos changed or missing"
     assert "img2.png" in record_dialogs[-1][1]
