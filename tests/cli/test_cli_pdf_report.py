@@ -47,7 +47,8 @@ def test_pdf_report_never_overwrites_an_input(tmp_path, monkeypatch):
     before = photo.read_bytes()
     engine = FakeEngine()
     assert run(["batch", "ev", "--case", "case"], engine)[0] == 0
-    rc, _out, err = run(["report", "--case", "case", "--format", "pdf", "--out", str(photo)],
-                        engine)
+    rc, _out, err = run(
+        ["report", "--case", "case", "--format", "pdf", "--out", str(photo)], engine
+    )
     assert rc == 2 and "input" in err.lower()
     assert photo.read_bytes() == before
