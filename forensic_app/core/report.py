@@ -258,7 +258,7 @@ def _render(
         table_rows.append(
             f'<tr><td><a href="#{anchor}">{idx}</a></td><td>{_e(rec.path)}</td>'
             f'<td class="hash">{_e(rec.sha256 or "—")}</td><td>{status}</td>'
-            f"<td>{outcome}</td><td>{'yes' if has_manual else ''}</td></tr>"
+            f"<td>{outcome}</td><td>{'yes' if has_manual else 'no'}</td></tr>"
         )
         if rgb is not None:
             thumb = _thumbnail(rgb, faces)
