@@ -38,6 +38,7 @@ class BatchController(QObject):
         self.last_outcome: Any | None = None
         #: Photos analysed at once in the last batch (one per core on a multi-core machine).
         self.last_workers = 0
+        self.last_models: list[Any] = []
 
     @property
     def running(self) -> bool:
@@ -54,6 +55,7 @@ class BatchController(QObject):
         def work(cancelled: Callable[[], bool], progress: Callable[[Any], None]) -> Any:
             engine, workers = engines.for_batch(len(paths))
             self.last_workers = workers
+            self.last_models = list(getattr(engine, "models", []))  # for the status bar
             if cancelled():
                 raise TaskCancelled()
 
@@ -98,6 +100,8 @@ class BatchController(QObject):
         return self.task is None or self.task.wait(timeout_ms)
 
     def _set_outcome(self, outcome: str) -> None:
+        if outcome == "cancelled" and self._outcome != "cancelled":
+            log.info("batch cancelled before its first photo")
         self._outcome = outcome
 
     def _on_progress(self, msg: tuple) -> None:

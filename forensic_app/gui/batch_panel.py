@@ -40,7 +40,9 @@ from forensic_app.core.progress import Progress, format_duration
 from forensic_app.core.results import ImageResult
 from forensic_app.gui.qt_compat import emit
 
-COLUMNS = ["#", "Photo", "Status", "Faces", "Female", "Male", "Uncertain", "Manual"]
+COLUMNS = ["#", "Photo", "Status", "Faces", "Female", "Male", "Uncertain", "Manual", "Reason"]
+#: The column holding why a photo failed (the error text; empty for photos that worked).
+REASON_COLUMN = COLUMNS.index("Reason")
 FILTERS: list[tuple[str, ResultFilter | None]] = [
     ("All photos", None),
     ("With faces", ResultFilter(faces=True)),
@@ -128,14 +130,15 @@ class BatchModel(QAbstractTableModel):
         col = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             values = [row.index + 1, row.relative, row.status_text(), row.count(),
-                      row.count("female"), row.count("male"), row.count("uncertain"), row.manual()]
+                      row.count("female"), row.count("male"), row.count("uncertain"), row.manual(),
+                      row.message if row.status == core_batch.ERROR else ""]
             v = values[col]
             return "" if v is None else v
         if role == Qt.ItemDataRole.ToolTipRole:
             return f"{row.path}\n{row.message}" if row.message else row.path
         if role == Qt.ItemDataRole.ForegroundRole and row.status == core_batch.ERROR:
             return ERROR_COLOR
-        if role == Qt.ItemDataRole.TextAlignmentRole and col != 1 and col != 2:
+        if role == Qt.ItemDataRole.TextAlignmentRole and col not in (1, 2, REASON_COLUMN):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.UserRole:
             return row
@@ -184,9 +187,11 @@ class BatchPanel(QWidget):
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
         self.table.verticalHeader().setVisible(False)
+        self.table.setMinimumHeight(48)  # the dock may be small while no batch runs
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(REASON_COLUMN, QHeaderView.ResizeMode.Stretch)
         self.table.activated.connect(self._activated)
         self.table.doubleClicked.connect(self._activated)
 
@@ -221,10 +226,26 @@ class BatchPanel(QWidget):
     def start(self, folder: str | Path, rows: list[BatchRow]) -> None:
         self.folder_label.setText(f"{folder} \u2014 {len(rows)} photo(s)")
         self.folder_label.setToolTip(str(folder))
+        # A filter left on from the last batch must not hide the new one.
+        self.filter_box.setCurrentIndex(0)
         self.model.set_rows(rows)
         self.progress.setRange(0, max(1, len(rows)))
         self.progress.setValue(0)
         self.eta_label.setText("")
+
+    def finish(self, outcome: str) -> None:
+        """The batch ended: a cancelled one says so in place of its (now meaningless) ETA."""
+        self.set_running(False)
+        if outcome in ("cancelled", "failed"):
+            done, total = self.progress.value(), self.progress.maximum()
+            self.eta_label.setText(f"{outcome}: {done} of {total} photo(s) done")
+
+    def rows_height(self) -> int:
+        """Height that shows every row (capped by the caller), with header and controls."""
+        rows = max(1, self.model.rowCount())
+        row_h = self.table.verticalHeader().defaultSectionSize()
+        chrome = self.table.horizontalHeader().sizeHint().height() + 4 * row_h
+        return chrome + rows * row_h
 
     def set_running(self, running: bool) -> None:
         self.cancel_button.setEnabled(running)

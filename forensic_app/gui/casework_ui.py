@@ -161,8 +161,10 @@ class CaseworkUi(QObject):
         self.review_row = -1
         self.dock.show()
         self.dock.raise_()
-        if self.dock.height() < 220:  # room for a useful number of rows
-            self.w.resizeDocks([self.dock], [260], Qt.Orientation.Vertical)
+        # Room for the rows there are, never more than a third of the window.
+        wanted = min(self.panel.rows_height(), self.w.height() // 3)
+        if abs(self.dock.height() - wanted) > 20:
+            self.w.resizeDocks([self.dock], [wanted], Qt.Orientation.Vertical)
         self.w.prefs.last_dir = str(Path(folder).resolve())
         log.info("folder %s: %d photo(s)", folder, len(photos))
         self.batch.start(photos, self.w.prefs.analysis, case)
@@ -176,8 +178,9 @@ class CaseworkUi(QObject):
             log.warning("%s: %s", self.panel.model.rows[index].relative, message)
 
     def _batch_finished(self, outcome: str) -> None:
-        self.panel.set_running(False)
+        self.panel.finish(outcome)
         self.update_actions()
+        self.w._update_status()
         if outcome == "failed":
             self.w.show_error("Batch failed", getattr(self.batch, "last_error", "unknown error"))
 

@@ -18,7 +18,7 @@ from forensic_app.gui.colors import face_color
 from forensic_app.gui.photo_view import rgb_to_qimage
 from forensic_app.gui.qt_compat import emit
 
-THUMB = 64
+THUMB = 44
 #: Context around the face in thumbnails and the enlarged view (fraction of the box per side).
 THUMB_MARGIN = 0.2
 
@@ -70,6 +70,22 @@ class FaceList(QListWidget):
         self.setSpacing(2)
         self.currentRowChanged.connect(self._on_row_changed)
         self._quiet = False
+        self._placeholder = ""
+
+    def set_placeholder(self, text: str) -> None:
+        """Shown in the empty list ("No faces found", how to start)."""
+        self._placeholder = text
+        self.viewport().update()
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().paintEvent(event)
+        if self.count() == 0 and self._placeholder:
+            painter = QPainter(self.viewport())
+            painter.setPen(self.palette().color(self.palette().ColorRole.PlaceholderText))
+            painter.drawText(self.viewport().rect().adjusted(8, 8, -8, -8),
+                             Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop
+                             | Qt.TextFlag.TextWordWrap, self._placeholder)
+            painter.end()
 
     def set_faces(self, rgb: np.ndarray | None, faces: list[Face], selected: int = -1) -> None:
         self._quiet = True

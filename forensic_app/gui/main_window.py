@@ -63,6 +63,11 @@ SAVE_FILTERS = {"JPEG image (*.jpg *.jpeg)": ".jpg", "PNG image (*.png)": ".png"
                 "TIFF image (*.tif *.tiff)": ".tif"}
 
 
+#: First-run sizes (px): the face docks' width and the log/batch dock's height.
+RIGHT_DOCK_WIDTH = 300
+LOG_DOCK_HEIGHT = 100
+
+
 class MainWindow(QMainWindow):
     #: Emitted when an analysis ends: "done", "failed" or "cancelled".
     analysisFinished = Signal(str)
@@ -103,6 +108,9 @@ class MainWindow(QMainWindow):
                                     Qt.DockWidgetArea.RightDockWidgetArea)
         self.log_dock = self._dock("Log", "dock_log", self.log_pane,
                                    Qt.DockWidgetArea.BottomDockWidgetArea)
+        # The face docks run the full height (the list shows many rows); the log sits only
+        # under the photo.
+        self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
         self._build_status_bar()
         self._build_actions()
         self._build_menus_and_toolbar()
@@ -113,6 +121,7 @@ class MainWindow(QMainWindow):
         self._restore_window_state()
         self._update_actions()
         self._update_status()
+        self._update_placeholders()
         log.info("forensic_app %s ready", __version__)
 
     # ---- construction ------------------------------------------------------------------
@@ -315,9 +324,33 @@ class MainWindow(QMainWindow):
         if isinstance(state, QByteArray) and not state.isEmpty():
             self.restoreState(state)
         else:
-            self.resizeDocks([self.panel_dock, self.list_dock], [340, 340],
+            self.resizeDocks([self.panel_dock, self.list_dock], [RIGHT_DOCK_WIDTH] * 2,
                              Qt.Orientation.Horizontal)
-            self.resizeDocks([self.log_dock], [140], Qt.Orientation.Vertical)
+            self.resizeDocks([self.panel_dock, self.list_dock], [230, 10_000],
+                             Qt.Orientation.Vertical)
+            self.resizeDocks([self.log_dock], [LOG_DOCK_HEIGHT], Qt.Orientation.Vertical)
+        self._docks_checked = False
+        self._restored_state = isinstance(state, QByteArray) and not state.isEmpty()
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().showEvent(event)
+        if not self._docks_checked:
+            self._docks_checked = True
+            QTimer.singleShot(0, self._clamp_docks)
+
+    def _clamp_docks(self) -> None:
+        """A restored layout must leave the photo most of the window: the log/batch dock is
+        empty at start, so it comes back small however large it was left."""
+        if self._closing:
+            return
+        first_run = not self._restored_state
+        if first_run or self.log_dock.height() > self.height() // 5:
+            self.resizeDocks([self.log_dock], [LOG_DOCK_HEIGHT], Qt.Orientation.Vertical)
+        if first_run or self.panel_dock.width() > self.width() // 3:
+            self.resizeDocks([self.panel_dock], [RIGHT_DOCK_WIDTH], Qt.Orientation.Horizontal)
+        if first_run:
+            self.resizeDocks([self.panel_dock, self.list_dock], [230, 10_000],
+                             Qt.Orientation.Vertical)
 
     def _save_window_state(self) -> None:
         qs = QSettings()
@@ -615,6 +648,7 @@ class MainWindow(QMainWindow):
 
     def _set_busy(self, busy: bool) -> None:
         self.progress.setVisible(busy)
+        self._update_placeholders()
         if busy:
             self.view.set_add_mode(False)
             self.statusBar().showMessage("Analysing…")
@@ -649,7 +683,20 @@ class MainWindow(QMainWindow):
         self.face_panel.show_face(rgb, faces[self._selected] if self._selected >= 0 else None,
                                   self._selected)
         self.list_dock.setWindowTitle(f"Faces ({len(faces)})" if self.doc.image else "Faces")
+        self._update_placeholders()
         self._update_actions()
+
+    def _update_placeholders(self) -> None:
+        """Empty states: how to start, and "No faces found" after an analysis found none."""
+        if self.doc.image is None:
+            self.view.set_placeholder("Open a photo (Ctrl+O) or drop a photo or a folder here.")
+            self.face_list.set_placeholder("No photo open.")
+        elif self.doc.analysed and not self.doc.faces and not self.busy:
+            self.view.set_placeholder("No faces found")
+            self.face_list.set_placeholder("No faces found. Add face (A) draws one by hand.")
+        else:
+            self.view.set_placeholder("")
+            self.face_list.set_placeholder("" if self.doc.analysed else "Not analysed yet (F5).")
 
     # ---- corrections -------------------------------------------------------------------
     def _on_edit(self, action: str, detail: dict[str, Any]) -> None:
@@ -824,8 +871,9 @@ class MainWindow(QMainWindow):
         busy = self.busy
         has_image = self.doc.image is not None
         has_sel = 0 <= self._selected < len(self.doc.faces)
-        for act in (self.act_open, self.act_next, self.act_prev):
-            act.setEnabled(not busy)
+        self.act_open.setEnabled(not busy)
+        for act in (self.act_next, self.act_prev):  # nothing to step from without a photo
+            act.setEnabled(not busy and has_image)
         self.recent_menu.setEnabled(not busy and bool(self.prefs.recent_files))
         self.act_analyze.setEnabled(has_image and not busy)
         self.act_analyze.setText("Re-&analyze" if self.doc.analysed else "&Analyze")
@@ -853,11 +901,20 @@ class MainWindow(QMainWindow):
             gender = next((m for m in engine.models if m.role == "gender"), None)
             self.status_model.setText(f"Model: {gender.name if gender else '?'}")
             self.status_provider.setText(engine.provider)
+        elif self.casework.batch.last_models and not self.engines.error:
+            models = self.casework.batch.last_models  # the batch's own engine
+            gender = next((m for m in models if m.role == "gender"), None)
+            self.status_model.setText(f"Model: {gender.name if gender else '?'}")
+            self.status_provider.setText("")
+            return self._update_size()
         else:
-            self.status_model.setText("Model: not loaded" if not self.engines.error
+            self.status_model.setText("Model: loads on first analysis" if not self.engines.error
                                       else "Model: unavailable")
             self.status_model.setToolTip(self.engines.error or "")
             self.status_provider.setText("")
+        self._update_size()
+
+    def _update_size(self) -> None:
         image = self.doc.image
         self.status_size.setText(f"{image.width}\u00d7{image.height} px" if image else "")
 

@@ -103,8 +103,10 @@ class FaceBoxItem(QGraphicsRectItem):
         self.setAcceptedMouseButtons(Qt.MouseButton.LeftButton | Qt.MouseButton.RightButton)
         self.caption = CaptionItem("", QColor(), self)
         self.caption.setPos(x1, y1)
-        # A leader line from a caption moved away from its box (crowds); image coordinates.
-        self.leader = QGraphicsLineItem(self)
+        # A leader line from a caption moved away from its box (crowds), in image coordinates;
+        # the view puts it in the scene below every box and caption (z 0.5).
+        self.leader = QGraphicsLineItem()
+        self.leader.setZValue(0.5)
         self.leader.setVisible(False)
         self.set_selected(selected)
 
@@ -171,6 +173,8 @@ class PhotoView(QGraphicsView):
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self._pixmap_item: QGraphicsPixmapItem | None = None
         self._boxes: list[FaceBoxItem] = []
+        self._leaders: list[QGraphicsLineItem] = []
+        self._placeholder = ""
         self._selected = -1
         self._fit_mode = True
         self._add_mode = False
@@ -189,6 +193,7 @@ class PhotoView(QGraphicsView):
         """Show a new photo (or nothing), clear the boxes and fit it to the window."""
         for item in self._boxes:
             self.scene().removeItem(item)
+            self.scene().removeItem(item.leader)
         if self._pixmap_item is not None:
             self.scene().removeItem(self._pixmap_item)
         if self._rubber is not None:
@@ -207,6 +212,40 @@ class PhotoView(QGraphicsView):
         self.scene().setSceneRect(QRectF(pixmap.rect()))
         self.fit_to_window()
 
+    def set_placeholder(self, text: str) -> None:
+        """A hint drawn over the view: how to start when empty, "No faces found" after an
+        analysis that found none ("" for none)."""
+        if text != self._placeholder:
+            self._placeholder = text
+            self.viewport().update()
+
+    def placeholder(self) -> str:
+        return self._placeholder
+
+    def drawForeground(self, painter: QPainter, rect: QRectF) -> None:  # noqa: N802 - Qt API
+        super().drawForeground(painter, rect)
+        if not self._placeholder:
+            return
+        painter.save()
+        painter.resetTransform()  # viewport pixels
+        font = QFont(self.font())
+        font.setPointSizeF(font.pointSizeF() * 1.3)
+        painter.setFont(font)
+        area = QRectF(self.viewport().rect()).adjusted(24, 24, -24, -24)
+        flags = Qt.AlignmentFlag.AlignHCenter | Qt.TextFlag.TextWordWrap
+        if self._pixmap_item is None:
+            flags |= Qt.AlignmentFlag.AlignVCenter
+            painter.setPen(QColor(200, 200, 200))
+            painter.drawText(area, flags, self._placeholder)
+        else:  # over the photo: a dark tab at the top so it reads on any picture
+            fm = QFontMetricsF(font)
+            w = fm.horizontalAdvance(self._placeholder) + 24
+            tab = QRectF(area.center().x() - w / 2, area.top(), w, fm.height() + 12)
+            painter.fillRect(tab, QColor(0, 0, 0, 170))
+            painter.setPen(QColor(255, 255, 255))
+            painter.drawText(tab, Qt.AlignmentFlag.AlignCenter, self._placeholder)
+        painter.restore()
+
     def has_image(self) -> bool:
         return self._pixmap_item is not None
 
@@ -216,9 +255,11 @@ class PhotoView(QGraphicsView):
     def set_faces(self, faces: list[Face], selected: int = -1) -> None:
         for item in self._boxes:
             self.scene().removeItem(item)
+            self.scene().removeItem(item.leader)
         self._boxes = [FaceBoxItem(i, f, i == selected) for i, f in enumerate(faces)]
         for item in self._boxes:
             self.scene().addItem(item)
+            self.scene().addItem(item.leader)
         self._selected = selected if 0 <= selected < len(faces) else -1
         self.layout_captions()
 
