@@ -36,6 +36,8 @@ class Preferences:
     analyze_on_open: bool = True
     #: Folder for a case (issue 5); empty when no case is open.
     last_case_dir: str = ""
+    #: Where the last annotated image or export was saved (Save/Export start there).
+    last_output_dir: str = ""
 
     def add_recent(self, path: str | Path) -> None:
         """Put ``path`` first in the recent list, without duplicates, at most MAX_RECENT."""
@@ -51,6 +53,7 @@ class Preferences:
             "last_dir": self.last_dir,
             "analyze_on_open": self.analyze_on_open,
             "last_case_dir": self.last_case_dir,
+            "last_output_dir": self.last_output_dir,
         }
 
     @classmethod
@@ -65,6 +68,7 @@ class Preferences:
             last_dir=str(data.get("last_dir") or ""),
             analyze_on_open=bool(data.get("analyze_on_open", True)),
             last_case_dir=str(data.get("last_case_dir") or ""),
+            last_output_dir=str(data.get("last_output_dir") or ""),
         )
 
 

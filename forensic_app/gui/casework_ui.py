@@ -49,9 +49,18 @@ class NewCaseDialog(QDialog):
         self.examiner = QLineEdit()
         self.examiner.setPlaceholderText("your name (recorded in every audit entry)")
         form = QFormLayout(self)
-        form.addRow("Case folder", QLabel(folder))
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        folder_label = QLabel(folder)
+        folder_label.setWordWrap(True)
+        folder_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        form.addRow("Case folder", folder_label)
         form.addRow("Case name", self.name)
         form.addRow("Examiner", self.examiner)
+        # Wide enough for the placeholder and (up to a limit) the folder, so nothing is cut.
+        fm = self.fontMetrics()
+        text_w = max(fm.horizontalAdvance(self.examiner.placeholderText()) + 40,
+                     min(fm.horizontalAdvance(folder) + 20, 640))
+        self.setMinimumWidth(text_w + fm.horizontalAdvance("Case folder") + 60)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
                                    | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)

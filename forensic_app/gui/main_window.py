@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from forensic_app import __version__
 from forensic_app.core.annotate import save_annotated
+from forensic_app.core.atomic import ProtectedFileError, refuse_overwrite_of
 from forensic_app.core.corrections import carry_corrections
 from forensic_app.core.imaging import ImageLoadError, is_image_path, load_image
 from forensic_app.core.preferences import Preferences, load_preferences, save_preferences
@@ -772,23 +773,43 @@ class MainWindow(QMainWindow):
         if menu is not None:
             menu.exec(pos)
 
-    def _ask_save_path(self, title: str) -> Path | None:
+    def _ask_save_path(self, title: str, error_title: str) -> Path | None:
+        """Ask where to save, starting in the last output folder.
+
+        An input photo is refused here, before anything asks "replace it?" (the dialog's own
+        overwrite question is off; ours comes after the check)."""
         image = self.doc.image
         assert image is not None
         default = exporting.default_annotated_path(image.path)
-        path, chosen = QFileDialog.getSaveFileName(self, title, str(default),
-                                                   ";;".join(SAVE_FILTERS))
+        last = Path(self.prefs.last_output_dir) if self.prefs.last_output_dir else None
+        if last is not None and last.is_dir():
+            default = last / default.name
+        path, chosen = QFileDialog.getSaveFileName(
+            self, title, str(default), ";;".join(SAVE_FILTERS),
+            options=QFileDialog.Option.DontConfirmOverwrite)
         if not path:
             return None
         p = Path(path)
         if p.suffix.lower() not in exporting.ANNOTATED_SUFFIXES:
             p = p.with_name(p.name + SAVE_FILTERS.get(chosen, ".jpg"))
+        try:
+            refuse_overwrite_of(p, [image.path])
+        except ProtectedFileError as exc:
+            self.show_error(error_title, str(exc))
+            return None
+        if p.exists():
+            answer = QMessageBox.question(self, "Replace file?",
+                                          f"{p.name} already exists in {p.parent}. Replace it?")
+            if answer != QMessageBox.StandardButton.Yes:
+                return None
+        self.prefs.last_output_dir = str(p.parent)
+        self._save_prefs()
         return p
 
     def save_annotated_dialog(self) -> None:
         if self.doc.image is None:
             return
-        path = self._ask_save_path("Save annotated image")
+        path = self._ask_save_path("Save annotated image", "Could not save the annotated image")
         if path is not None:
             self.save_annotated_to(path)
 
@@ -812,7 +833,8 @@ class MainWindow(QMainWindow):
     def export_dialog(self) -> None:
         if self.doc.image is None:
             return
-        path = self._ask_save_path("Export results: annotated image (JSON and CSV go beside it)")
+        path = self._ask_save_path("Export results: annotated image (JSON and CSV go beside it)",
+                                   "Could not export the results")
         if path is not None:
             self.export_to(path)
 

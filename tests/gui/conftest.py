@@ -109,4 +109,10 @@ def record_dialogs(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
 
     monkeypatch.setattr(QMessageBox, "critical", staticmethod(record))
     monkeypatch.setattr(QMessageBox, "warning", staticmethod(record))
+
+    def question(parent, title, text, *args, **kwargs):
+        seen.append((title, text))
+        return QMessageBox.StandardButton.Yes
+
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(question))
     return seen

@@ -88,3 +88,30 @@ def _folder(tmp_path: Path) -> Path:
         write_photo(folder / f"img{i}.png", seed=i)
     (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff not a jpeg")
     return folder
+
+
+def test_save_starts_in_the_last_output_folder_and_refuses_an_input_first(
+    qtbot, make_window, photo, tmp_path, monkeypatch, record_dialogs
+):
+    from PySide6.QtWidgets import QFileDialog
+
+    window = make_window()
+    open_and_wait(qtbot, window, photo)
+    out = tmp_path / "exports" / "a.png"
+    out.parent.mkdir()
+    starts, answers = [], iter([str(out), str(photo), str(out)])
+
+    def dialog(parent, title, start, filters, *args, **kwargs):
+        starts.append(Path(start))
+        return next(answers), "PNG image (*.png)"
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(dialog))
+    window.save_annotated_dialog()
+    assert out.is_file() and starts[0].parent == photo.parent
+    before = photo.read_bytes()
+    window.save_annotated_dialog()  # the evidence itself: refused before any "replace it?"
+    assert starts[1].parent == out.parent  # starts where the last output went
+    assert [t for t, _ in record_dialogs] == ["Could not save the annotated image"]
+    assert photo.read_bytes() == before
+    window.export_dialog()  # an existing output: our own "replace it?" question
+    assert record_dialogs[-1][0] == "Replace file?"
