@@ -221,8 +221,15 @@ class CenterFaceDetector:
         """Raw network outputs (537, 538, 539, 540) for an NCHW float32 blob."""
         return self.session.run(list(OUTPUT_NAMES), {INPUT_NAME: blob})
 
-    def detect_scaled(self, rgb: np.ndarray, threshold: float) -> Detections:
-        """Run on one (already scaled) image, tiling big ones; boxes in this image's pixels."""
+    def detect_scaled(
+        self, rgb: np.ndarray, threshold: float, cancel: Callable[[], bool] | None = None
+    ) -> Detections:
+        """Run on one (already scaled) image, tiling big ones; boxes in this image's pixels.
+
+        ``cancel`` is polled before every tile: a thorough pass over a large photo is a dozen
+        2048-px tiles of about a second each, so Esc takes effect within one tile, not after
+        the whole pass (the caller sees the cancel and discards the partial result).
+        """
         h, w = rgb.shape[:2]
         if max(h, w) <= TILE_SIZE:
             return self._detect_tile(rgb, threshold)
@@ -230,6 +237,8 @@ class CenterFaceDetector:
         step = TILE_SIZE - TILE_OVERLAP
         for y0 in _tile_starts(h, step):
             for x0 in _tile_starts(w, step):
+                if cancel is not None and cancel():
+                    return Detections.concat(parts)
                 tile = rgb[y0 : y0 + TILE_SIZE, x0 : x0 + TILE_SIZE]
                 det = self._detect_tile(tile, threshold)
                 det.boxes[:, [0, 2]] += x0
@@ -251,13 +260,19 @@ class CenterFaceDetector:
             threshold,
         )
 
-    def run_pass(self, rgb: np.ndarray, p: Pass, threshold: float) -> Detections:
+    def run_pass(
+        self,
+        rgb: np.ndarray,
+        p: Pass,
+        threshold: float,
+        cancel: Callable[[], bool] | None = None,
+    ) -> Detections:
         """One pass over the original image; result in original-image pixels."""
         h, w = rgb.shape[:2]
         img = resize_for_pass(rgb, p.scale)
         if p.flip:
             img = np.ascontiguousarray(img[:, ::-1])
-        det = self.detect_scaled(img, threshold)
+        det = self.detect_scaled(img, threshold, cancel)
         if len(det):
             side = np.minimum(det.boxes[:, 2] - det.boxes[:, 0], det.boxes[:, 3] - det.boxes[:, 1])
             keep = side >= p.min_face
@@ -290,7 +305,7 @@ class CenterFaceDetector:
         for p in plan_passes(w, h, settings):
             if cancel is not None and cancel():
                 break
-            parts.append(self.run_pass(rgb, p, settings.det_threshold))
+            parts.append(self.run_pass(rgb, p, settings.det_threshold, cancel))
         return merge(parts, w, h, settings)
 
 

@@ -124,3 +124,24 @@ def test_faces_that_merely_touch_are_both_kept() -> None:
     )
     out = merge([det], width=100, height=100, settings=AnalysisSettings())
     assert len(out) == 2
+
+
+def test_a_tiled_pass_stops_at_the_next_tile_when_cancelled() -> None:
+    # Esc during a thorough pass over a large photo: one tile more at most, not the whole pass.
+    from forensic_app.core.detection import TILE_SIZE, CenterFaceDetector
+
+    detector = object.__new__(CenterFaceDetector)
+    tiles: list[tuple[int, int]] = []
+
+    def one_tile(rgb: np.ndarray, threshold: float) -> Detections:
+        tiles.append(rgb.shape[:2])
+        return Detections.empty()
+
+    detector._detect_tile = one_tile  # type: ignore[method-assign]
+    big = np.zeros((TILE_SIZE * 2, TILE_SIZE * 3, 3), np.uint8)
+    detector.detect_scaled(big, 0.5)
+    all_tiles = len(tiles)
+    assert all_tiles >= 6
+    tiles.clear()
+    detector.detect_scaled(big, 0.5, cancel=lambda: len(tiles) >= 1)
+    assert len(tiles) == 1
