@@ -72,6 +72,8 @@ LOG_DOCK_HEIGHT = 100
 class MainWindow(QMainWindow):
     #: Emitted when an analysis ends: "done", "failed" or "cancelled".
     analysisFinished = Signal(str)
+    #: Emitted when a hand-drawn box has been classified and added (its list index).
+    faceAdded = Signal(int)
 
     def __init__(self, engine_factory: Callable[[], Any] | None = None,
                  preferences: Preferences | None = None,
@@ -84,6 +86,7 @@ class MainWindow(QMainWindow):
         self.doc = PhotoDocument(self)
         self.undo_stack = QUndoStack(self)
         self.task: Task | None = None
+        self._task_kind = ""  # "analysis", "classify" or "load": what self.task does
         self._outcome = ""
         self._closing = False
         self._selected = -1
@@ -577,7 +580,7 @@ class MainWindow(QMainWindow):
         task.failed.connect(self._analysis_failed)
         task.cancelled.connect(self._analysis_cancelled)
         task.finished.connect(self._task_finished)
-        self.task = task
+        self.task, self._task_kind = task, "analysis"
         self._outcome = ""
         self._analysis_started = time.perf_counter()
         self._set_busy(True)
@@ -645,14 +648,15 @@ class MainWindow(QMainWindow):
             return
         self._set_busy(False)
         self._update_status()
-        emit(self.analysisFinished, self._outcome or "done")
+        if self._task_kind == "analysis":
+            emit(self.analysisFinished, self._outcome or "done")
 
-    def _set_busy(self, busy: bool) -> None:
+    def _set_busy(self, busy: bool, message: str = "Analysing…") -> None:
         self.progress.setVisible(busy)
         self._update_placeholders()
         if busy:
             self.view.set_add_mode(False)
-            self.statusBar().showMessage("Analysing…")
+            self.statusBar().showMessage(message)
         else:
             self.statusBar().clearMessage()
         self._update_actions()
@@ -717,24 +721,44 @@ class MainWindow(QMainWindow):
                 log.exception("edit listener failed")
 
     def add_face_box(self, box: list[float]) -> None:
-        """Classify a hand-drawn box and add it (undoable), marked manual."""
-        if self.doc.image is None or self.busy:
+        """Classify a hand-drawn box in the background, then add it (undoable), marked manual.
+
+        Off the UI thread: the first box loads the models (seconds). A box that cannot be
+        classified (model missing, Esc) is still added, as "uncertain": it is the examiner's.
+        """
+        image = self.doc.image
+        if image is None or self.busy:
             return
         box = [float(v) for v in box]
-        face = Face(box=box, gender="uncertain", manual_box=True)
-        try:
-            QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-            engine = self.engines.get()
-            face = engine.classify_boxes(self.doc.image.rgb, [box], self.prefs.analysis)[0]
+        settings, engines = self.prefs.analysis, self.engines
+        unclassified = Face(box=box, gender="uncertain", manual_box=True)
+
+        def work(cancelled: Callable[[], bool], progress: Callable[[Any], None]) -> Face:
+            face = engines.get().classify_boxes(image.rgb, [box], settings)[0]
             face.manual_box = True
-        except Exception as exc:  # noqa: BLE001 - the box is still added, unclassified
-            log.warning("could not classify the new box (%s); added as uncertain", exc)
-        finally:
-            QApplication.restoreOverrideCursor()
+            return face
+
+        def failed(message: str, _details: str) -> None:
+            log.warning("could not classify the new box (%s); added as uncertain", message)
+            self._box_classified(image, unclassified)
+
+        task = Task(work, name="classify box", parent=self)
+        task.succeeded.connect(lambda face: self._box_classified(image, face))
+        task.failed.connect(failed)
+        task.cancelled.connect(lambda: self._box_classified(image, unclassified))
+        task.finished.connect(self._task_finished)
+        self.task, self._task_kind = task, "classify"
+        self._set_busy(True, "Classifying the new box…")
+        task.start()
+
+    def _box_classified(self, image: Any, face: Face) -> None:
+        if self.doc.image is not image:
+            return
         cmd = AddFaceCommand(self.doc, face, self._on_edit)
         self.undo_stack.push(cmd)
         self.select_face(cmd.index, source="code")
         self.act_add_face.setChecked(False)
+        emit(self.faceAdded, cmd.index)
 
     def delete_selected(self) -> None:
         if self.busy or not 0 <= self._selected < len(self.doc.faces):

@@ -30,7 +30,9 @@ def test_add_face_by_dragging_is_classified_marked_manual_and_undoable(qtbot, an
     window = analysed
     window.act_add_face.trigger()
     assert window.act_add_face.isChecked() and window.view.add_mode()
-    drag(qtbot, window, QPointF(300, 300), QPointF(360, 380))
+    with qtbot.waitSignal(window.faceAdded, timeout=10_000):  # classified off the UI thread
+        drag(qtbot, window, QPointF(300, 300), QPointF(360, 380))
+    qtbot.waitUntil(lambda: not window.busy, timeout=10_000)
     faces = window.doc.faces
     assert len(faces) == 4
     new = faces[3]
@@ -114,7 +116,9 @@ def test_corrections_disabled_without_selection_and_in_context_menu(qtbot, analy
 def test_reanalysis_keeps_hand_drawn_boxes_labels_deletions_and_undo_history(qtbot, analysed):
     window = analysed
     window.act_add_face.trigger()
-    drag(qtbot, window, QPointF(300, 300), QPointF(360, 380))
+    with qtbot.waitSignal(window.faceAdded, timeout=10_000):
+        drag(qtbot, window, QPointF(300, 300), QPointF(360, 380))
+    qtbot.waitUntil(lambda: not window.busy, timeout=10_000)
     window.select_face(0)
     window.label_actions["male"].trigger()  # the model said female 0.92
     window.select_face(2)
