@@ -76,6 +76,7 @@ class CaseworkUi(QObject):
         super().__init__(window)
         self.w = window
         self.report_task: Task | None = None
+        self.walk_task: Task | None = None
         self.batch = BatchController(window.engines, self)
         self.cases = CaseController(window)
         self.panel = BatchPanel()
@@ -149,14 +150,39 @@ class CaseworkUi(QObject):
             self.open_folder(folder)
 
     def open_folder(self, folder: str | Path) -> bool:
-        """List the folder's photos (recursively) and analyse them in the background."""
-        if self.batch.running:
+        """List the folder's photos (recursively) and analyse them, both in the background.
+
+        The walk itself is off the UI thread too: a seized disk's folder tree can take
+        seconds to list."""
+        if self.batch.running or self.walk_task is not None:
             self.w.statusBar().showMessage("A batch is already running.", 5000)
             return False
         case = self.cases.case
         excluded = [case.root] if case is not None else []
-        scan = scan_inputs([folder], recursive=True, exclude_dirs=excluded,
-                           exclude_reason="inside the open case folder")
+
+        def work(cancelled, progress):
+            return scan_inputs([folder], recursive=True, exclude_dirs=excluded,
+                               exclude_reason="inside the open case folder")
+
+        task = Task(work, name="folder walk", parent=self)
+        task.succeeded.connect(lambda scan: self._folder_listed(folder, scan, case))
+        task.failed.connect(
+            lambda message, _details: self.w.show_error("Cannot read the folder", message))
+        task.finished.connect(self._walk_finished)
+        self.walk_task = task
+        self.w.statusBar().showMessage(f"Listing the photos in {folder}…")
+        self.update_actions()
+        task.start()
+        return True
+
+    def _walk_finished(self) -> None:
+        task, self.walk_task = self.walk_task, None
+        if task is not None:
+            task.wait()
+            task.deleteLater()
+        self.update_actions()
+
+    def _folder_listed(self, folder: str | Path, scan: Any, case: Any) -> None:
         photos = scan.photos
         for skipped in scan.skipped:  # nothing is skipped silently: the log pane lists each
             log.info("not analysed: %s (%s)", display(skipped.path), skipped.reason)
@@ -164,7 +190,7 @@ class CaseworkUi(QObject):
             case.log(audit.INPUTS_SKIPPED, files=[s.to_dict() for s in scan.skipped])
         if not photos:
             self.w.show_error("No photos found", f"{folder} holds no image files the app opens.")
-            return False
+            return
         rows = [BatchRow(i, p.path, p.relative) for i, p in enumerate(photos)]
         self.panel.start(folder, rows)
         self.review_row = -1
@@ -179,7 +205,6 @@ class CaseworkUi(QObject):
         self.batch.start(photos, self.w.prefs.analysis, case)
         self.panel.set_running(True)
         self.update_actions()
-        return True
 
     def _item_updated(self, index: int, status: str, message: str, result) -> None:
         self.panel.model.update(index, status, message, result)
@@ -360,7 +385,7 @@ class CaseworkUi(QObject):
 
     # ---- state -------------------------------------------------------------------------
     def update_actions(self) -> None:
-        running = self.batch.running
+        running = self.batch.running or self.walk_task is not None
         has_case = self.cases.case is not None
         self.act_open_folder.setEnabled(not running)
         self.act_cancel_batch.setEnabled(running)
@@ -372,6 +397,8 @@ class CaseworkUi(QObject):
         self.act_report_pdf.setEnabled(has_case and not running and not reporting)
 
     def shutdown(self) -> None:
+        if self.walk_task is not None:
+            self.walk_task.wait(60_000)
         self.batch.cancel()
         self.batch.wait(60_000)
         if self.report_task is not None:

@@ -80,7 +80,7 @@ def test_cancel_batch(qtbot, make_window, folder):
     ui = window.casework
     with qtbot.waitSignal(ui.batch.finished, timeout=20_000) as blocker:
         window.open_folder(folder)
-        assert engine.started.wait(5)
+        qtbot.waitUntil(engine.started.is_set, timeout=10_000)  # listed, then started
         ui.panel.cancel_button.click()
     assert blocker.args == ["cancelled"]
     statuses = [r.status for r in ui.panel.model.rows]

@@ -73,7 +73,8 @@ def test_new_batch_clears_the_filter_and_cancel_clears_the_eta(qtbot, make_windo
     panel = ui.panel
     panel.set_filter_index([n for n, _ in FILTERS].index("Errors"))  # left on from before
     with qtbot.waitSignal(ui.batch.finished, timeout=20_000) as blocker:
-        assert window.open_folder(folder)
+        assert window.open_folder(folder)  # the folder is listed in the background
+        qtbot.waitUntil(lambda: ui.batch.running, timeout=10_000)
         assert panel.filter_box.currentIndex() == 0 and len(panel.visible_rows()) == 3
         qtbot.waitUntil(engine.started.is_set, timeout=10_000)
         ui.batch.cancel()
