@@ -225,22 +225,24 @@ class CaseworkUi(QObject):
             return
         row = rows[index]
         has_result = row.result is not None and row.result.error is None
-        if not self.w.open_path(row.path, analyze=False if has_result else None):
-            return
-        self.review_row = index
-        doc = self.w.doc
-        if has_result and doc.image is not None and row.result.sha256 == doc.image.sha256:
-            result = copy.deepcopy(row.result)
-            result.path = doc.image.path
-            doc.set_result(result)
-            if doc.faces:
-                self.w.select_face(0, source="auto")
-        elif has_result and doc.image is not None:
-            self.w.show_error("Photo changed since the batch",
-                              f"{row.path}: its SHA-256 is now {doc.image.sha256}, the batch "
-                              f"analysed {row.result.sha256}. Re-analyse it.")
-        self.panel.select_row(index)
-        self.w._update_actions()
+
+        def show_result() -> None:  # once the photo is shown (a large one loads in background)
+            self.review_row = index
+            doc = self.w.doc
+            if has_result and doc.image is not None and row.result.sha256 == doc.image.sha256:
+                result = copy.deepcopy(row.result)
+                result.path = doc.image.path
+                doc.set_result(result)
+                if doc.faces:
+                    self.w.select_face(0, source="auto")
+            elif has_result and doc.image is not None:
+                self.w.show_error("Photo changed since the batch",
+                                  f"{row.path}: its SHA-256 is now {doc.image.sha256}, the batch "
+                                  f"analysed {row.result.sha256}. Re-analyse it.")
+            self.panel.select_row(index)
+            self.w._update_actions()
+
+        self.w.open_path(row.path, analyze=False if has_result else None, then=show_result)
 
     def step_review(self, step: int) -> bool:
         """Next/previous photo in the batch list as shown (sorted, filtered); False if the photo

@@ -64,6 +64,21 @@ SAVE_FILTERS = {"JPEG image (*.jpg *.jpeg)": ".jpg", "PNG image (*.png)": ".png"
                 "TIFF image (*.tif *.tiff)": ".tif"}
 
 
+#: Photos this large (pixels, read from the file's header) are decoded off the UI thread.
+LARGE_PHOTO_PIXELS = 12_000_000
+
+
+def header_pixels(path: Path) -> int:
+    """Width x height from the image header (cheap: nothing is decoded); 0 when unreadable."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return int(im.size[0]) * int(im.size[1])
+    except Exception:  # noqa: BLE001 - load_image gives the real error
+        return 0
+
+
 #: First-run sizes (px): the face docks' width and the log/batch dock's height.
 RIGHT_DOCK_WIDTH = 300
 LOG_DOCK_HEIGHT = 100
@@ -87,6 +102,7 @@ class MainWindow(QMainWindow):
         self.undo_stack = QUndoStack(self)
         self.task: Task | None = None
         self._task_kind = ""  # "analysis", "classify" or "load": what self.task does
+        self._loaded: tuple | None = None  # a photo decoded in the background, to show
         self._outcome = ""
         self._closing = False
         self._selected = -1
@@ -442,14 +458,23 @@ class MainWindow(QMainWindow):
         if path:
             self.open_path(path)
 
-    def open_path(self, path: str | Path, analyze: bool | None = None) -> bool:
-        """Load a photo (read-only) and show it; analyse it if the preference says so."""
+    def open_path(self, path: str | Path, analyze: bool | None = None,
+                  then: Callable[[], None] | None = None) -> bool:
+        """Load a photo (read-only) and show it; analyse it if the preference says so.
+
+        A large photo (``LARGE_PHOTO_PIXELS`` or more, by its header) is decoded in a worker
+        thread: a 24-megapixel JPEG takes seconds and the window must not freeze meanwhile.
+        ``then`` runs once the photo is shown (at once, or when the background load is done).
+        Returns False when nothing was (or will be) opened.
+        """
         if self.busy:
             self.statusBar().showMessage("Wait for the analysis to finish or cancel it.", 5000)
             return False
         if not self.confirm_leave("opening another photo"):
             return False
         path = Path(path)
+        if header_pixels(path) >= LARGE_PHOTO_PIXELS:
+            return self._open_in_background(path, analyze, then)
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
             image = load_image(path)
@@ -462,6 +487,30 @@ class MainWindow(QMainWindow):
             self.show_error("Cannot open photo", f"{path}: {exc}")
             return False
         QApplication.restoreOverrideCursor()
+        self._show_image(path, image, analyze, then)
+        return True
+
+    def _open_in_background(self, path: Path, analyze: bool | None,
+                            then: Callable[[], None] | None) -> bool:
+        def work(cancelled: Callable[[], bool], progress: Callable[[Any], None]) -> Any:
+            return load_image(path)
+
+        def failed(message: str, _details: str) -> None:
+            self.show_error("Cannot open photo", message if str(path) in message
+                            else f"{path}: {message}")
+
+        task = Task(work, name="load photo", parent=self)
+        task.succeeded.connect(lambda image: setattr(self, "_loaded", (path, image, analyze,
+                                                                       then)))
+        task.failed.connect(failed)
+        task.finished.connect(self._task_finished)
+        self.task, self._task_kind, self._loaded = task, "load", None
+        self._set_busy(True, f"Opening {path.name}…")
+        task.start()
+        return True
+
+    def _show_image(self, path: Path, image: Any, analyze: bool | None,
+                    then: Callable[[], None] | None = None) -> None:
         self.undo_stack.clear()
         self._unsaved = False
         self._selected = -1
@@ -479,9 +528,10 @@ class MainWindow(QMainWindow):
         self._update_actions()
         self._update_status()
         self._notify("open", {"width": image.width, "height": image.height})
+        if then is not None:
+            then()
         if self.prefs.analyze_on_open if analyze is None else analyze:
             self.analyze()
-        return True
 
     def open_folder(self, folder: str | Path) -> bool:
         """Analyse every photo in ``folder`` (recursively) as a batch; see casework_ui."""
@@ -650,6 +700,9 @@ class MainWindow(QMainWindow):
         self._update_status()
         if self._task_kind == "analysis":
             emit(self.analysisFinished, self._outcome or "done")
+        elif self._task_kind == "load" and self._loaded is not None:
+            loaded, self._loaded = self._loaded, None
+            self._show_image(*loaded)  # now that the window is no longer busy
 
     def _set_busy(self, busy: bool, message: str = "Analysing…") -> None:
         self.progress.setVisible(busy)

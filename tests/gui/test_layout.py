@@ -116,3 +116,25 @@ def test_save_starts_in_the_last_output_folder_and_refuses_an_input_first(
     assert photo.read_bytes() == before
     window.export_dialog()  # an existing output: our own "replace it?" question
     assert record_dialogs[-1][0] == "Replace file?"
+
+
+def test_a_large_photo_is_decoded_off_the_ui_thread(qtbot, make_window, photo, monkeypatch):
+    import threading
+
+    from forensic_app.gui import main_window
+
+    threads = []
+    real_load = main_window.load_image
+
+    def load(path, *args, **kwargs):
+        threads.append(threading.current_thread())
+        return real_load(path, *args, **kwargs)
+
+    monkeypatch.setattr(main_window, "load_image", load)
+    monkeypatch.setattr(main_window, "LARGE_PHOTO_PIXELS", 100)  # the test photo is "large"
+    window = make_window()
+    with qtbot.waitSignal(window.analysisFinished, timeout=15_000):
+        assert window.open_path(photo)
+        assert window.doc.image is None and window.busy  # still loading; the window is live
+    assert threads and threads[0] is not threading.main_thread()
+    assert window.doc.image is not None and len(window.doc.faces) == 3
