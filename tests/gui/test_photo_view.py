@@ -63,3 +63,21 @@ def test_captions_are_placed_again_after_zooming(qtbot, crowd_view):
     qtbot.waitUntil(lambda: not view._caption_timer.isActive(), timeout=2000)
     assert _overlaps(_caption_rects(view)) == []
     assert [r.topLeft() for r in _caption_rects(view)] != before
+
+
+def _box_rects(view: PhotoView) -> list[QRectF]:
+    return [view.viewportTransform().mapRect(item.rect()) for item in view.box_items()]
+
+
+def test_captions_never_cover_a_face_and_moved_ones_get_a_leader_line(qtbot, crowd_view):
+    view = crowd_view
+    captions, boxes = _caption_rects(view), _box_rects(view)
+    for i, cap in enumerate(captions):
+        for j, box in enumerate(boxes):
+            inter = cap.intersected(box)
+            assert inter.width() <= 1.0 or inter.height() <= 1.0, (i, j, cap, box)
+    # the inner faces of the packed rows have no free spot beside them: their captions moved
+    leaders = [item.leader for item in view.box_items() if item.leader.isVisible()]
+    assert leaders
+    for leader in leaders:
+        assert leader.zValue() < min(item.zValue() for item in view.box_items())  # under boxes
