@@ -18,6 +18,7 @@ faces and a mirrored pass. Passes are merged with NMS.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import onnx
+import onnxruntime as ort
 
 from forensic_app.core.modelstore import ModelError
 from forensic_app.core.nms import nms, suppress_nested
@@ -36,6 +38,8 @@ PAD_MULTIPLE = 32
 INPUT_NAME = "input.1"
 OUTPUT_NAMES = ("537", "538", "539", "540")
 #: Passes whose scaled image has a side above this are run in overlapping tiles (bounds memory).
+#: How often a running inference checks for a cancel (seconds).
+CANCEL_POLL_S = 0.05
 TILE_SIZE = 2048
 TILE_OVERLAP = 256
 #: Scale of the "standard" mode's large-face pass, relative to the main pass (ADR 0003).
@@ -74,6 +78,10 @@ class Detections:
             np.concatenate([p.scores for p in parts]),
             np.concatenate([p.landmarks for p in parts]),
         )
+
+
+class DetectionCancelled(Exception):
+    """The caller's ``cancel()`` turned true during an inference; the pass was stopped."""
 
 
 def make_dynamic(model_bytes: bytes) -> bytes:
@@ -217,9 +225,37 @@ class CenterFaceDetector:
         self.path = Path(model_path)
         self.session, self.provider = make_session(prepared, providers, threads, "detector")
 
-    def run(self, blob: np.ndarray) -> list[np.ndarray]:
-        """Raw network outputs (537, 538, 539, 540) for an NCHW float32 blob."""
-        return self.session.run(list(OUTPUT_NAMES), {INPUT_NAME: blob})
+    def run(self, blob: np.ndarray, cancel: Callable[[], bool] | None = None) -> list[np.ndarray]:
+        """Raw network outputs (537, 538, 539, 540) for an NCHW float32 blob.
+
+        With ``cancel``, a watcher polls it every ``CANCEL_POLL_S`` and stops the running
+        inference (onnxruntime's ``RunOptions.terminate``): one pass over a 1920-px photo runs
+        for seconds on a laptop, too long to wait after Esc. Raises ``DetectionCancelled``.
+        """
+        if cancel is None:
+            return self.session.run(list(OUTPUT_NAMES), {INPUT_NAME: blob})
+        if cancel():
+            raise DetectionCancelled("detection cancelled")
+        options = ort.RunOptions()
+        done = threading.Event()
+
+        def watch() -> None:
+            while not done.wait(CANCEL_POLL_S):
+                if cancel():
+                    options.terminate = True
+                    return
+
+        watcher = threading.Thread(target=watch, name="detector-cancel", daemon=True)
+        watcher.start()
+        try:
+            return self.session.run(list(OUTPUT_NAMES), {INPUT_NAME: blob}, options)
+        except Exception:
+            if options.terminate:
+                raise DetectionCancelled("detection cancelled") from None
+            raise
+        finally:
+            done.set()
+            watcher.join()
 
     def detect_scaled(
         self, rgb: np.ndarray, threshold: float, cancel: Callable[[], bool] | None = None
@@ -232,7 +268,7 @@ class CenterFaceDetector:
         """
         h, w = rgb.shape[:2]
         if max(h, w) <= TILE_SIZE:
-            return self._detect_tile(rgb, threshold)
+            return self._detect_tile(rgb, threshold, cancel)
         parts = []
         step = TILE_SIZE - TILE_OVERLAP
         for y0 in _tile_starts(h, step):
@@ -240,7 +276,7 @@ class CenterFaceDetector:
                 if cancel is not None and cancel():
                     return Detections.concat(parts)
                 tile = rgb[y0 : y0 + TILE_SIZE, x0 : x0 + TILE_SIZE]
-                det = self._detect_tile(tile, threshold)
+                det = self._detect_tile(tile, threshold, cancel)
                 det.boxes[:, [0, 2]] += x0
                 det.boxes[:, [1, 3]] += y0
                 det.landmarks[..., 0] += x0
@@ -248,9 +284,11 @@ class CenterFaceDetector:
                 parts.append(det)
         return Detections.concat(parts)
 
-    def _detect_tile(self, rgb: np.ndarray, threshold: float) -> Detections:
+    def _detect_tile(
+        self, rgb: np.ndarray, threshold: float, cancel: Callable[[], bool] | None = None
+    ) -> Detections:
         h, w = rgb.shape[:2]
-        heat, scale, offset, lms = self.run(to_input(rgb))
+        heat, scale, offset, lms = self.run(to_input(rgb), cancel)
         hh, ww = math.ceil(h / STRIDE), math.ceil(w / STRIDE)  # cells inside the real image
         return decode(
             heat[0, 0, :hh, :ww],
@@ -305,7 +343,10 @@ class CenterFaceDetector:
         for p in plan_passes(w, h, settings):
             if cancel is not None and cancel():
                 break
-            parts.append(self.run_pass(rgb, p, settings.det_threshold, cancel))
+            try:
+                parts.append(self.run_pass(rgb, p, settings.det_threshold, cancel))
+            except DetectionCancelled:
+                break  # the caller sees cancel() and discards the partial result
         return merge(parts, w, h, settings)
 
 

@@ -133,7 +133,7 @@ def test_a_tiled_pass_stops_at_the_next_tile_when_cancelled() -> None:
     detector = object.__new__(CenterFaceDetector)
     tiles: list[tuple[int, int]] = []
 
-    def one_tile(rgb: np.ndarray, threshold: float) -> Detections:
+    def one_tile(rgb: np.ndarray, threshold: float, cancel=None) -> Detections:
         tiles.append(rgb.shape[:2])
         return Detections.empty()
 

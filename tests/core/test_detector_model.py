@@ -118,8 +118,11 @@ def test_tiled_pass_finds_the_same_faces(
     from forensic_app.core import detection
     from forensic_app.core.nms import iou_matrix
 
-    photo = dev_eval_dir / "images" / "12--Group" / (
-        "12_Group_Team_Organized_Group_12_Group_Team_Organized_Group_12_330.jpg"
+    photo = (
+        dev_eval_dir
+        / "images"
+        / "12--Group"
+        / ("12_Group_Team_Organized_Group_12_Group_Team_Organized_Group_12_330.jpg")
     )
     rgb = load_image(photo).rgb  # 1024 px wide, eight faces of 40-70 px
     whole = detector.detect_scaled(rgb, 0.5)
@@ -130,3 +133,20 @@ def test_tiled_pass_finds_the_same_faces(
     assert len(whole) >= 6
     best = iou_matrix(whole.boxes, tiled.boxes).max(axis=1)
     assert (best > 0.8).all(), best
+
+
+def test_a_running_inference_stops_when_cancelled(detector: CenterFaceDetector) -> None:
+    # Esc during a long pass: onnxruntime is told to terminate the run in progress (the
+    # watcher polls cancel() while the network runs), so nothing waits for the whole pass.
+    from forensic_app.core.detection import DetectionCancelled, to_input
+
+    polls = []
+
+    def cancel() -> bool:
+        polls.append(1)
+        return len(polls) > 1  # not before the run starts; as soon as the watcher asks
+
+    blob = to_input(np.zeros((2048, 2048, 3), np.uint8))
+    with pytest.raises(DetectionCancelled):
+        detector.run(blob, cancel)
+    assert len(detector.run(to_input(np.zeros((64, 64, 3), np.uint8)))) == 4  # still usable
