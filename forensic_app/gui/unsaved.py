@@ -21,9 +21,7 @@ def ask(parent: QWidget | None, photo: str, what: str, case_open: bool) -> str:
     box.setIcon(QMessageBox.Icon.Warning)
     box.setWindowTitle("Unsaved corrections")
     box.setText(f"The corrections to {photo} are not saved.")
-    box.setInformativeText(
-        f"Save them before {what}? Discarded corrections cannot be recovered."
-    )
+    box.setInformativeText(f"Save them before {what}? Discarded corrections cannot be recovered.")
     answers = {}
     if case_open:
         answers[box.addButton("Save to case", QMessageBox.ButtonRole.AcceptRole)] = SAVE_TO_CASE

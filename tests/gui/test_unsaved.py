@@ -32,8 +32,9 @@ def corrected(qtbot, make_window, photos):
     return window
 
 
-def test_quit_asks_and_cancel_keeps_the_window_and_the_corrections(qtbot, corrected,
-                                                                   unsaved_answers):
+def test_quit_asks_and_cancel_keeps_the_window_and_the_corrections(
+    qtbot, corrected, unsaved_answers
+):
     window = corrected
     unsaved_answers["next"] = unsaved.CANCEL
     window.act_quit.trigger()  # Ctrl+Q
@@ -44,16 +45,20 @@ def test_quit_asks_and_cancel_keeps_the_window_and_the_corrections(qtbot, correc
     assert not window.isVisible()
 
 
-def test_page_down_asks_and_export_saves_before_moving_on(qtbot, corrected, unsaved_answers,
-                                                          photos, tmp_path, monkeypatch):
+def test_page_down_asks_and_export_saves_before_moving_on(
+    qtbot, corrected, unsaved_answers, photos, tmp_path, monkeypatch
+):
     window = corrected
     unsaved_answers["next"] = unsaved.CANCEL
     window.act_next.trigger()  # PgDown
     assert Path(window.doc.image.path) == photos[0]  # stayed
     out = tmp_path / "out" / "p0_annotated.png"
     out.parent.mkdir()
-    monkeypatch.setattr(QFileDialog, "getSaveFileName",
-                        staticmethod(lambda *a, **k: (str(out), "PNG image (*.png)")))
+    monkeypatch.setattr(
+        QFileDialog,
+        "getSaveFileName",
+        staticmethod(lambda *a, **k: (str(out), "PNG image (*.png)")),
+    )
     unsaved_answers["next"] = unsaved.EXPORT
     with qtbot.waitSignal(window.analysisFinished, timeout=10_000):
         window.act_next.trigger()
@@ -69,16 +74,22 @@ def test_dropping_a_photo_asks_first(qtbot, corrected, unsaved_answers, photos):
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(photos[1]))])
     pos = QPointF(window.rect().center())
-    args = (pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-            Qt.KeyboardModifier.NoModifier)
+    args = (
+        pos,
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     QApplication.sendEvent(window, QDragEnterEvent(*args))
     QApplication.sendEvent(window, QDropEvent(*args))
     assert unsaved_answers["asked"][0][1] == "opening another photo"
     assert Path(window.doc.image.path) == photos[0] and window.doc.faces[0].manual_label
 
 
-def test_no_question_without_corrections_or_after_undoing_them(qtbot, corrected,
-                                                               unsaved_answers, photos):
+def test_no_question_without_corrections_or_after_undoing_them(
+    qtbot, corrected, unsaved_answers, photos
+):
     window = corrected
     window.act_undo.trigger()
     assert not window.has_unsaved_corrections()
@@ -87,8 +98,9 @@ def test_no_question_without_corrections_or_after_undoing_them(qtbot, corrected,
     assert unsaved_answers["asked"] == []
 
 
-def test_an_open_case_saves_corrections_automatically(qtbot, corrected, unsaved_answers,
-                                                      photos, tmp_path):
+def test_an_open_case_saves_corrections_automatically(
+    qtbot, corrected, unsaved_answers, photos, tmp_path
+):
     window = corrected
     # the case is opened after the correction was made: saved into it on leaving the photo
     case = window.casework.cases.new_case(tmp_path / "case", "Auto", "Examiner")
