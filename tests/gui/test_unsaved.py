@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QApplication, QFileDialog
 
 from forensic_app.core import audit
 from forensic_app.core.audit import read_audit
+from forensic_app.core.settings import AnalysisSettings
 from forensic_app.gui import unsaved
 
 
@@ -116,3 +117,25 @@ def test_an_open_case_saves_corrections_automatically(
     window.relabel_selected("female")
     assert not window.has_unsaved_corrections()
     assert "corrected" not in window.windowTitle()
+
+
+def test_save_and_reanalyze_keeps_the_hand_set_label(qtbot, corrected):
+    window = corrected
+    settings = AnalysisSettings(det_threshold=0.5)
+    with qtbot.waitSignal(window.analysisFinished, timeout=10_000):
+        window.apply_settings(settings, analyze_on_open=True, reanalyze=True)
+    face = window.doc.faces[0]
+    assert face.gender == "male" and face.manual_label and face.model_gender == "female"
+    assert window.undo_stack.count() == 2 and window.has_unsaved_corrections()
+
+
+def test_new_case_dialog_fits_its_text(qtbot):
+    from forensic_app.gui.casework_ui import NewCaseDialog
+
+    folder = "/home/investigator/cases/2026-11 Operation Harbour (seized phone 3)"
+    dialog = NewCaseDialog(folder)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    fm = dialog.fontMetrics()
+    assert dialog.width() >= fm.horizontalAdvance(folder)
+    assert dialog.examiner.width() >= fm.horizontalAdvance(dialog.examiner.placeholderText())
