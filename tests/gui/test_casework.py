@@ -257,9 +257,10 @@ def test_window_case_verifies_after_batch_edit_and_exports(qtbot, make_window, f
     ui.open_review(index)
     window.select_face(0)
     window.relabel_selected("female")
-    report = ui.export_html(tmp_path / "report.html")
+    report = write_report_and_wait(qtbot, ui.export_html, tmp_path / "report.html")
     assert report is not None and report.ok and report.not_logged is None
-    assert ui.export_pdf(tmp_path / "report.pdf") is not None
+    pdf = write_report_and_wait(qtbot, ui.export_pdf, tmp_path / "report.pdf")
+    assert pdf is not None and pdf.ok and pdf.not_logged is None
     check = verify_case(Case.open(tmp_path / "case", writer=False))
     assert check.ok, check.problems()
     assert check.history_ok == 1 and check.records_ok == 5 and check.annotated_ok == 4
