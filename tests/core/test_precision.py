@@ -101,6 +101,8 @@ def test_default_int8_falls_back_to_fp32_and_says_so(
     tmp_path: Path, tiny_gender_model: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     shutil.copy(tiny_gender_model, tmp_path / GENDER_FILE)
+    sha = modelstore.sha256_file(tmp_path / GENDER_FILE)
+    (tmp_path / "manifest.json").write_text(json.dumps({GENDER_FILE: {"sha256": sha}}))
     monkeypatch.setitem(modelstore.DEFAULT_PRECISION, "gender", "int8")
     path, _, note = resolve_model(GENDER_FILE, "gender", None, tmp_path)
     assert path.name == GENDER_FILE and note and "fp32" in note and INT8_FILES[1] in note
