@@ -357,7 +357,7 @@ def _render(
     )
     model_rows = "".join(
         f"<tr><td>{_e(x.get('role'))}</td><td>{_e(x.get('name'))}</td>"
-        f'<td>{_e(x.get("version"))}</td><td>{_e(x.get("precision", "fp32"))}</td>'
+        f"<td>{_e(x.get('version'))}</td><td>{_e(x.get('precision', 'fp32'))}</td>"
         f'<td class="hash">{_e(x.get("sha256"))}</td></tr>'
         for x in m.get("models", [])
     )
