@@ -152,3 +152,11 @@ def test_failed_report_write_keeps_the_previous_report(case, monkeypatch):
     assert first.path.read_bytes() == before
     assert not [p for p in case.root.iterdir() if p.name.endswith(".tmp")]
     assert read_audit(case.root / "audit.jsonl").entries[-1]["action"] != audit.EXPORTED
+
+
+def test_report_names_each_models_precision(case):
+    html = write_report(case).path.read_text(encoding="utf-8")
+    table = html[html.index("<th>precision</th>") :]
+    for model in case.manifest["models"]:
+        row = table[: table.index(model["sha256"])]
+        assert f"<td>{model.get('precision', 'fp32')}</td>" in row.rsplit("<tr>", 1)[-1]
