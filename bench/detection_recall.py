@@ -1,7 +1,7 @@
 """Detection recall and time per detection mode / detect_size on ../shared/data/dev-eval.
 
 Usage: python bench/detection_recall.py [--modes fast,standard,thorough] [--sizes 1920]
-       [--thresholds 0.5,0.4] [--limit N] [--upscale F]
+       [--thresholds 0.5,0.4] [--limit N] [--upscale F] [--precision int8|fp32]
 
 Runs the engine's real detector (the same code path as the app) on every dev-eval photo and
 prints, per configuration, recall of labelled faces with a shorter side >= 32 px at IoU >= 0.5,
@@ -28,7 +28,7 @@ import cv2
 from forensic_app.core.detection import CenterFaceDetector
 from forensic_app.core.evaluation import RecallCount, xywh_to_xyxy
 from forensic_app.core.imaging import load_image
-from forensic_app.core.modelstore import CENTERFACE_FILE, verified_model_path
+from forensic_app.core.modelstore import CENTERFACE_FILE, model_file, verified_model_path
 from forensic_app.core.settings import AnalysisSettings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--upscale", type=float, default=1.0, help="enlarge photos by this factor")
+    ap.add_argument("--precision", choices=("fp32", "int8"), default="fp32")
+    ap.add_argument("--detector", type=Path, help="another CenterFace file (experiments)")
     args = ap.parse_args(argv)
     if not (DEV_EVAL / "annotations.json").is_file():
         print(f"dev-eval not found at {DEV_EVAL}", file=sys.stderr)
@@ -59,11 +61,14 @@ def main(argv: list[str] | None = None) -> int:
         ann = {n: [{"bbox": [v * up for v in f["bbox"]]} for f in ann[n]] for n in names}
     min_side = args.min_side * up
     sides = sorted(max(im.shape[:2]) for im in images)
-    det = CenterFaceDetector(verified_model_path(CENTERFACE_FILE)[0], threads=args.threads)
+    det_file = model_file(CENTERFACE_FILE, args.precision)
+    det_path = args.detector or verified_model_path(det_file)[0]
+    det_file = Path(det_path).name
+    det = CenterFaceDetector(det_path, threads=args.threads)
     thresholds = [float(t) for t in args.thresholds.split(",")]
     lowest = min(thresholds)
     print(f"{len(images)} photos, {sum(len(ann[n]) for n in names)} labelled faces; provider "
-          f"{det.provider}; longer side {sides[0]}-{sides[-1]} px (upscale {up:g}); "
+          f"{det.provider}, {det_file}; longer side {sides[0]}-{sides[-1]} px (upscale {up:g}); "
           f"recall of faces >= {min_side:g} px at IoU >= 0.5")
     print("| mode | detect_size | threshold | recall | found/total | unmatched dets | s/photo |")
     print("| --- | --- | --- | --- | --- | --- | --- |")

@@ -59,6 +59,14 @@ class Engine:
         self.gender_spec: GenderModelSpec = classifier.spec
         self.provider: str = detector.provider
         self.last_error: str | None = None
+        #: Facts about how the models were loaded that a user should see (e.g. an int8 default
+        #: that fell back to fp32 because the int8 file is absent).
+        self.notes: list[str] = []
+
+    @property
+    def precision(self) -> dict[str, str]:
+        """The precision each role actually runs, e.g. {"detector": "fp32", "gender": "int8"}."""
+        return {m.role: m.precision for m in self.models}
 
     @classmethod
     def create(
@@ -67,21 +75,32 @@ class Engine:
         gender_model: Path | None = None,
         providers: list[str] | None = None,
         threads: int | None = None,
+        precision: str | None = None,
     ) -> Engine:
         """Verify and load both models. Raises ModelError naming the file when one is unusable.
 
         ``gender_model`` may be any ONNX file following the metadata contract (or the legacy
-        contract); without it ``<models_dir>/gender_effnet_b0.onnx`` is used. Either way the file
-        is checked against ``manifest.json`` in its folder when that lists it.
+        contract); without it ``<models_dir>/gender_effnet_b0.onnx`` (or its int8 derivative)
+        is used. Either way the file is checked against ``manifest.json`` in its folder when that
+        lists it. ``precision`` ("int8" | "fp32", or per role "detector=int8,gender=fp32",
+        ``modelstore.parse_precision``) picks the shipped files; None (or an unnamed role) means
+        the role's default (``modelstore.DEFAULT_PRECISION``, ADR 0011). An explicit
+        ``gender_model`` is used as given, whatever ``precision`` says.
         """
         directory = Path(models_dir) if models_dir else modelstore.models_dir()
+        wanted = modelstore.parse_precision(precision)  # ValueError when malformed
         det_note = g_note = None
+        notes: list[str] = []
         if gender_model is None:
-            det_path, det_sha = modelstore.verified_model_path(
-                modelstore.CENTERFACE_FILE, directory
+            det_path, det_sha, note = modelstore.resolve_model(
+                modelstore.CENTERFACE_FILE, "detector", wanted.get("detector"), directory
             )
+            notes += [note] if note else []
             try:
-                gpath, g_sha = modelstore.verified_model_path(modelstore.GENDER_FILE, directory)
+                gpath, g_sha, note = modelstore.resolve_model(
+                    modelstore.GENDER_FILE, "gender", wanted.get("gender"), directory
+                )
+                notes += [note] if note else []
             except ModelError as exc:
                 raise ModelError(
                     f"perceived-gender {exc} To use another model that follows the metadata "
@@ -92,7 +111,13 @@ class Engine:
             # output then says which model is unverified. A manifest that lists it still
             # catches an altered file.
             manifest = modelstore.load_manifest(directory, required=False)
-            det_path = directory / modelstore.CENTERFACE_FILE
+            det_name = modelstore.model_file(
+                modelstore.CENTERFACE_FILE,
+                wanted.get("detector") or modelstore.DEFAULT_PRECISION["detector"],
+            )
+            if "detector" not in wanted and not (directory / det_name).is_file():
+                det_name = modelstore.CENTERFACE_FILE  # the default's fp32 fallback
+            det_path = directory / det_name
             det_sha, det_note = modelstore.check_model_file(det_path, manifest)
             gpath = Path(gender_model)
             if not gpath.is_file():
@@ -102,7 +127,11 @@ class Engine:
         detector = CenterFaceDetector(det_path, providers, threads)
         classifier = GenderClassifier(gpath, providers, threads)
         manifest = modelstore.load_manifest(directory, required=False) or {}
-        det_entry = manifest.get(modelstore.CENTERFACE_FILE, {})
+        det_entry = manifest.get(det_path.name, manifest.get(modelstore.CENTERFACE_FILE, {}))
+        for path in (det_path, gpath):  # a derivative measured to lose accuracy says so at load
+            verdict = manifest.get(path.name, {}).get("accuracy", "")
+            if path.parent == directory and verdict.startswith("fails"):
+                notes.append(f"{path.name}: {verdict}")
         spec = classifier.spec
         models = [
             ModelInfo(
@@ -112,6 +141,7 @@ class Engine:
                 sha256=det_sha,
                 version=det_entry.get("source"),
                 unverified=det_note,
+                precision=detector.precision,
             ),
             ModelInfo(
                 role="gender",
@@ -121,9 +151,13 @@ class Engine:
                 version=spec.version,
                 metadata=dict(spec.raw),
                 unverified=g_note,
+                precision=modelstore.precision_of(spec.raw),
             ),
         ]
         engine = cls(detector, classifier, models)
+        engine.notes = notes
+        for n in notes:
+            log.warning("%s", n)
         if classifier.provider != detector.provider:
             log.warning(
                 "detector runs on %s, gender model on %s", detector.provider, classifier.provider

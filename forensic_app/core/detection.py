@@ -28,7 +28,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from forensic_app.core.modelstore import ModelError
+from forensic_app.core.modelstore import ModelError, precision_of
 from forensic_app.core.nms import nms, suppress_nested
 from forensic_app.core.runtime import make_session
 from forensic_app.core.settings import NESTED_BOX_INSIDE, AnalysisSettings
@@ -223,6 +223,10 @@ class CenterFaceDetector:
         except Exception as exc:  # noqa: BLE001 - protobuf errors
             raise ModelError(f"detector model {model_path} is not valid ONNX: {exc}") from exc
         self.path = Path(model_path)
+        #: "int8" for the quantized derivative (its metadata says so), else "fp32".
+        self.precision = precision_of(
+            {p.key: p.value for p in onnx.load_from_string(raw).metadata_props}
+        )
         self.session, self.provider = make_session(prepared, providers, threads, "detector")
 
     def run(self, blob: np.ndarray, cancel: Callable[[], bool] | None = None) -> list[np.ndarray]:

@@ -24,10 +24,61 @@ MODELS_DIR_ENV = "FORENSIC_APP_MODELS_DIR"
 #: Metadata keys of the gender-model contract (ONNX ``metadata_props``).
 CONTRACT_KEY = "forensic_app.contract"
 CONTRACT_VERSION = "1"
+#: Numeric precision of a model file (``int8`` for quantized derivatives; absent means fp32),
+#: the fp32 file and SHA-256 it was quantized from (JSON), and its calibration set (free text).
+#: Any model may carry them, the detector too (docs/adr/0011-int8-and-threads.md).
+PRECISION_KEY = "precision"
+QUANTIZED_FROM_KEY = "quantized_from"
+CALIBRATION_KEY = "calibration"
+PRECISIONS = ("int8", "fp32")
+#: The precision each role loads when the user does not choose one: int8 only where it held
+#: on accuracy and won on speed on the project's machine (bench/RESULTS-int8.md).
+DEFAULT_PRECISION = {"detector": "fp32", "gender": "fp32"}
 
 
 class ModelError(RuntimeError):
     """A model file is missing, altered or unusable. The message names the file and the fix."""
+
+
+def model_file(fp32_name: str, precision: str) -> str:
+    """The file name of a model at a precision: ``centerface.onnx`` -> ``centerface.int8.onnx``.
+
+    Why here: one owner for model file naming (the CLI, engine, quantizer and packaging agree).
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "fp32":
+        return fp32_name
+    stem, dot, ext = fp32_name.rpartition(".")
+    return f"{stem}.{precision}.{ext}" if dot else f"{fp32_name}.{precision}"
+
+
+def parse_precision(text: str | None) -> dict[str, str]:
+    """A precision choice -> {role: precision} for the roles it names (others: default).
+
+    ``"int8"`` / ``"fp32"`` apply to both models; ``"detector=int8,gender=fp32"`` names roles,
+    so the int8 detector can be used without the int8 gender model (which fails the accuracy
+    rule). Raises ValueError naming what is wrong.
+    """
+    if not text:
+        return {}
+    if text in PRECISIONS:
+        return dict.fromkeys(DEFAULT_PRECISION, text)
+    out: dict[str, str] = {}
+    for part in text.split(","):
+        role, sep, value = (v.strip() for v in part.partition("="))
+        if not sep or role not in DEFAULT_PRECISION or value not in PRECISIONS:
+            raise ValueError(
+                f"precision must be one of {PRECISIONS} or role=precision pairs "
+                f"(roles {tuple(DEFAULT_PRECISION)}), got {text!r}"
+            )
+        out[role] = value
+    return out
+
+
+def precision_of(meta: dict[str, str]) -> str:
+    """The precision a model file declares in its metadata (no key: fp32)."""
+    return meta.get(PRECISION_KEY, "fp32")
 
 
 def models_dir() -> Path:
@@ -147,6 +198,26 @@ def verified_model_path(file_name: str, directory: Path | None = None) -> tuple[
         raise _missing(path, (manifest or {}).get(file_name, {}).get("sha256"))
     sha, _ = check_model_file(path, manifest)
     return path, sha
+
+
+def resolve_model(
+    fp32_name: str, role: str, precision: str | None = None, directory: Path | None = None
+) -> tuple[Path, str, str | None]:
+    """(path, sha256, note) of the file a role loads at ``precision``, verified.
+
+    ``precision`` None means the role's default (``DEFAULT_PRECISION``); when that default is
+    int8 but the int8 file is absent (a models folder holding only the fp32 files), the fp32
+    file is used and ``note`` says so, so the fallback is never silent. An explicit precision
+    whose file is missing or altered raises ModelError like any model file.
+    """
+    directory = directory or models_dir()
+    wanted = precision or DEFAULT_PRECISION[role]
+    name = model_file(fp32_name, wanted)
+    if precision is None and wanted != "fp32" and not (directory / name).is_file():
+        path, sha = verified_model_path(fp32_name, directory)
+        return path, sha, f"{name} not found in {directory}: the {role} runs in fp32"
+    path, sha = verified_model_path(name, directory)
+    return path, sha, None
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,9 @@ class Preferences:
     last_case_dir: str = ""
     #: Where the last annotated image or export was saved (Save/Export start there).
     last_output_dir: str = ""
+    #: Model precision ("int8", "fp32" or "detector=int8,..."); None = each model's default
+    #: (ADR 0011).
+    precision: str | None = None
 
     def add_recent(self, path: str | Path) -> None:
         """Put ``path`` first in the recent list, without duplicates, at most MAX_RECENT."""
@@ -54,6 +57,7 @@ class Preferences:
             "analyze_on_open": self.analyze_on_open,
             "last_case_dir": self.last_case_dir,
             "last_output_dir": self.last_output_dir,
+            "precision": self.precision,
         }
 
     @classmethod
@@ -69,7 +73,26 @@ class Preferences:
             analyze_on_open=bool(data.get("analyze_on_open", True)),
             last_case_dir=str(data.get("last_case_dir") or ""),
             last_output_dir=str(data.get("last_output_dir") or ""),
+            precision=_precision(data.get("precision")),
         )
+
+
+def _precision(value: Any) -> str | None:
+    """A stored precision, checked against the ones the models ship in (None = default).
+
+    An unknown value falls back to the default with a log message rather than setting the
+    whole file aside: it changes speed, not what the user chose to see.
+    """
+    from forensic_app.core.modelstore import parse_precision
+
+    if value in (None, ""):
+        return None
+    try:
+        parse_precision(str(value))
+    except ValueError:
+        log.warning("unknown model precision %r in preferences; using the default", value)
+        return None
+    return str(value)
 
 
 def preferences_path() -> Path:

@@ -367,11 +367,13 @@ def _render(
     )
     model_rows = "".join(
         f"<tr><td>{_e(x.get('role'))}</td><td>{_e(x.get('name'))}</td>"
-        f'<td>{_e(x.get("version") or "—")}</td><td class="hash">{_e(x.get("sha256"))}</td></tr>'
+        f"<td>{_e(x.get('version') or '—')}</td><td>{_e(x.get('precision', 'fp32'))}</td>"
+        f'<td class="hash">{_e(x.get("sha256"))}</td></tr>'
         for x in m.get("models", [])
     )
     parts.append(
-        "<table><tr><th>role</th><th>model</th><th>version</th><th>SHA-256</th></tr>"
+        "<table><tr><th>role</th><th>model</th><th>version</th><th>precision</th>"
+        "<th>SHA-256</th></tr>"
         f"{model_rows}</table>"
     )
     parts.append(

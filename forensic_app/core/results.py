@@ -171,6 +171,8 @@ class ModelInfo:
     #: Why the file's SHA-256 was not checked against a manifest (``--gender-model`` without
     #: one); None for a verified model (then absent from the JSON).
     unverified: str | None = None
+    #: "int8" (a quantized derivative, see models/manifest.json) or "fp32"; read from the file.
+    precision: str = "fp32"
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -43,11 +43,12 @@ def about_html(engine: Any | None, engine_error: str | None = None) -> str:
         rows.append(
             f"<tr><td><b>{esc(m.role)}</b></td><td>{esc(m.name)}"
             f"{' ' + esc(m.version) if m.version else ''}<br><small>{esc(m.path)}</small></td>"
+            f"<td>{esc(getattr(m, 'precision', 'fp32'))}</td>"
             f"<td><code>{esc(m.sha256)}</code></td>"
             f"<td>{esc(licence or 'see model card')}</td></tr>")
     if not rows:
         why = esc(engine_error) if engine_error else "not loaded yet (they load on first analysis)"
-        rows.append(f"<tr><td colspan=4>Models {why}.</td></tr>")
+        rows.append(f"<tr><td colspan=5>Models {why}.</td></tr>")
     provider = esc(getattr(engine, "provider", None) or "— (models not loaded)")
     third = "".join(f"<li>{esc(n)} — {esc(lic)}</li>" for n, lic in THIRD_PARTY)
     return (
@@ -57,7 +58,7 @@ def about_html(engine: Any | None, engine_error: str | None = None) -> str:
         "comes with a confidence; faces inside the uncertain band are shown as "
         "<b>uncertain</b>. Results are leads to be checked by a person, not findings.</p>"
         "<h3>Models</h3><table border=1 cellspacing=0 cellpadding=4>"
-        "<tr><th>role</th><th>model</th><th>SHA-256</th><th>licence</th></tr>"
+        "<tr><th>role</th><th>model</th><th>precision</th><th>SHA-256</th><th>licence</th></tr>"
         + "".join(rows) + "</table>"
         f"<p><b>Execution provider:</b> {provider}</p>"
         f"<p><b>Runtime:</b> Python {esc(platform.python_version())}, "

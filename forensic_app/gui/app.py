@@ -152,7 +152,7 @@ def missing_display_message(
 
 def engine_factories(
     opts: argparse.Namespace,
-) -> tuple[Callable[[], Any], Callable[[int | None], Any]]:
+) -> tuple[Callable[..., Any], Callable[..., Any]]:
     """(window engine factory, batch engine factory) for the models chosen on the command line.
 
     Why both: given only the first, the window's batches had no way to make single-threaded
@@ -160,16 +160,21 @@ def engine_factories(
     (core.batch.recommended_parallelism); both must load the same models.
     """
 
-    def factory() -> Any:
-        from forensic_app.core.analysis import Engine
-
-        return Engine.create(models_dir=opts.models_dir, gender_model=opts.gender_model)
-
-    def batch_factory(threads: int | None) -> Any:
+    def factory(precision: str | None = None) -> Any:
         from forensic_app.core.analysis import Engine
 
         return Engine.create(
-            models_dir=opts.models_dir, gender_model=opts.gender_model, threads=threads
+            models_dir=opts.models_dir, gender_model=opts.gender_model, precision=precision
+        )
+
+    def batch_factory(threads: int | None, precision: str | None = None) -> Any:
+        from forensic_app.core.analysis import Engine
+
+        return Engine.create(
+            models_dir=opts.models_dir,
+            gender_model=opts.gender_model,
+            threads=threads,
+            precision=precision,
         )
 
     return factory, batch_factory

@@ -13,6 +13,7 @@ factory too (gui/app.py does), or its batches fall back to one worker.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
 from collections.abc import Callable
@@ -21,16 +22,26 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 
-def default_engine_factory() -> Any:
+def default_engine_factory(precision: str | None = None) -> Any:
     from forensic_app.core.analysis import Engine
 
-    return Engine.create()
+    return Engine.create(precision=precision)
 
 
-def default_batch_engine_factory(threads: int | None) -> Any:
+def default_batch_engine_factory(threads: int | None, precision: str | None = None) -> Any:
     from forensic_app.core.analysis import Engine
 
-    return Engine.create(threads=threads)
+    return Engine.create(threads=threads, precision=precision)
+
+
+def _call(factory: Callable[..., Any], *args: Any, precision: str | None) -> Any:
+    """Call a factory, passing ``precision`` only to factories that take it (tests' fakes
+    and older callers take none)."""
+    try:
+        takes = "precision" in inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        takes = False
+    return factory(*args, precision=precision) if takes else factory(*args)
 
 
 class EngineHolder:
@@ -48,6 +59,19 @@ class EngineHolder:
         self._engine: Any | None = None
         self._lock = threading.Lock()
         self.error: str | None = None
+        #: Model precision for engines made from now on (None = each model's default).
+        self.precision: str | None = None
+
+    def set_precision(self, precision: str | None) -> bool:
+        """Use ``precision`` from now on; drops a loaded engine made at another one (it is
+        reloaded on next use). Returns True when that changed anything."""
+        with self._lock:
+            if precision == self.precision:
+                return False
+            self.precision = precision
+            self._engine = None
+            self.error = None
+            return True
 
     @property
     def engine(self) -> Any | None:
@@ -59,7 +83,7 @@ class EngineHolder:
         with self._lock:
             if self._engine is None:
                 try:
-                    self._engine = self._factory()
+                    self._engine = _call(self._factory, precision=self.precision)
                 except Exception as exc:
                     self.error = str(exc)
                     raise
@@ -81,6 +105,6 @@ class EngineHolder:
         threads, workers = recommended_parallelism(n_photos, cores=cores)
         if workers <= 1 or self.batch_factory is None:
             return self.get(), 1
-        engine = self.batch_factory(threads)
+        engine = _call(self.batch_factory, threads, precision=self.precision)
         log.info("batch engine: %d worker(s) x %s thread(s)", workers, threads)
         return engine, workers

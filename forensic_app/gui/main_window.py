@@ -98,6 +98,7 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.prefs = preferences or load_preferences()
         self.engines = EngineHolder(engine_factory, batch_engine_factory)
+        self.engines.precision = self.prefs.precision
         self.doc = PhotoDocument(self)
         self.undo_stack = QUndoStack(self)
         self.task: Task | None = None
@@ -946,9 +947,15 @@ class MainWindow(QMainWindow):
         engine = self.engines.engine
         if engine is not None:
             band = tuple(engine.gender_spec.uncertain_band)
-        dlg = SettingsDialog(self.prefs.analysis, self.prefs.analyze_on_open, band, self)
+        dlg = SettingsDialog(self.prefs.analysis, self.prefs.analyze_on_open, band, self,
+                             precision=self.prefs.precision)
         if dlg.exec() != SettingsDialog.DialogCode.Accepted:
             return
+        self.prefs.precision = dlg.precision()
+        if self.engines.set_precision(self.prefs.precision):
+            log.info("model precision set to %s; models reload on next use",
+                     self.prefs.precision or "default")
+            self._update_status()
         self.apply_settings(dlg.settings(), dlg.analyze_on_open.isChecked(),
                             reanalyze=dlg.reanalyze_requested)
 
@@ -998,7 +1005,10 @@ class MainWindow(QMainWindow):
         engine = self.engines.engine
         if engine is not None:
             gender = next((m for m in engine.models if m.role == "gender"), None)
-            self.status_model.setText(f"Model: {gender.name if gender else '?'}")
+            self.status_model.setText(
+                f"Model: {gender.name if gender else '?'} "
+                f"({', '.join(f'{r} {p}' for r, p in getattr(engine, 'precision', {}).items())})"
+            )
             self.status_provider.setText(engine.provider)
         elif self.casework.batch.last_models and not self.engines.error:
             models = self.casework.batch.last_models  # the batch's own engine

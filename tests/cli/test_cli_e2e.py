@@ -71,8 +71,14 @@ def test_analyze_real_photos_json_stdout(real_models, tiny_gender_model, sample,
     assert doc["tool_version"] == __version__
     assert doc["provider"].endswith("ExecutionProvider")
     roles = {m["role"]: m for m in doc["models"]}
+    from forensic_app.core.modelstore import CENTERFACE_FILE, DEFAULT_PRECISION, model_file
+
+    detector_file = model_file(CENTERFACE_FILE, DEFAULT_PRECISION["detector"])
+    if not (real_models / detector_file).is_file():
+        detector_file = CENTERFACE_FILE  # the engine's fallback (it logs why)
     assert roles["detector"]["sha256"] == json.loads(
-        (real_models / "manifest.json").read_text())["centerface.onnx"]["sha256"]
+        (real_models / "manifest.json").read_text())[detector_file]["sha256"]
+    assert roles["detector"]["precision"] in ("int8", "fp32")
     assert len(roles["gender"]["sha256"]) == 64
     assert [i["path"] for i in doc["images"]] == [f"{folder.name}/{p.name}" for p in photos]
     found = labelled = 0
@@ -114,3 +120,25 @@ def test_batch_and_report_with_real_engine(real_models, tiny_gender_model, sampl
     html = (tmp_path / "case" / "report.html").read_text(encoding="utf-8")
     assert html.count('<img alt="face ') >= 3
     assert "INTEGRITY WARNING" not in html
+
+
+@pytest.mark.parametrize("precision", ["int8", "fp32"])
+def test_precision_flag_loads_those_files_and_json_names_it(real_models, sample, tmp_path,
+                                                             precision):
+    from forensic_app.core.modelstore import CENTERFACE_FILE, GENDER_FILE, model_file
+
+    names = {model_file(CENTERFACE_FILE, precision), model_file(GENDER_FILE, precision)}
+    if not all((real_models / n).is_file() for n in names):
+        pytest.skip(f"{names} not all present")
+    _, photos, _ = sample
+    proc = cli("info", "--precision", precision, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count(f"precision {precision}") == 2
+    proc = cli("analyze", str(photos[0]), "--precision", precision, "--json", "-", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert {m["precision"] for m in doc["models"]} == {precision}
+    assert {Path(m["path"]).name for m in doc["models"]} == names
+    assert doc["images"][0]["faces"], "a dev-eval photo with faces gave none"
+    bad = cli("analyze", str(photos[0]), "--precision", "fp16", cwd=tmp_path)
+    assert bad.returncode == 2

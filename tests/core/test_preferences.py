@@ -85,3 +85,16 @@ def test_damaged_file_is_set_aside_and_defaults_used(content: str):
     assert prefs == Preferences()
     assert path.with_name(path.name + ".bad").read_text() == content
     assert not path.exists()
+
+
+def test_precision_round_trips_and_unknown_value_falls_back_to_default(tmp_path) -> None:
+    path = tmp_path / "preferences.json"
+    prefs = Preferences(precision="int8")
+    save_preferences(prefs, path)
+    assert load_preferences(path).precision == "int8"
+    data = json.loads(path.read_text())
+    data["precision"] = "fp4"
+    data["last_dir"] = "/evidence"
+    path.write_text(json.dumps(data))
+    loaded = load_preferences(path)
+    assert loaded.precision is None and loaded.last_dir == "/evidence"  # nothing else lost

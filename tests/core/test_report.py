@@ -175,3 +175,11 @@ def test_settings_are_named_for_readers_without_empty_rows(case):
     assert "face detection threshold (detector score)" in section
     assert "uncertain band on P(male)" in section
     assert "<td></td>" not in section and "<td>None</td>" not in section
+
+
+def test_report_names_each_models_precision(case):
+    html = write_report(case).path.read_text(encoding="utf-8")
+    table = html[html.index("<th>precision</th>") :]
+    for model in case.manifest["models"]:
+        row = table[: table.index(model["sha256"])]
+        assert f"<td>{model.get('precision', 'fp32')}</td>" in row.rsplit("<tr>", 1)[-1]

@@ -325,7 +325,9 @@ def test_window_batches_get_a_batch_engine_from_the_app(qtbot, monkeypatch):
     qtbot.addWidget(window)
     engine, workers = window.engines.for_batch(8, cores=4)
     assert workers == 4 and isinstance(engine, FakeEngine)
-    assert made == [{"models_dir": Path("mymodels"), "gender_model": None, "threads": 1}]
+    assert made == [
+        {"models_dir": Path("mymodels"), "gender_model": None, "threads": 1, "precision": None}
+    ]  # precision None: each model's default (the window's setting, ADR 0011)
 
 
 def test_opening_a_case_with_an_unusable_record_says_so(qtbot, make_window, folder, tmp_path,

@@ -172,3 +172,39 @@ def test_run_gui_starts_window_opens_path_and_quits(qtbot, qsettings_dir, photo,
     assert rc == 0
     assert len(seen["windows"]) == 1 and seen["image"] == str(photo)
     assert sys.excepthook is gui_app.excepthook
+
+
+
+def test_precision_setting_persists_and_reloads_models_at_that_precision(
+    qtbot, make_window, photo, monkeypatch
+):
+    from gui_helpers import FakeEngine
+
+    from forensic_app.gui import main_window
+
+    asked: list[str | None] = []
+
+    def factory(precision: str | None = None):
+        asked.append(precision)
+        return FakeEngine()
+
+    window = make_window(engine_factory=factory)
+    open_and_wait(qtbot, window, photo)
+    assert asked == [None]  # the per-model default
+
+    def choose_int8(dlg):
+        assert dlg.precision() is None
+        dlg.precision_box.setCurrentIndex(dlg.precision_box.findData("int8"))
+        return main_window.SettingsDialog.DialogCode.Accepted
+
+    monkeypatch.setattr(main_window.SettingsDialog, "exec", choose_int8)
+    window.settings_dialog()
+    assert window.prefs.precision == "int8"
+    assert json.loads(preferences_path().read_text())["precision"] == "int8"
+    assert window.engines.engine is None  # dropped; reloads at int8 on next use
+    with qtbot.waitSignal(window.analysisFinished, timeout=10_000):
+        window.analyze()
+    assert asked == [None, "int8"]
+    window.close()
+    again = make_window(engine_factory=factory)
+    assert again.engines.precision == "int8"

@@ -32,7 +32,13 @@ import pytest
 from PIL import Image
 
 from forensic_app import __version__, resources
-from forensic_app.core.modelstore import CENTERFACE_FILE, GENDER_FILE, sha256_file
+from forensic_app.core.modelstore import (
+    CENTERFACE_FILE,
+    DEFAULT_PRECISION,
+    GENDER_FILE,
+    model_file,
+    sha256_file,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -180,7 +186,8 @@ def test_frozen_analyze_finds_the_same_faces_as_the_source_install(
     frozen_doc, source_doc = json.loads(frozen.stdout), json.loads(source.stdout)
 
     # Both models came from inside the bundle and are the ones in the checkout.
-    for role, name in (("detector", CENTERFACE_FILE), ("gender", GENDER_FILE)):
+    for role, fp32_name in (("detector", CENTERFACE_FILE), ("gender", GENDER_FILE)):
+        name = model_file(fp32_name, DEFAULT_PRECISION[role])  # the default each role loads
         model = next(m for m in frozen_doc["models"] if m["role"] == role)
         assert Path(model["path"]).is_relative_to(built.onedir), f"{role} model not bundled"
         assert model["sha256"] == sha256_file(MODELS / name)
