@@ -128,12 +128,21 @@ def _present_files(case: Case, v: CaseVerification) -> set[str]:
         path = case.root / folder
         try:
             with os.scandir(path) as it:
-                names = sorted(e.name for e in it if not e.is_dir(follow_symlinks=False))
+                listed = [(e.name, e.is_dir(follow_symlinks=False)) for e in it]
         except FileNotFoundError:
             continue
         except OSError as exc:
             v.findings.append(Finding(f"{folder}/", f"cannot be listed: {exc}"))
             continue
+        names = sorted(name for name, is_dir in listed if not is_dir)
+        for name in sorted(name for name, is_dir in listed if is_dir):
+            if folder == RESULTS_DIR and name == HISTORY_DIR:
+                continue
+            # The tool never makes a folder here: whatever it holds is no case file, cannot be
+            # vouched for, and would otherwise sit in the case unseen.
+            v.findings.append(
+                Finding(f"{folder}/{name}/", "a folder the tool never writes (added?)")
+            )
         for name in names:
             if name.startswith("."):
                 if name.endswith(".tmp"):
