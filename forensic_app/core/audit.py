@@ -31,6 +31,7 @@ import json
 import os
 import re
 import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -190,6 +191,42 @@ def read_audit(path: str | Path) -> AuditReadResult:
     return result
 
 
+def iter_entries(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, entry) of every valid line, streamed: memory stays bounded by one line
+    (at most :data:`_MAX_LINE`) whatever the size of the log. A missing log yields nothing."""
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 - closed below; a missing log is no error here
+    except FileNotFoundError:
+        return
+    with fh:
+        n = 0
+        while raw := fh.readline(_MAX_LINE):
+            n += 1
+            if len(raw) >= _MAX_LINE and not raw.endswith(b"\n"):  # no entry: skip it
+                while (rest := fh.readline(_MAX_LINE)) and not rest.endswith(b"\n"):
+                    pass
+                continue
+            try:
+                entry = json.loads(raw.rstrip(b"\n").decode("utf-8"))
+            except ValueError:
+                continue
+            if entry_problem(entry) is None:
+                yield n, entry
+
+
+def latest_files(
+    entries: Iterable[tuple[int, dict[str, Any]]],
+) -> dict[str, tuple[str | None, int]]:
+    """Every case file an entry wrote -> (SHA-256 in the latest such entry, None for removed;
+    that entry's line number). The one answer to "which entry vouches for this file", used by
+    ``case verify`` and by a batch deciding whether a stored record may be reused."""
+    out: dict[str, tuple[str | None, int]] = {}
+    for number, entry in entries:
+        for rel, digest in (entry.get("files") or {}).items():
+            out[rel] = (digest, number)
+    return out
+
+
 def head_of(path: str | Path) -> str:
     """The chain head (SHA-256 of the last complete line) of the log at ``path``."""
     return read_audit(path).head
@@ -244,6 +281,24 @@ class AuditLog:
     def __init__(self, path: str | Path, examiner: str | None = None) -> None:
         self.path = Path(path)
         self.examiner = examiner
+        self._vouched: dict[str, str | None] | None = None
+        self._vouched_size = -1  # log size the map was current for
+
+    def vouched_files(self) -> dict[str, str | None]:
+        """Case file -> SHA-256 recorded by the latest entry that wrote it (None: removed).
+
+        Built once by streaming the log, then kept current by :meth:`append`; rebuilt when the
+        log's size shows that someone else appended since.
+        """
+        try:
+            size = os.stat(self.path).st_size
+        except OSError:
+            size = -1
+        if self._vouched is None or size != self._vouched_size:
+            latest = latest_files(iter_entries(self.path))
+            self._vouched = {rel: digest for rel, (digest, _) in latest.items()}
+            self._vouched_size = size
+        return self._vouched
 
     def append(
         self,
@@ -304,6 +359,9 @@ class AuditLog:
                 line, digest = _encode(entry)
                 data = prefix + line + b"\n"
                 _write_once(fd, data, size, self.path)
+                if self._vouched is not None and self._vouched_size == size and not prefix:
+                    self._vouched.update(wrote or {})
+                    self._vouched_size = size + len(data)
             finally:
                 os.close(fd)
         entry[_SELF_FIELD] = digest

@@ -17,7 +17,13 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from forensic_app.core.audit import ChainCheck, check_chain, read_audit
+from forensic_app.core.audit import (
+    LOG_MISSING,
+    ChainCheck,
+    check_chain,
+    latest_files,
+    read_audit,
+)
 from forensic_app.core.case import (
     ANNOTATED_DIR,
     AUDIT_FILE,
@@ -190,11 +196,19 @@ def verify_case(case: Case, inputs: bool = True) -> CaseVerification:
             )
         )
 
-    expected: dict[str, tuple[str | None, int]] = {}
     for line in log.lines:
-        if line.entry is not None:
-            for rel, digest in (line.entry.get("files") or {}).items():
-                expected[rel] = (digest, line.number)
+        if line.entry is not None and line.entry.get("action") == LOG_MISSING:
+            # Permanent: a rerun re-analyses (and so re-vouches) every file, but the history
+            # before this line is gone for good.
+            v.findings.append(
+                Finding(
+                    AUDIT_FILE,
+                    f"line {line.number}: the audit log was missing when the case was opened "
+                    f"at {line.entry.get('time')}; everything that happened before is lost",
+                )
+            )
+
+    expected = latest_files((line.number, line.entry) for line in log.lines if line.entry)
 
     present = _present_files(case, v)
     records, record_problems = case.scan_records()

@@ -50,3 +50,51 @@ def test_file_hidden_in_an_added_subfolder_is_named(case, folder):
     rc, out, err = run(["report", "--case", str(case), "--no-log", "--out", "r.html"])
     assert rc == EXIT_INTEGRITY and f"{folder}/extra/" in err
     assert (hidden / "planted.jpg").read_bytes() == b"not from the tool"  # reported, not touched
+
+
+def test_record_left_without_its_entry_is_redone_by_a_plain_rerun(case, monkeypatch):
+    """A writer killed (or refused by a full disk) between writing a record and appending its
+    entry left a record no entry vouches for; a rerun used to reuse it as "unchanged", so the
+    case failed ``case verify`` after every rerun. Now the rerun analyses it again."""
+    from forensic_app.core import audit
+
+    make_photo(Path("ev/d.png"), color=(90, 90, 90))
+    real_append = audit.AuditLog.append
+
+    def refuse_analysed(self, action, *a, **k):
+        if action == audit.ANALYSED:
+            raise audit.AuditWriteError(28, "No space left on device")
+        return real_append(self, action, *a, **k)
+
+    monkeypatch.setattr(audit.AuditLog, "append", refuse_analysed)
+    run(["batch", "ev", "--case", "case"])
+    monkeypatch.setattr(audit.AuditLog, "append", real_append)
+    rc, out, _ = verify(case)
+    assert rc == EXIT_INTEGRITY and any(
+        "not written by any entry" in x for x in integrity_lines(out)
+    )
+    left = {p.name: p.read_bytes() for p in (case / "results").glob("*.json")}
+
+    rc, out, err = run(["batch", "ev", "--case", "case"])
+    assert rc == EXIT_OK, out + err
+    assert "1 analysed" in out and "2 unchanged" in out
+    rc, out, err = verify(case)
+    assert rc == EXIT_OK, out + err
+    kept = [p.read_bytes() for p in (case / "results" / "history").glob("*.unaccounted.json")]
+    assert len(kept) == 1 and kept[0] in left.values()  # the unvouched bytes are kept, not lost
+
+
+def test_record_edited_by_hand_is_not_reused_as_unchanged(case):
+    rec_path = next(p for p in (case / "results").glob("*.json") if "a.jpg" in p.read_text())
+    rec = json.loads(rec_path.read_text())
+    rec["result"]["faces"] = []  # the faces found are removed from the evidence
+    rec_path.write_text(json.dumps(rec))
+    rc, out, _ = verify(case)
+    assert rc == EXIT_INTEGRITY and any(rec_path.name in x for x in integrity_lines(out))
+    rc, out, err = run(["batch", "ev", "--case", "case"])
+    assert rc == EXIT_OK and "1 analysed" in out, out + err
+    assert json.loads(rec_path.read_text())["result"]["faces"]  # re-analysed, not adopted
+    from forensic_app.core.audit import read_audit
+
+    entry = read_audit(case / "audit.jsonl").entries[-2]
+    assert entry["action"] == "re-analysed" and "unaccounted" in entry["detail"]["archived"]
