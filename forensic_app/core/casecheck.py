@@ -14,15 +14,18 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from forensic_app.core.audit import (
     LOG_MISSING,
+    AuditReadResult,
     ChainCheck,
     check_chain,
     latest_files,
     read_audit,
+    sha256_hex,
 )
 from forensic_app.core.case import (
     ANNOTATED_DIR,
@@ -68,6 +71,7 @@ class CaseVerification:
     input_issues: list[IntegrityIssue] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     records: list[PhotoRecord] = field(default_factory=list)
+    seal_found: bool | None = None  # None: no seal given to check
 
     @property
     def head(self) -> str:
@@ -94,7 +98,8 @@ class CaseVerification:
                 "NOT verifiable (the case predates tamper evidence)"
             )
         else:
-            state = "intact" if not any(f.file == AUDIT_FILE for f in self.findings) else "BROKEN"
+            bad = sum(f.file == AUDIT_FILE for f in self.findings) - (self.seal_found is False)
+            state = "intact" if not bad else "BROKEN"
             chain = (
                 f"audit log: {self.audit_lines} line(s), hash chain {state} "
                 f"({c.chained} chained, {c.legacy} before the chain)"
@@ -113,7 +118,12 @@ class CaseVerification:
                 f"input photos: {self.inputs_checked} file(s) re-hashed, "
                 + (f"{bad} do NOT match" if bad else "all match the SHA-256 taken at opening")
             )
-        out.append(f"chain head (seal): {self.head}")
+        if self.seal_found is not None:
+            out.append(
+                "noted seal: "
+                + ("found in the log" if self.seal_found else "NOT in the log (cut or rewritten)")
+            )
+        out.append(f"chain head (seal): {self.head} (line {self.audit_lines})")
         return out
 
 
@@ -161,9 +171,47 @@ def _present_files(case: Case, v: CaseVerification) -> set[str]:
     return present
 
 
-def verify_case(case: Case, inputs: bool = True) -> CaseVerification:
+def _check_seal(v: CaseVerification, log: AuditReadResult, seal: str) -> None:
+    """Find a seal noted earlier (the head a report or a check printed) in today's log.
+
+    Why: cutting entries off the end, or rewriting the whole log consistently with this tool's
+    own code, leaves a chain that checks; only a value kept outside the case exposes it. The
+    seal must be the SHA-256 of one line; every line after it is listed, since an entry forged
+    after the seal looks like any later work of the tool.
+    """
+    seal = seal.strip().lower()
+    for i, line in enumerate(log.lines):
+        if sha256_hex(line.raw) == seal:
+            later = Counter(
+                str(x.entry.get("action")) if x.entry else "(invalid line)"
+                for x in log.lines[i + 1 :]
+            )
+            v.notes.append(
+                f"the noted seal is line {line.number} of {len(log.lines)}: "
+                + (
+                    f"{len(log.lines) - i - 1} line(s) logged after it ("
+                    + ", ".join(f"{n} {action}" for action, n in sorted(later.items()))
+                    + "); check that they are work you expect"
+                    if later
+                    else "nothing was logged after it"
+                )
+            )
+            v.seal_found = True
+            return
+    v.seal_found = False
+    v.findings.append(
+        Finding(
+            AUDIT_FILE,
+            f"the noted seal {seal} is not the SHA-256 of any line: the log was cut off or "
+            "rewritten after the seal was noted",
+        )
+    )
+
+
+def verify_case(case: Case, inputs: bool = True, seal: str | None = None) -> CaseVerification:
     """Check the chain, every case file against the latest entry that wrote it, and (with
-    ``inputs``) re-hash every input photo. Reads only; never raises for bad content."""
+    ``inputs``) re-hash every input photo; with ``seal`` (a head noted earlier, outside the
+    case) also prove the log still holds that line. Reads only; never raises for bad content."""
     v = CaseVerification(case.name)
     if not held_here(case.root) and (case.root / HOLDER_FILE).exists():
         v.notes.append(
@@ -186,6 +234,8 @@ def verify_case(case: Case, inputs: bool = True) -> CaseVerification:
     v.chain = check_chain(log)
     v.findings += [Finding(AUDIT_FILE, p) for p in v.chain.problems]
     v.notes += v.chain.notes
+    if seal is not None:
+        _check_seal(v, log, seal)
     if v.predates_chain:
         v.findings.append(
             Finding(

@@ -4,6 +4,7 @@ and nothing the tool wrote may be lost. See docs/adr/0007-tamper-evident-case.md
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from pathlib import Path
@@ -98,3 +99,82 @@ def test_record_edited_by_hand_is_not_reused_as_unchanged(case):
 
     entry = read_audit(case / "audit.jsonl").entries[-2]
     assert entry["action"] == "re-analysed" and "unaccounted" in entry["detail"]["archived"]
+
+
+def seal_of(out: str) -> str:
+    line = next(x for x in out.splitlines() if "chain head (seal):" in x)
+    return line.split("chain head (seal):")[1].split()[0]
+
+
+def forge_log(case_dir: Path, keep: int, edit=None) -> None:
+    """What an attacker with this tool's code can do: keep the first ``keep`` lines, let
+    ``edit`` change entries, and recompute every link and self-hash (a consistent chain)."""
+    from forensic_app.core.audit import GENESIS, _encode, read_audit, sha256_hex
+
+    entries = read_audit(case_dir / "audit.jsonl").entries[:keep]
+    prev, lines = GENESIS, []
+    for entry in entries:
+        entry = {k: v for k, v in entry.items() if k != "entry_sha256"}
+        if edit:
+            edit(entry)
+        entry["prev"] = prev
+        line, _ = _encode(entry)
+        lines.append(line)
+        prev = sha256_hex(line)
+    (case_dir / "audit.jsonl").write_bytes(b"".join(x + b"\n" for x in lines))
+
+
+def test_log_cut_at_an_entry_boundary_is_exposed_by_the_noted_seal(case):
+    rc, out, _ = verify(case)
+    seal, n = seal_of(out), len((case / "audit.jsonl").read_bytes().splitlines())
+    assert rc == EXIT_OK and f"(line {n})" in out  # the seal names the line count too
+    lines = (case / "audit.jsonl").read_bytes().splitlines(keepends=True)
+    (case / "audit.jsonl").write_bytes(b"".join(lines[:-1]))  # batch-finished cut off
+    rc, out, _ = verify(case)
+    # Honest limit: an entry that vouched for no file leaves no trace inside the case ...
+    assert rc == EXIT_OK and seal_of(out) != seal and f"(line {n - 1})" in out
+    # ... but the seal noted outside it exposes the cut, naming the log.
+    rc, out, _ = run(["case", "verify", "--case", str(case), "--no-log", "--seal", seal])
+    assert rc == EXIT_INTEGRITY
+    assert any("audit.jsonl" in x and seal in x for x in integrity_lines(out)), out
+    assert "hash chain intact" in out and "noted seal: NOT in the log" in out
+    rc, out, _ = run(["report", "--case", str(case), "--no-log", "--out", "r.html"])
+    html = Path("r.html").read_text()
+    assert f"(line {n - 1})" in html and "--seal" in html and "rewrite" in html
+
+
+def test_consistently_rewritten_log_is_exposed_only_by_the_seal(case):
+    """An attacker edits a record, rewrites its entry's file hash and recomputes the chain:
+    inside the case everything is consistent; only the seal noted outside exposes it."""
+    rc, out, _ = verify(case)
+    seal = seal_of(out)
+    rec_path = next(p for p in (case / "results").glob("*.json") if "a.jpg" in p.read_text())
+    rec = json.loads(rec_path.read_text())
+    rec["result"]["faces"] = []
+    data = json.dumps(rec).encode("ascii")
+    rec_path.write_bytes(data)
+    rel = f"results/{rec_path.name}"
+
+    def edit(entry):
+        if rel in (entry.get("files") or {}):
+            entry["files"][rel] = hashlib.sha256(data).hexdigest()
+            entry["detail"]["faces"] = 0
+
+    forge_log(case, keep=10**6, edit=edit)
+    rc, out, _ = verify(case)
+    assert rc == EXIT_OK and seal_of(out) != seal  # the forgery is consistent
+    rc, out, _ = run(["case", "verify", "--case", str(case), "--no-log", "--seal", seal])
+    assert rc == EXIT_INTEGRITY and "noted seal: NOT in the log" in out
+
+
+def test_seal_found_lists_what_was_logged_after_it(case):
+    rc, out, _ = verify(case)
+    seal = seal_of(out)
+    make_photo(Path("ev/e.png"), color=(1, 2, 3))
+    assert run(["batch", "ev", "--case", "case"])[0] == EXIT_OK
+    rc, out, _ = run(["case", "verify", "--case", str(case), "--no-log", "--seal", seal])
+    assert rc == EXIT_OK and "noted seal: found in the log" in out
+    note = next(x for x in out.splitlines() if "the noted seal is line" in x)
+    assert "1 analysed" in note and "2 skipped-unchanged" in note
+    rc, _, err = run(["case", "verify", "--case", str(case), "--seal", "not-a-hash"])
+    assert rc == 2 and "not a SHA-256" in err
