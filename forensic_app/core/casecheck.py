@@ -20,11 +20,11 @@ from pathlib import Path
 
 from forensic_app.core.audit import (
     LOG_MISSING,
-    AuditReadResult,
+    AuditLine,
     ChainCheck,
-    check_chain,
-    latest_files,
-    read_audit,
+    ChainChecker,
+    LogStream,
+    add_files,
     sha256_hex,
 )
 from forensic_app.core.case import (
@@ -171,41 +171,49 @@ def _present_files(case: Case, v: CaseVerification) -> set[str]:
     return present
 
 
-def _check_seal(v: CaseVerification, log: AuditReadResult, seal: str) -> None:
-    """Find a seal noted earlier (the head a report or a check printed) in today's log.
+@dataclass
+class _SealSearch:
+    """Looks for a seal noted earlier (the head a report or a check printed) while the log
+    streams past, and counts by action what was logged after it.
 
     Why: cutting entries off the end, or rewriting the whole log consistently with this tool's
-    own code, leaves a chain that checks; only a value kept outside the case exposes it. The
-    seal must be the SHA-256 of one line; every line after it is listed, since an entry forged
-    after the seal looks like any later work of the tool.
+    own code, leaves a chain that checks; only a value kept outside the case exposes it. Every
+    line after the seal is counted, since an entry forged after the seal looks like any later
+    work of the tool.
     """
-    seal = seal.strip().lower()
-    for i, line in enumerate(log.lines):
-        if sha256_hex(line.raw) == seal:
-            later = Counter(
-                str(x.entry.get("action")) if x.entry else "(invalid line)"
-                for x in log.lines[i + 1 :]
-            )
-            v.notes.append(
-                f"the noted seal is line {line.number} of {len(log.lines)}: "
-                + (
-                    f"{len(log.lines) - i - 1} line(s) logged after it ("
-                    + ", ".join(f"{n} {action}" for action, n in sorted(later.items()))
-                    + "); check that they are work you expect"
-                    if later
-                    else "nothing was logged after it"
+
+    seal: str
+    line: int = 0  # the sealed line's number; 0 until found
+    later: Counter[str] = field(default_factory=Counter)
+
+    def feed(self, line: AuditLine) -> None:
+        if self.line:
+            self.later[str(line.entry.get("action")) if line.entry else "(invalid line)"] += 1
+        elif sha256_hex(line.raw) == self.seal:
+            self.line = line.number
+
+    def report(self, v: CaseVerification) -> None:
+        v.seal_found = bool(self.line)
+        if not self.line:
+            v.findings.append(
+                Finding(
+                    AUDIT_FILE,
+                    f"the noted seal {self.seal} is not the SHA-256 of any line: the log was cut "
+                    "off or rewritten after the seal was noted",
                 )
             )
-            v.seal_found = True
             return
-    v.seal_found = False
-    v.findings.append(
-        Finding(
-            AUDIT_FILE,
-            f"the noted seal {seal} is not the SHA-256 of any line: the log was cut off or "
-            "rewritten after the seal was noted",
+        n = sum(self.later.values())
+        v.notes.append(
+            f"the noted seal is line {self.line} of {v.audit_lines}: "
+            + (
+                f"{n} line(s) logged after it ("
+                + ", ".join(f"{k} {action}" for action, k in sorted(self.later.items()))
+                + "); check that they are work you expect"
+                if n
+                else "nothing was logged after it"
+            )
         )
-    )
 
 
 def verify_case(case: Case, inputs: bool = True, seal: str | None = None) -> CaseVerification:
@@ -218,8 +226,31 @@ def verify_case(case: Case, inputs: bool = True, seal: str | None = None) -> Cas
             f"a writer was active during this check ({describe_holder(read_holder(case.root))}); "
             "a file it was writing just then may not verify until it has finished"
         )
-    log = read_audit(case.root / AUDIT_FILE)
-    v.audit_lines = len(log.lines)
+    # One streamed pass over the log (memory bounded by a line, plus one hash per case file).
+    log = LogStream(case.root / AUDIT_FILE)
+    checker = ChainChecker()
+    search = _SealSearch(seal.strip().lower()) if seal is not None else None
+    expected: dict[str, tuple[str | None, int]] = {}
+    lost: list[Finding] = []
+    for line in log:
+        checker.feed(line)
+        if search is not None:
+            search.feed(line)
+        if line.entry is None:
+            continue
+        add_files(expected, line.number, line.entry)
+        if line.entry.get("action") == LOG_MISSING:
+            # Permanent: a rerun re-analyses (and so re-vouches) every file, but the history
+            # before this line is gone for good.
+            lost.append(
+                Finding(
+                    AUDIT_FILE,
+                    f"line {line.number}: the audit log was missing when the case was opened "
+                    f"at {line.entry.get('time')}; everything that happened before is lost",
+                )
+            )
+    v.chain = checker.finish(log.torn_tail)
+    v.audit_lines = v.chain.lines
     if not log.exists:
         v.findings.append(
             Finding(
@@ -231,11 +262,10 @@ def verify_case(case: Case, inputs: bool = True, seal: str | None = None) -> Cas
         v.findings.append(Finding(AUDIT_FILE, log.read_error))
     if os.path.islink(case.root / AUDIT_FILE):
         v.findings.append(Finding(AUDIT_FILE, "is a symbolic link, not the case's own log"))
-    v.chain = check_chain(log)
     v.findings += [Finding(AUDIT_FILE, p) for p in v.chain.problems]
     v.notes += v.chain.notes
-    if seal is not None:
-        _check_seal(v, log, seal)
+    if search is not None:
+        search.report(v)
     if v.predates_chain:
         v.findings.append(
             Finding(
@@ -245,20 +275,7 @@ def verify_case(case: Case, inputs: bool = True, seal: str | None = None) -> Cas
                 "re-hashed",
             )
         )
-
-    for line in log.lines:
-        if line.entry is not None and line.entry.get("action") == LOG_MISSING:
-            # Permanent: a rerun re-analyses (and so re-vouches) every file, but the history
-            # before this line is gone for good.
-            v.findings.append(
-                Finding(
-                    AUDIT_FILE,
-                    f"line {line.number}: the audit log was missing when the case was opened "
-                    f"at {line.entry.get('time')}; everything that happened before is lost",
-                )
-            )
-
-    expected = latest_files((line.number, line.entry) for line in log.lines if line.entry)
+    v.findings += lost
 
     present = _present_files(case, v)
     records, record_problems = case.scan_records()
