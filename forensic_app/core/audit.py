@@ -320,15 +320,16 @@ class AuditLog:
         Built once by streaming the log, then kept current by :meth:`append`; rebuilt when the
         log's size shows that someone else appended since.
         """
-        try:
-            size = os.stat(self.path).st_size
-        except OSError:
-            size = -1
-        if self._vouched is None or size != self._vouched_size:
-            latest = latest_files(iter_entries(self.path))
-            self._vouched = {rel: digest for rel, (digest, _) in latest.items()}
-            self._vouched_size = size
-        return self._vouched
+        with _lock_for(self.path):  # batch threads look up while others append
+            try:
+                size = os.stat(self.path).st_size
+            except OSError:
+                size = -1
+            if self._vouched is None or size != self._vouched_size:
+                latest = latest_files(iter_entries(self.path))
+                self._vouched = {rel: digest for rel, (digest, _) in latest.items()}
+                self._vouched_size = size
+            return self._vouched
 
     def append(
         self,
