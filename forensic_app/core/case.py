@@ -58,6 +58,8 @@ RESULTS_DIR = "results"
 HISTORY_DIR = "history"
 ANNOTATED_DIR = "annotated"
 CASE_SCHEMA = 1
+#: History name part of a record replaced while no audit entry vouched for it.
+UNACCOUNTED = "unaccounted"
 RECORD_SCHEMA = 1
 
 
@@ -758,7 +760,7 @@ class Case:
                 ]
                 rec.other_paths = sorted(set(rec.other_paths))
                 if previous.manual_edits or previous.ok:
-                    why = "replaced" if self._vouched_for(previous) else "unaccounted"
+                    why = "replaced" if self._vouched_for(previous) else UNACCOUNTED
                     archived = self._archive(previous, why, wrote)
             if image is not None and result.error is None and result.sha256:
                 self._write_annotated(rec, image.rgb, wrote)

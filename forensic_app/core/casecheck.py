@@ -33,6 +33,7 @@ from forensic_app.core.case import (
     CASE_FILE,
     HISTORY_DIR,
     RESULTS_DIR,
+    UNACCOUNTED,
     Case,
     CaseError,
     IntegrityIssue,
@@ -239,6 +240,13 @@ def verify_case(case: Case, inputs: bool = True, seal: str | None = None) -> Cas
         if line.entry is None:
             continue
         add_files(expected, line.number, line.entry)
+        archived = (line.entry.get("detail") or {}).get("archived")
+        if isinstance(archived, str) and archived.endswith(f".{UNACCOUNTED}.json"):
+            # Healed, not hidden: a kill before an entry and a hand edit look alike here.
+            v.notes.append(
+                f"line {line.number}: a stored record no entry vouched for (a writer killed "
+                f"before logging it, or an edit) was replaced; its bytes are kept in {archived}"
+            )
         if line.entry.get("action") == LOG_MISSING:
             # Permanent: a rerun re-analyses (and so re-vouches) every file, but the history
             # before this line is gone for good.

@@ -81,6 +81,7 @@ def test_record_left_without_its_entry_is_redone_by_a_plain_rerun(case, monkeypa
     assert "1 analysed" in out and "2 unchanged" in out
     rc, out, err = verify(case)
     assert rc == EXIT_OK, out + err
+    assert "no entry vouched for" in out  # healed, but the trace stays visible
     kept = [p.read_bytes() for p in (case / "results" / "history").glob("*.unaccounted.json")]
     assert len(kept) == 1 and kept[0] in left.values()  # the unvouched bytes are kept, not lost
 
