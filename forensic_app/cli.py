@@ -23,6 +23,7 @@ import csv
 import io
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -84,6 +85,13 @@ def _threshold(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not 0.0 < value < 1.0:
         raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), got {value}")
+    return value
+
+
+def _sha256_arg(text: str) -> str:
+    value = text.strip().lower()
+    if not re.fullmatch(r"[0-9a-f]{64}", value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a SHA-256 (64 hex digits)")
     return value
 
 
@@ -242,6 +250,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="prove the case: audit chain, manifest, records, annotated copies, input photos",
     )
     v.add_argument("--case", required=True, metavar="DIR", help="case folder")
+    v.add_argument(
+        "--seal",
+        metavar="SHA256",
+        type=_sha256_arg,
+        help="a chain head noted earlier (from a report or a check): prove the log still holds "
+        "that line and list what was logged after it; exit 4 when it is gone",
+    )
     v.add_argument(
         "--no-log",
         action="store_true",
@@ -751,7 +766,7 @@ def cmd_case(
         case = Case.open(args.case, writer=False)
     except CaseError as exc:
         return _case_unusable(args.case, exc, stderr)
-    check = verify_case(case)
+    check = verify_case(case, seal=args.seal)
     records = check.records
     stdout.write(f"case: {display(case.name)}\n")
     stdout.write(f"photos: {len(records)} ({sum(1 for r in records if not r.ok)} failed)\n")

@@ -31,6 +31,7 @@ import json
 import os
 import re
 import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -150,9 +151,23 @@ class AuditReadResult:
         return sha256_hex(self.lines[-1].raw) if self.lines else GENESIS
 
 
+def parse_line(n: int, raw: bytes) -> AuditLine:
+    """One line (without its newline) as an :class:`AuditLine`; ``entry`` None when invalid."""
+    text = raw.decode("utf-8", "replace")
+    if not text.strip():
+        return AuditLine(n, raw, None, "empty line")
+    try:
+        entry: Any = json.loads(raw.decode("utf-8"))
+    except ValueError:
+        return AuditLine(n, raw, None, "not valid JSON")
+    problem = entry_problem(entry)
+    return AuditLine(n, raw, entry if problem is None else None, problem)
+
+
 def read_audit(path: str | Path) -> AuditReadResult:
-    """Parse a log; never raises for bad content (a missing file reads as empty, ``exists``
-    False; an unreadable one sets ``read_error``)."""
+    """Parse a whole log into memory; never raises for bad content (a missing file reads as
+    empty, ``exists`` False; an unreadable one sets ``read_error``). ``case verify`` streams
+    the log instead (:class:`LogStream`)."""
     result = AuditReadResult()
     try:
         data = Path(path).read_bytes()
@@ -169,25 +184,77 @@ def read_audit(path: str | Path) -> AuditReadResult:
     if tail:
         result.torn_tail = tail.decode("utf-8", "replace")
     for n, raw in enumerate(raw_lines, start=1):
-        text = raw.decode("utf-8", "replace")
-        entry: Any = None
-        problem: str | None
-        if not text.strip():
-            problem = "empty line"
-        else:
-            try:
-                entry = json.loads(raw.decode("utf-8"))
-                problem = entry_problem(entry)
-            except ValueError:
-                problem = "not valid JSON"
-        if problem is None:
-            result.entries.append(entry)
-            result.lines.append(AuditLine(n, raw, entry))
-        else:
-            result.lines.append(AuditLine(n, raw, None, problem))
-            if text.strip():
-                result.bad_lines.append((n, text))
+        line = parse_line(n, raw)
+        result.lines.append(line)
+        if line.entry is not None:
+            result.entries.append(line.entry)
+        elif raw.decode("utf-8", "replace").strip():
+            result.bad_lines.append((n, raw.decode("utf-8", "replace")))
     return result
+
+
+class LogStream:
+    """The lines of a log, read one at a time (memory bounded by one line of at most
+    :data:`_MAX_LINE`, whatever the size of the log). After iterating, ``exists``,
+    ``read_error`` and ``torn_tail`` say what :func:`read_audit` would have said."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.exists = True
+        self.read_error: str | None = None
+        self.torn_tail: str | None = None
+
+    def __iter__(self) -> Iterator[AuditLine]:
+        try:
+            fh = open(self.path, "rb")  # noqa: SIM115 - closed by the with below
+        except FileNotFoundError:
+            self.exists = False
+            return
+        except OSError as exc:
+            self.read_error = f"the audit log cannot be read: {exc}"
+            return
+        with fh:
+            n = 0
+            try:
+                while raw := fh.readline(_MAX_LINE):
+                    n += 1
+                    if raw.endswith(b"\n"):
+                        yield parse_line(n, raw[:-1])
+                    elif len(raw) < _MAX_LINE:
+                        self.torn_tail = raw.decode("utf-8", "replace")
+                    else:  # no entry is this long: skip to its end, report it
+                        while (rest := fh.readline(_MAX_LINE)) and not rest.endswith(b"\n"):
+                            pass
+                        yield AuditLine(n, raw, None, "longer than any entry (not read whole)")
+            except OSError as exc:
+                self.read_error = f"the audit log cannot be read past line {n}: {exc}"
+
+
+def iter_entries(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, entry) of every valid line, streamed (see :class:`LogStream`)."""
+    for line in LogStream(path):
+        if line.entry is not None:
+            yield line.number, line.entry
+
+
+def latest_files(
+    entries: Iterable[tuple[int, dict[str, Any]]],
+) -> dict[str, tuple[str | None, int]]:
+    """Every case file an entry wrote -> (SHA-256 in the latest such entry, None for removed;
+    that entry's line number). The one answer to "which entry vouches for this file", used by
+    ``case verify`` and by a batch deciding whether a stored record may be reused."""
+    out: dict[str, tuple[str | None, int]] = {}
+    for number, entry in entries:
+        add_files(out, number, entry)
+    return out
+
+
+def add_files(
+    latest: dict[str, tuple[str | None, int]], number: int, entry: dict[str, Any]
+) -> None:
+    """Fold one entry's ``files`` into a :func:`latest_files` map (for one-pass readers)."""
+    for rel, digest in (entry.get("files") or {}).items():
+        latest[rel] = (digest, number)
 
 
 def head_of(path: str | Path) -> str:
@@ -244,6 +311,25 @@ class AuditLog:
     def __init__(self, path: str | Path, examiner: str | None = None) -> None:
         self.path = Path(path)
         self.examiner = examiner
+        self._vouched: dict[str, str | None] | None = None
+        self._vouched_size = -1  # log size the map was current for
+
+    def vouched_files(self) -> dict[str, str | None]:
+        """Case file -> SHA-256 recorded by the latest entry that wrote it (None: removed).
+
+        Built once by streaming the log, then kept current by :meth:`append`; rebuilt when the
+        log's size shows that someone else appended since.
+        """
+        with _lock_for(self.path):  # batch threads look up while others append
+            try:
+                size = os.stat(self.path).st_size
+            except OSError:
+                size = -1
+            if self._vouched is None or size != self._vouched_size:
+                latest = latest_files(iter_entries(self.path))
+                self._vouched = {rel: digest for rel, (digest, _) in latest.items()}
+                self._vouched_size = size
+            return self._vouched
 
     def append(
         self,
@@ -304,6 +390,9 @@ class AuditLog:
                 line, digest = _encode(entry)
                 data = prefix + line + b"\n"
                 _write_once(fd, data, size, self.path)
+                if self._vouched is not None and self._vouched_size == size and not prefix:
+                    self._vouched.update(wrote or {})
+                    self._vouched_size = size + len(data)
             finally:
                 os.close(fd)
         entry[_SELF_FIELD] = digest
@@ -354,35 +443,58 @@ class ChainCheck:
         return self.lines > 0 and self.chained == 0
 
 
-def check_chain(log: AuditReadResult) -> ChainCheck:
-    """Check every line's link to the line before it and every entry's own SHA-256.
+#: Problems listed one by one at most; the rest are counted (a log of garbage stays bounded).
+_MAX_PROBLEMS = 1000
+
+
+class ChainChecker:
+    """Checks a log line by line (fed in order): every link and every entry's own SHA-256.
 
     An edited line fails its own hash (or, re-hashed by a forger, the next line's link); a
     deleted, inserted or reordered line breaks the link of the line after the gap. A line cut
     off by a crash is accepted only when the next line is the ``audit-torn-line-found`` entry
-    that links to it (the writer found it and chained over it).
+    that links to it (the writer found it and chained over it). Holds one line, not the log.
     """
-    out = ChainCheck(lines=len(log.lines), head=log.head)
-    prev_raw: bytes | None = None
-    for i, line in enumerate(log.lines):
-        expected = GENESIS if prev_raw is None else sha256_hex(prev_raw)
+
+    def __init__(self) -> None:
+        self.out = ChainCheck()
+        self._prev_raw: bytes | None = None
+        self._pending: AuditLine | None = None  # an invalid line waiting for the next one
+        self._more = 0
+
+    def _problem(self, text: str) -> None:
+        if len(self.out.problems) < _MAX_PROBLEMS:
+            self.out.problems.append(text)
+        else:
+            self._more += 1
+
+    def _settle_pending(self, nxt: dict[str, Any] | None) -> None:
+        line, self._pending = self._pending, None
+        if line is None:
+            return
+        if (
+            nxt is not None
+            and nxt.get("action") == LOG_TORN_LINE
+            and nxt.get("prev") == sha256_hex(line.raw)
+        ):
+            self.out.notes.append(
+                f"line {line.number}: cut off by an interrupted write; the next line "
+                "records this and links to it"
+            )
+        else:
+            self._problem(f"line {line.number}: {line.problem or 'not an entry'}")
+
+    def feed(self, line: AuditLine) -> None:
+        out = self.out
+        out.lines += 1
+        self._settle_pending(line.entry)
+        expected = GENESIS if self._prev_raw is None else sha256_hex(self._prev_raw)
         entry = line.entry
         if entry is None:
-            nxt = log.lines[i + 1].entry if i + 1 < len(log.lines) else None
-            if (
-                nxt is not None
-                and nxt.get("action") == LOG_TORN_LINE
-                and nxt.get("prev") == sha256_hex(line.raw)
-            ):
-                out.notes.append(
-                    f"line {line.number}: cut off by an interrupted write; the next line "
-                    "records this and links to it"
-                )
-            else:
-                out.problems.append(f"line {line.number}: {line.problem or 'not an entry'}")
+            self._pending = line
         elif "prev" not in entry:
             if out.chained:
-                out.problems.append(
+                self._problem(
                     f"line {line.number}: has no chain link (inserted after the chain began?)"
                 )
             else:
@@ -390,24 +502,39 @@ def check_chain(log: AuditReadResult) -> ChainCheck:
         else:
             out.chained += 1
             if entry["prev"] != expected:
-                what = "the first line" if prev_raw is None else f"line {line.number - 1}"
-                out.problems.append(
+                what = "the first line" if self._prev_raw is None else f"line {line.number - 1}"
+                self._problem(
                     f"line {line.number}: does not link to {what} (a line was edited, "
                     "removed, inserted or reordered)"
                 )
             if not self_hash_ok(line.raw):
-                out.problems.append(
+                self._problem(
                     f"line {line.number}: its content does not match its own SHA-256 (edited)"
                 )
-        prev_raw = line.raw
-    if log.torn_tail is not None:
-        out.problems.append(
-            "the last line is incomplete (an interrupted write, or the log was cut); it cannot "
-            "be verified"
-        )
-    if out.legacy and out.chained:
-        out.notes.append(
-            f"the first {out.legacy} line(s) were written before the hash chain existed; only "
-            "the chained lines after them are protected"
-        )
-    return out
+        self._prev_raw = line.raw
+
+    def finish(self, torn_tail: str | None) -> ChainCheck:
+        out = self.out
+        self._settle_pending(None)
+        out.head = GENESIS if self._prev_raw is None else sha256_hex(self._prev_raw)
+        if self._more:
+            out.problems.append(f"... and {self._more} more problem(s) not listed")
+        if torn_tail is not None:
+            out.problems.append(
+                "the last line is incomplete (an interrupted write, or the log was cut); it "
+                "cannot be verified"
+            )
+        if out.legacy and out.chained:
+            out.notes.append(
+                f"the first {out.legacy} line(s) were written before the hash chain existed; "
+                "only the chained lines after them are protected"
+            )
+        return out
+
+
+def check_chain(log: AuditReadResult) -> ChainCheck:
+    """:class:`ChainChecker` over a log read whole."""
+    checker = ChainChecker()
+    for line in log.lines:
+        checker.feed(line)
+    return checker.finish(log.torn_tail)

@@ -58,6 +58,8 @@ RESULTS_DIR = "results"
 HISTORY_DIR = "history"
 ANNOTATED_DIR = "annotated"
 CASE_SCHEMA = 1
+#: History name part of a record replaced while no audit entry vouched for it.
+UNACCOUNTED = "unaccounted"
 RECORD_SCHEMA = 1
 
 
@@ -642,6 +644,8 @@ class Case:
         rec = self.record_for(sha256)
         if rec is None or not rec.ok or rec.settings_key != self._key:
             return None
+        if not self._vouched_for(rec):
+            return None  # analysed again: the new entry accounts for the files it rewrites
         if rec.annotated:
             try:
                 if not self.inside(rec.annotated).is_file():
@@ -661,6 +665,25 @@ class Case:
         result = rec.result
         result.path = path
         return result
+
+    def _vouched_for(self, rec: PhotoRecord) -> bool:
+        """True when the record and its annotated copy are exactly what the audit log says was
+        written. Why: a record left by a writer killed before its entry (or planted by hand)
+        must not be reused as "unchanged"; that kept the case failing ``case verify`` after
+        every rerun, and adopted a result no entry vouches for."""
+        from forensic_app.core.imaging import sha256_path
+
+        vouched = self.audit.vouched_files()
+        for rel in (f"{RESULTS_DIR}/{rec.name}", rec.annotated):
+            if rel is None:
+                continue
+            want = vouched.get(rel)
+            try:
+                if want is None or sha256_path(self.inside(rel)) != want:
+                    return False
+            except (OSError, CaseError):
+                return False
+        return True
 
     def save(self, item: Any, result: ImageResult, image: Any | None) -> None:
         self._save(item.path, result, image, self._key)
@@ -737,7 +760,8 @@ class Case:
                 ]
                 rec.other_paths = sorted(set(rec.other_paths))
                 if previous.manual_edits or previous.ok:
-                    archived = self._archive(previous, "replaced", wrote)
+                    why = "replaced" if self._vouched_for(previous) else UNACCOUNTED
+                    archived = self._archive(previous, why, wrote)
             if image is not None and result.error is None and result.sha256:
                 self._write_annotated(rec, image.rgb, wrote)
             self._write_record(rec, wrote)

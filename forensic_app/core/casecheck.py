@@ -14,16 +14,26 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from forensic_app.core.audit import ChainCheck, check_chain, read_audit
+from forensic_app.core.audit import (
+    LOG_MISSING,
+    AuditLine,
+    ChainCheck,
+    ChainChecker,
+    LogStream,
+    add_files,
+    sha256_hex,
+)
 from forensic_app.core.case import (
     ANNOTATED_DIR,
     AUDIT_FILE,
     CASE_FILE,
     HISTORY_DIR,
     RESULTS_DIR,
+    UNACCOUNTED,
     Case,
     CaseError,
     IntegrityIssue,
@@ -62,6 +72,7 @@ class CaseVerification:
     input_issues: list[IntegrityIssue] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     records: list[PhotoRecord] = field(default_factory=list)
+    seal_found: bool | None = None  # None: no seal given to check
 
     @property
     def head(self) -> str:
@@ -88,7 +99,8 @@ class CaseVerification:
                 "NOT verifiable (the case predates tamper evidence)"
             )
         else:
-            state = "intact" if not any(f.file == AUDIT_FILE for f in self.findings) else "BROKEN"
+            bad = sum(f.file == AUDIT_FILE for f in self.findings) - (self.seal_found is False)
+            state = "intact" if not bad else "BROKEN"
             chain = (
                 f"audit log: {self.audit_lines} line(s), hash chain {state} "
                 f"({c.chained} chained, {c.legacy} before the chain)"
@@ -107,7 +119,12 @@ class CaseVerification:
                 f"input photos: {self.inputs_checked} file(s) re-hashed, "
                 + (f"{bad} do NOT match" if bad else "all match the SHA-256 taken at opening")
             )
-        out.append(f"chain head (seal): {self.head}")
+        if self.seal_found is not None:
+            out.append(
+                "noted seal: "
+                + ("found in the log" if self.seal_found else "NOT in the log (cut or rewritten)")
+            )
+        out.append(f"chain head (seal): {self.head} (line {self.audit_lines})")
         return out
 
 
@@ -128,12 +145,21 @@ def _present_files(case: Case, v: CaseVerification) -> set[str]:
         path = case.root / folder
         try:
             with os.scandir(path) as it:
-                names = sorted(e.name for e in it if not e.is_dir(follow_symlinks=False))
+                listed = [(e.name, e.is_dir(follow_symlinks=False)) for e in it]
         except FileNotFoundError:
             continue
         except OSError as exc:
             v.findings.append(Finding(f"{folder}/", f"cannot be listed: {exc}"))
             continue
+        names = sorted(name for name, is_dir in listed if not is_dir)
+        for name in sorted(name for name, is_dir in listed if is_dir):
+            if folder == RESULTS_DIR and name == HISTORY_DIR:
+                continue
+            # The tool never makes a folder here: whatever it holds is no case file, cannot be
+            # vouched for, and would otherwise sit in the case unseen.
+            v.findings.append(
+                Finding(f"{folder}/{name}/", "a folder the tool never writes (added?)")
+            )
         for name in names:
             if name.startswith("."):
                 if name.endswith(".tmp"):
@@ -146,17 +172,93 @@ def _present_files(case: Case, v: CaseVerification) -> set[str]:
     return present
 
 
-def verify_case(case: Case, inputs: bool = True) -> CaseVerification:
+@dataclass
+class _SealSearch:
+    """Looks for a seal noted earlier (the head a report or a check printed) while the log
+    streams past, and counts by action what was logged after it.
+
+    Why: cutting entries off the end, or rewriting the whole log consistently with this tool's
+    own code, leaves a chain that checks; only a value kept outside the case exposes it. Every
+    line after the seal is counted, since an entry forged after the seal looks like any later
+    work of the tool.
+    """
+
+    seal: str
+    line: int = 0  # the sealed line's number; 0 until found
+    later: Counter[str] = field(default_factory=Counter)
+
+    def feed(self, line: AuditLine) -> None:
+        if self.line:
+            self.later[str(line.entry.get("action")) if line.entry else "(invalid line)"] += 1
+        elif sha256_hex(line.raw) == self.seal:
+            self.line = line.number
+
+    def report(self, v: CaseVerification) -> None:
+        v.seal_found = bool(self.line)
+        if not self.line:
+            v.findings.append(
+                Finding(
+                    AUDIT_FILE,
+                    f"the noted seal {self.seal} is not the SHA-256 of any line: the log was cut "
+                    "off or rewritten after the seal was noted",
+                )
+            )
+            return
+        n = sum(self.later.values())
+        v.notes.append(
+            f"the noted seal is line {self.line} of {v.audit_lines}: "
+            + (
+                f"{n} line(s) logged after it ("
+                + ", ".join(f"{k} {action}" for action, k in sorted(self.later.items()))
+                + "); check that they are work you expect"
+                if n
+                else "nothing was logged after it"
+            )
+        )
+
+
+def verify_case(case: Case, inputs: bool = True, seal: str | None = None) -> CaseVerification:
     """Check the chain, every case file against the latest entry that wrote it, and (with
-    ``inputs``) re-hash every input photo. Reads only; never raises for bad content."""
+    ``inputs``) re-hash every input photo; with ``seal`` (a head noted earlier, outside the
+    case) also prove the log still holds that line. Reads only; never raises for bad content."""
     v = CaseVerification(case.name)
     if not held_here(case.root) and (case.root / HOLDER_FILE).exists():
         v.notes.append(
             f"a writer was active during this check ({describe_holder(read_holder(case.root))}); "
             "a file it was writing just then may not verify until it has finished"
         )
-    log = read_audit(case.root / AUDIT_FILE)
-    v.audit_lines = len(log.lines)
+    # One streamed pass over the log (memory bounded by a line, plus one hash per case file).
+    log = LogStream(case.root / AUDIT_FILE)
+    checker = ChainChecker()
+    search = _SealSearch(seal.strip().lower()) if seal is not None else None
+    expected: dict[str, tuple[str | None, int]] = {}
+    lost: list[Finding] = []
+    for line in log:
+        checker.feed(line)
+        if search is not None:
+            search.feed(line)
+        if line.entry is None:
+            continue
+        add_files(expected, line.number, line.entry)
+        archived = (line.entry.get("detail") or {}).get("archived")
+        if isinstance(archived, str) and archived.endswith(f".{UNACCOUNTED}.json"):
+            # Healed, not hidden: a kill before an entry and a hand edit look alike here.
+            v.notes.append(
+                f"line {line.number}: a stored record no entry vouched for (a writer killed "
+                f"before logging it, or an edit) was replaced; its bytes are kept in {archived}"
+            )
+        if line.entry.get("action") == LOG_MISSING:
+            # Permanent: a rerun re-analyses (and so re-vouches) every file, but the history
+            # before this line is gone for good.
+            lost.append(
+                Finding(
+                    AUDIT_FILE,
+                    f"line {line.number}: the audit log was missing when the case was opened "
+                    f"at {line.entry.get('time')}; everything that happened before is lost",
+                )
+            )
+    v.chain = checker.finish(log.torn_tail)
+    v.audit_lines = v.chain.lines
     if not log.exists:
         v.findings.append(
             Finding(
@@ -168,9 +270,10 @@ def verify_case(case: Case, inputs: bool = True) -> CaseVerification:
         v.findings.append(Finding(AUDIT_FILE, log.read_error))
     if os.path.islink(case.root / AUDIT_FILE):
         v.findings.append(Finding(AUDIT_FILE, "is a symbolic link, not the case's own log"))
-    v.chain = check_chain(log)
     v.findings += [Finding(AUDIT_FILE, p) for p in v.chain.problems]
     v.notes += v.chain.notes
+    if search is not None:
+        search.report(v)
     if v.predates_chain:
         v.findings.append(
             Finding(
@@ -180,12 +283,7 @@ def verify_case(case: Case, inputs: bool = True) -> CaseVerification:
                 "re-hashed",
             )
         )
-
-    expected: dict[str, tuple[str | None, int]] = {}
-    for line in log.lines:
-        if line.entry is not None:
-            for rel, digest in (line.entry.get("files") or {}).items():
-                expected[rel] = (digest, line.number)
+    v.findings += lost
 
     present = _present_files(case, v)
     records, record_problems = case.scan_records()

@@ -20,10 +20,16 @@ import os
 import socket
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import filelock
+
+try:
+    import fcntl
+except ImportError:  # Windows: LockFileEx through filelock alone
+    fcntl = None  # type: ignore[assignment]
 
 from forensic_app.core import atomic
 from forensic_app.core.audit import utc_now
@@ -84,9 +90,40 @@ def _me() -> dict[str, Any]:
 
 
 class _Held:
-    def __init__(self, lock: filelock.BaseFileLock) -> None:
+    def __init__(self, lock: filelock.BaseFileLock, folder_fd: int | None) -> None:
         self.lock = lock
+        self.folder_fd = folder_fd
         self.count = 0
+
+
+def _lock_folder(root: Path, timeout: float) -> int | None:
+    """Also lock the case folder itself (POSIX ``flock`` on its descriptor); its fd, or None
+    where that is not possible (Windows, some network file systems: the file lock alone).
+
+    Why: ``.case.lock`` is an ordinary file that can be deleted (by hand, "a stale lock", or a
+    cleanup tool) while a writer holds it; the next writer then creates and locks a new file and
+    two writers run at once. The folder cannot be deleted while it holds a case. Raises
+    :class:`TimeoutError` when another process holds it past ``timeout`` (-1: wait forever).
+    """
+    if fcntl is None:
+        return None
+    try:
+        fd = os.open(root, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return None
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            if timeout >= 0 and time.monotonic() >= deadline:
+                os.close(fd)
+                raise TimeoutError from None
+            time.sleep(0.1)
+        except OSError:
+            os.close(fd)
+            return None
 
 
 _HELD: dict[str, _Held] = {}
@@ -126,7 +163,12 @@ class CaseLock:
                 lock.acquire(timeout=timeout)
             except filelock.Timeout:
                 raise CaseBusyError(self.root, read_holder(self.root)) from None
-            held = _HELD[key] = _Held(lock)
+            try:
+                folder_fd = _lock_folder(self.root, timeout)
+            except TimeoutError:
+                lock.release()
+                raise CaseBusyError(self.root, read_holder(self.root)) from None
+            held = _HELD[key] = _Held(lock, folder_fd)
             held.count = 1
             self.held = True
         with contextlib.suppress(OSError):  # who holds it is a courtesy, not the lock itself
@@ -151,6 +193,8 @@ class CaseLock:
             # with the descriptor, so a failure to tidy up must not fail a reader's check.
             with contextlib.suppress(OSError):
                 held.lock.release()
+            if held.folder_fd is not None:
+                os.close(held.folder_fd)  # closing the descriptor drops its flock
 
     def __enter__(self) -> CaseLock:
         self.acquire()

@@ -414,10 +414,13 @@ def _verification_html(check: CaseVerification) -> str:
     return (
         f'<h2>What was verified</h2><p class="{cls}">{_e(verdict)}</p><ul>{items}</ul>'
         + (f"<p>Notes:</p><ul>{notes}</ul>" if notes else "")
-        + "<p>Seal: the SHA-256 of the last audit log line when this report was made is "
-        f'<span class="hash">{_e(check.head)}</span>. Note it down: a later check of the case '
-        "finds this value as the link of a later line (or as the head) unless the log was "
-        "rewritten.</p>"
+        + f"<p>Seal: the SHA-256 of the last audit log line (line {check.audit_lines}) when "
+        f'this report was made is <span class="hash">{_e(check.head)}</span>. Note it down '
+        "outside the case (your notes, a mail, the court bundle). Anyone who can write the case "
+        "folder and has this tool's code could cut entries off the end of the log or rewrite "
+        "it consistently, and only a seal kept outside the case exposes that: "
+        "<code>forensic-app case verify --case FOLDER --seal SEAL</code> fails (exit 4) when "
+        "that line is gone and lists everything logged after it.</p>"
     )
 
 

@@ -163,3 +163,28 @@ def test_two_processes_creating_one_case_never_overwrite_a_manifest(tmp_path):
     assert manifest["examiner"] == winner and manifest["case_name"] == winner
     entries = read_audit(root / "audit.jsonl").entries
     assert [e["action"] for e in entries] == ["case-created"]
+
+
+def test_deleting_the_lock_file_never_lets_a_second_writer_in(case, holder):
+    """Attack: `.case.lock` deleted while a writer holds it ("it looked stale"); the next writer
+    created a new lock file, locked it and ran beside the first (two writers, one chain)."""
+    (case / ".case.lock").unlink()
+    log = (case / "audit.jsonl").read_bytes()
+    rc, out, err = run(["batch", "ev", "--case", "case"])
+    assert rc == EXIT_USAGE, out + err
+    assert "in use by another writer" in err and f"pid {holder.pid}" in err
+    assert (case / "audit.jsonl").read_bytes() == log  # nothing written beside the holder
+    release(holder)
+    rc, out, err = run(["batch", "ev", "--case", "case"])
+    assert rc == EXIT_OK, out + err
+
+
+def test_lock_of_a_killed_writer_is_no_obstacle(case, holder):
+    """kill -9 of a writer (pid gone, lock files left behind): the next writer just proceeds."""
+    holder.kill()
+    holder.wait(timeout=30)
+    assert (case / ".case.lock").exists() and (case / ".case.lock.json").exists()
+    rc, out, err = run(["batch", "ev", "--case", "case"])
+    assert rc == EXIT_OK, out + err
+    rc, out, err = run(["case", "verify", "--case", "case", "--no-log"])
+    assert rc == EXIT_OK, out + err

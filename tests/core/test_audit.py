@@ -75,3 +75,20 @@ def test_missing_and_garbage_logs_read_safely(tmp_path):
     p.write_bytes(b'[1,2]\n{"action":"x","time":"t"}\n\xff\xfe\n')
     state = read_audit(p)
     assert len(state.entries) == 1 and [n for n, _ in state.bad_lines] == [1, 3]
+
+
+def test_iter_entries_streams_and_skips_an_over_long_line(tmp_path, monkeypatch):
+    """A damaged log line without a newline is never read whole (memory stays bounded)."""
+    from forensic_app.core import audit as audit_mod
+
+    log = audit_mod.AuditLog(tmp_path / "audit.jsonl")
+    log.append("first", wrote={"results/x.json": "a" * 64})
+    with open(tmp_path / "audit.jsonl", "ab") as fh:
+        fh.write(b"x" * 5000 + b"\n")
+    log.append("second", wrote={"results/x.json": "b" * 64})
+    monkeypatch.setattr(audit_mod, "_MAX_LINE", 1024)
+    got = [(n, e["action"]) for n, e in audit_mod.iter_entries(tmp_path / "audit.jsonl")]
+    assert got == [(1, "first"), (3, "second")]
+    latest = audit_mod.latest_files(audit_mod.iter_entries(tmp_path / "audit.jsonl"))
+    assert latest == {"results/x.json": ("b" * 64, 3)}
+    assert log.vouched_files() == {"results/x.json": "b" * 64}
