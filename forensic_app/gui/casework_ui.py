@@ -92,6 +92,9 @@ class CaseworkUi(QObject):
         self._build_actions()
         self._connect()
         self.update_actions()
+        from forensic_app.gui.face_grid_ui import FaceGridUi
+
+        self.faces = FaceGridUi(window, self)  # the Faces tab over this batch or case
 
     # ---- construction ------------------------------------------------------------------
     def _act(self, text: str, slot, shortcut: str | None = None, tip: str = "") -> QAction:
@@ -405,3 +408,4 @@ class CaseworkUi(QObject):
         self.batch.wait(60_000)
         if self.report_task is not None:
             self.report_task.wait(120_000)  # a report half written is never left behind
+        self.faces.shutdown()

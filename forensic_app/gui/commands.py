@@ -1,4 +1,5 @@
-"""Undoable corrections: add a face box, delete a detection, set a label by hand.
+"""Undoable corrections: add a face box, delete a detection, set a label by hand (one face of
+the open photo, or many faces across a batch or case from the Faces view).
 
 Each command changes the ``PhotoDocument`` only through its three edit methods and keeps what it
 needs to go back exactly. An optional ``on_edit(action, detail)`` callback lets the window record
@@ -7,9 +8,9 @@ each change (log line, case audit entry) without the commands knowing about eith
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import replace
-from typing import Any
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
 
 from PySide6.QtGui import QUndoCommand
 
@@ -113,3 +114,56 @@ class RelabelCommand(QUndoCommand):
         self.doc.replace_face(self.index, self.old)
         if self.on_edit:
             self.on_edit("undo_manual_relabel", {"face": self.number, "to": self.old.gender})
+
+
+@dataclass(frozen=True)
+class FaceChange:
+    """One face of a relabel across photos: which photo (the store's key), which face, before
+    and after."""
+
+    photo: Hashable
+    face: int  # 0-based
+    old: Face
+    new: Face
+
+
+class FaceStore(Protocol):
+    """Where the Faces view's edits land (batch rows, the open photo, the case record)."""
+
+    def set_faces(self, photo: Hashable, faces: dict[int, tuple[Face, Face]], action: str) -> None:
+        """Replace ``faces[i] = (expected, replacement)`` of one photo; ``action`` is the audit
+        verb ("manual_relabel" or "undo_manual_relabel")."""
+
+
+class FacesRelabelCommand(QUndoCommand):
+    """Set the perceived-gender label of many faces, across photos, by hand (the Faces view).
+
+    One command for the whole selection, so one undo restores every face it changed; each
+    photo's faces change together (one record and one audit entry per photo in a case).
+    """
+
+    def __init__(self, store: FaceStore, changes: list[FaceChange], gender: str) -> None:
+        n = len(changes)
+        super().__init__(f"Label {n} face{'s' if n != 1 else ''} {gender}")
+        self.store, self.changes, self.gender = store, list(changes), gender
+
+    @classmethod
+    def build(
+        cls, store: FaceStore, faces: list[tuple[Hashable, int, Face]], gender: str
+    ) -> FacesRelabelCommand:
+        """From ``(photo, face index, current face)``: each face relabelled with ``relabelled``."""
+        return cls(store, [FaceChange(p, i, f, relabelled(f, gender)) for p, i, f in faces], gender)
+
+    def _by_photo(self, forward: bool) -> dict[Hashable, dict[int, tuple[Face, Face]]]:
+        out: dict[Hashable, dict[int, tuple[Face, Face]]] = {}
+        for c in self.changes:
+            out.setdefault(c.photo, {})[c.face] = (c.old, c.new) if forward else (c.new, c.old)
+        return out
+
+    def redo(self) -> None:
+        for photo, faces in self._by_photo(True).items():
+            self.store.set_faces(photo, faces, "manual_relabel")
+
+    def undo(self) -> None:
+        for photo, faces in self._by_photo(False).items():
+            self.store.set_faces(photo, faces, "undo_manual_relabel")

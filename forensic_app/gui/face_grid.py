@@ -1,0 +1,469 @@
+"""The Faces view: a thumbnail of every face of the open batch or case, for review at volume.
+
+Pieces, each small: ``FaceGridModel`` (a list model over ``core.face_index``: one compact entry
+per face, a list of positions as the order), ``FaceDelegate`` (paints the thumbnail, its label
+colour and caption, asking ``ThumbnailLoader`` only for what is on screen), ``FaceGridView``
+(a wrapping ``QListView`` with uniform items, so 10,000 faces lay out instantly, and the review
+keys) and ``FaceGridWidget`` (filter, sort, label buttons, counts). The widget edits nothing: it
+emits ``relabelRequested`` and ``openRequested``; ``face_grid_ui`` turns them into undoable
+commands and window actions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QEvent,
+    QItemSelectionModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QRect,
+    QSize,
+    Qt,
+    QTimer,
+    Signal,
+)
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QKeyEvent, QPainter, QPalette, QPen
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QListView,
+    QPushButton,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from forensic_app.core.annotate import face_caption
+from forensic_app.core.face_index import SORTS, FaceEntry, FaceFilter, FaceIndex
+from forensic_app.core.results import Face
+from forensic_app.gui.colors import face_color
+from forensic_app.gui.qt_compat import emit
+from forensic_app.gui.thumbnails import ThumbnailLoader, thumb_key
+
+Index = QModelIndex | QPersistentModelIndex
+
+FACE_FILTERS: list[tuple[str, FaceFilter | None]] = [
+    ("All faces", None),
+    ("Uncertain", FaceFilter(gender="uncertain")),
+    ("Perceived female", FaceFilter(gender="female")),
+    ("Perceived male", FaceFilter(gender="male")),
+    ("Not corrected yet", FaceFilter(manual=False)),
+    ("Corrected by hand", FaceFilter(manual=True)),
+]
+#: Keys that set the label of the selected faces.
+LABEL_KEYS = {Qt.Key.Key_F: "female", Qt.Key.Key_M: "male", Qt.Key.Key_U: "uncertain"}
+#: Keys the grid keeps for itself while it has focus (the window binds them to photo actions:
+#: PgUp/PgDown change photo, Delete removes the photo's selected face, A draws a box).
+_OWN_KEYS = {
+    Qt.Key.Key_Return,
+    Qt.Key.Key_Enter,
+    Qt.Key.Key_Delete,
+    Qt.Key.Key_Backspace,
+    Qt.Key.Key_PageUp,
+    Qt.Key.Key_PageDown,
+    Qt.Key.Key_Home,
+    Qt.Key.Key_End,
+    Qt.Key.Key_A,
+    *LABEL_KEYS,
+}
+_PAD = 6
+
+
+def entry_face(e: FaceEntry) -> Face:
+    """A ``Face`` with the entry's label fields, for the one caption and colour functions."""
+    return Face(
+        box=list(e.box),
+        gender=e.gender,
+        p_male=e.p_male,
+        manual_box=e.manual_box,
+        manual_label=e.manual_label,
+    )
+
+
+class FaceGridModel(QAbstractListModel):
+    """Rows are ``order`` (positions into ``index.entries``); ``UserRole`` gives the entry."""
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.index_ = FaceIndex()
+        self.order: list[int] = []
+        self._row_of: dict[int, int] = {}
+
+    def set_view(self, index: FaceIndex, order: list[int]) -> None:
+        self.beginResetModel()
+        self.index_, self.order = index, order
+        self._row_of = {pos: row for row, pos in enumerate(order)}
+        self.endResetModel()
+
+    def entry(self, row: int) -> FaceEntry:
+        return self.index_.entries[self.order[row]]
+
+    def row_of(self, position: int) -> int | None:
+        return self._row_of.get(position)
+
+    def photo_changed(self, photo: int) -> None:
+        """Repaint the rows of one photo after its faces were updated in place."""
+        for pos in self.index_.positions(photo):
+            row = self._row_of.get(pos)
+            if row is not None:
+                i = self.index(row, 0)
+                emit(self.dataChanged, i, i)
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802, B008
+        return 0 if parent.isValid() else len(self.order)
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self.order):
+            return None
+        e = self.entry(index.row())
+        if role == Qt.ItemDataRole.DisplayRole:
+            return face_caption(entry_face(e), e.face + 1)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self.tooltip(e)
+        if role == Qt.ItemDataRole.UserRole:
+            return e
+        return None
+
+    def tooltip(self, e: FaceEntry) -> str:
+        ref = self.index_.photos[e.photo]
+        lines = [ref.path, f"Face {e.face + 1}: {face_caption(entry_face(e))}"]
+        if e.p_male is not None:
+            lines.append(f"model: p(male) {e.p_male:.2f}, confidence {e.confidence:.2f}")
+        if e.manual_label:
+            lines.append("label set by hand")
+        if e.manual_box:
+            lines.append("box drawn by hand")
+        lines.append(f"face {e.size:.0f} px (shorter side)")
+        return "\n".join(lines)
+
+
+class FaceDelegate(QStyledItemDelegate):
+    """Thumbnail in its label colour, caption and photo name; thumbnails come lazily."""
+
+    def __init__(self, loader: ThumbnailLoader, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.loader = loader
+        self.font = QFont()
+        self.font.setPointSizeF(max(7.5, self.font.pointSizeF() * 0.9))
+        self.bold = QFont(self.font)
+        self.bold.setBold(True)
+        self.line = QFontMetrics(self.font).height()
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: Index) -> QSize:  # noqa: N802
+        side = self.loader.size
+        return QSize(side + 2 * _PAD + 28, side + 2 * _PAD + 2 * self.line + 4)
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: Index) -> None:
+        model = index.model()
+        e: FaceEntry | None = model.data(index, Qt.ItemDataRole.UserRole)
+        if e is None:
+            return
+        ref = model.index_.photos[e.photo]  # type: ignore[attr-defined]
+        r = option.rect.adjusted(2, 2, -2, -2)
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        pal = option.palette
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+        if selected:
+            painter.fillRect(r, pal.color(QPalette.ColorRole.Highlight))
+        if option.state & QStyle.StateFlag.State_HasFocus:
+            painter.setPen(QPen(pal.color(QPalette.ColorRole.Text), 1, Qt.PenStyle.DashLine))
+            painter.drawRect(r.adjusted(0, 0, -1, -1))
+        side = self.loader.size
+        thumb = QRect(r.x() + (r.width() - side) // 2, r.y() + _PAD - 2, side, side)
+        value = self.loader.thumbnail(thumb_key(ref.path, ref.sha256, e.box))
+        if value is None or isinstance(value, str):
+            painter.fillRect(thumb, QColor(70, 70, 70) if value else QColor(200, 200, 200))
+            if value:
+                painter.setPen(QColor(255, 255, 255))
+                painter.setFont(self.font)
+                painter.drawText(
+                    thumb.adjusted(4, 4, -4, -4),
+                    int(Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap),
+                    "photo unreadable" if "changed" not in value else "photo changed",
+                )
+        else:
+            painter.drawImage(thumb, value)
+        color = face_color(entry_face(e))
+        painter.setPen(
+            QPen(
+                color,
+                4 if e.manual else 3,
+                Qt.PenStyle.DashLine if e.manual_box else Qt.PenStyle.SolidLine,
+            )
+        )
+        painter.drawRect(thumb.adjusted(1, 1, -2, -2))
+        text_role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
+        painter.setPen(pal.color(text_role))
+        y = thumb.bottom() + 3
+        caption = model.data(index, Qt.ItemDataRole.DisplayRole)
+        for font, text in ((self.bold, caption), (self.font, Path(ref.path).name)):
+            painter.setFont(font)
+            fm = QFontMetrics(font)
+            box = QRect(r.x() + 2, y, r.width() - 4, self.line)
+            painter.drawText(
+                box,
+                int(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop),
+                fm.elidedText(text, Qt.TextElideMode.ElideMiddle, box.width()),
+            )
+            y += self.line
+        painter.restore()
+
+
+class FaceGridView(QListView):
+    """A wrapping grid of uniform items. Signals: ``labelRequested(gender)`` (F / M / U),
+    ``openRequested(row)`` (Enter)."""
+
+    labelRequested = Signal(str)
+    openRequested = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setViewMode(QListView.ViewMode.ListMode)
+        self.setFlow(QListView.Flow.LeftToRight)
+        self.setWrapping(True)
+        self.setResizeMode(QListView.ResizeMode.Adjust)
+        self.setUniformItemSizes(True)  # layout without asking every item its size
+        self.setMovement(QListView.Movement.Static)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.setSpacing(2)
+        self.doubleClicked.connect(lambda i: emit(self.openRequested, i.row()))
+
+    def event(self, e: QEvent) -> bool:
+        if e.type() == QEvent.Type.ShortcutOverride and isinstance(e, QKeyEvent):
+            mods = e.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
+            plain = not mods & (
+                Qt.KeyboardModifier.ControlModifier
+                | Qt.KeyboardModifier.AltModifier
+                | Qt.KeyboardModifier.MetaModifier
+            )
+            if plain and e.key() in _OWN_KEYS:
+                e.accept()
+                return True
+        return super().event(e)
+
+    def keyPressEvent(self, e: QKeyEvent) -> None:  # noqa: N802 - Qt API
+        mods = e.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
+        plain = not mods & (
+            Qt.KeyboardModifier.ControlModifier
+            | Qt.KeyboardModifier.AltModifier
+            | Qt.KeyboardModifier.MetaModifier
+        )
+        key = Qt.Key(e.key())
+        if plain and key in LABEL_KEYS:
+            emit(self.labelRequested, LABEL_KEYS[key])
+            e.accept()
+            return
+        if plain and key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            if self.currentIndex().isValid():
+                emit(self.openRequested, self.currentIndex().row())
+            e.accept()
+            return
+        if plain and key in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace, Qt.Key.Key_A):
+            e.accept()  # photo actions; nothing to do in the grid
+            return
+        super().keyPressEvent(e)
+
+    def keyboardSearch(self, search: str) -> None:  # noqa: N802 - letters are review keys here
+        pass
+
+
+class FaceGridWidget(QWidget):
+    """Signals: ``relabelRequested(positions, gender)``, ``openRequested(position)``, where a
+    position is an index into ``model.index_.entries``."""
+
+    relabelRequested = Signal(list, str)
+    openRequested = Signal(int)
+
+    def __init__(
+        self, loader: ThumbnailLoader | None = None, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.loader = loader or ThumbnailLoader(parent=self)
+        self.model = FaceGridModel(self)
+        self.view = FaceGridView()
+        self.view.setModel(self.model)
+        self.delegate = FaceDelegate(self.loader, self.view)
+        self.view.setItemDelegate(self.delegate)
+        self.view.labelRequested.connect(self.label_selected)
+        self.view.openRequested.connect(self._open_row)
+        self.loader.thumbnailReady.connect(self._thumbnail_ready)
+        self._repaint = QTimer(self)
+        self._repaint.setSingleShot(True)
+        self._repaint.setInterval(30)
+        self._repaint.timeout.connect(self.view.viewport().update)
+
+        self.source_label = QLabel("")
+        self.filter_box = QComboBox()
+        for text, _ in FACE_FILTERS:
+            self.filter_box.addItem(text)
+        self.sort_box = QComboBox()
+        for key, text in SORTS.items():
+            self.sort_box.addItem(text, key)
+        self.reverse_box = QCheckBox("Reverse")
+        for w in (self.filter_box, self.sort_box):
+            w.currentIndexChanged.connect(lambda _: self.apply_view())
+        self.reverse_box.toggled.connect(lambda _: self.apply_view())
+        self.label_buttons: dict[str, QPushButton] = {}
+        for gender, key in (("female", "F"), ("male", "M"), ("uncertain", "U")):
+            b = QPushButton(f"{gender.capitalize()} ({key})")
+            b.setToolTip(f"Label the selected faces {gender} by hand ({key}); Ctrl+Z undoes")
+            b.clicked.connect(lambda _=False, g=gender: self.label_selected(g))
+            self.label_buttons[gender] = b
+        self.open_button = QPushButton("Open photo (Enter)")
+        self.open_button.clicked.connect(lambda: self._open_row(self.view.currentIndex().row()))
+        self.count_label = QLabel("")
+        self.empty_label = QLabel(
+            "Open a folder (Ctrl+Shift+O) or a case to review every face it holds here."
+        )
+        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_label.setWordWrap(True)
+        hint = QLabel(
+            "Arrows move \u00b7 Shift/Ctrl+click or Shift+arrows select several \u00b7 "
+            "F / M / U label them by hand (one face: then the next) \u00b7 "
+            "Enter opens the photo \u00b7 Ctrl+Z undoes"
+        )
+        hint.setWordWrap(True)
+        hint.setEnabled(False)
+
+        top = QHBoxLayout()
+        top.addWidget(self.source_label, 1)
+        top.addWidget(QLabel("Show:"))
+        top.addWidget(self.filter_box)
+        top.addWidget(QLabel("Sort:"))
+        top.addWidget(self.sort_box)
+        top.addWidget(self.reverse_box)
+        actions = QHBoxLayout()
+        for b in self.label_buttons.values():
+            actions.addWidget(b)
+        actions.addWidget(self.open_button)
+        actions.addStretch(1)
+        actions.addWidget(self.count_label)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addLayout(top)
+        layout.addLayout(actions)
+        layout.addWidget(self.view, 1)
+        layout.addWidget(self.empty_label, 1)
+        layout.addWidget(hint)
+        self.view.selectionModel().selectionChanged.connect(lambda *_: self._update_buttons())
+        self._update_buttons()
+        self._update_empty()
+
+    # ---- content ---------------------------------------------------------------------------
+    @property
+    def index(self) -> FaceIndex:
+        return self.model.index_
+
+    def current_filter(self) -> FaceFilter | None:
+        return FACE_FILTERS[self.filter_box.currentIndex()][1]
+
+    def current_sort(self) -> str:
+        return str(self.sort_box.currentData())
+
+    def set_index(self, index: FaceIndex, source: str) -> None:
+        """Show a new list of faces, keeping filter, sort and (when it is still there) the
+        current face."""
+        keep = self._current_identity()
+        self.model.index_ = index
+        self.source_label.setText(source)
+        self.apply_view(keep)
+
+    def apply_view(self, keep: tuple[Hashable, int] | None = None) -> None:
+        """Filter and sort again (the order stays put between calls, even after relabels)."""
+        keep = keep if keep is not None else self._current_identity()
+        index = self.model.index_
+        order = index.select(
+            self.current_filter(), self.current_sort(), self.reverse_box.isChecked()
+        )
+        self.model.set_view(index, order)
+        if keep is not None:
+            p = index.photo_of_key(keep[0])
+            pos = index.position(p, keep[1]) if p is not None else None
+            row = self.model.row_of(pos) if pos is not None else None
+            if row is not None:
+                self.set_current_row(row)
+        self._update_counts()
+        self._update_buttons()
+        self._update_empty()
+
+    def photo_changed(self, photo: int) -> None:
+        self.model.photo_changed(photo)
+        self._update_counts()
+
+    def set_current_row(self, row: int, select: bool = True) -> None:
+        i = self.model.index(row, 0)
+        if not i.isValid():
+            return
+        flags = (
+            QItemSelectionModel.SelectionFlag.ClearAndSelect
+            if select
+            else QItemSelectionModel.SelectionFlag.NoUpdate
+        )
+        self.view.selectionModel().setCurrentIndex(i, flags)
+        self.view.scrollTo(i)
+
+    def selected_positions(self) -> list[int]:
+        rows = sorted(i.row() for i in self.view.selectionModel().selectedIndexes())
+        if not rows and self.view.currentIndex().isValid():
+            rows = [self.view.currentIndex().row()]
+        return [self.model.order[r] for r in rows]
+
+    def label_selected(self, gender: str) -> None:
+        positions = self.selected_positions()
+        if not positions:
+            return
+        emit(self.relabelRequested, positions, gender)
+        if len(positions) == 1:  # one face at a time: go on to the next
+            row = self.view.currentIndex().row()
+            if row + 1 < self.model.rowCount():
+                self.set_current_row(row + 1)
+
+    # ---- internals -------------------------------------------------------------------------
+    def _current_identity(self) -> tuple[Hashable, int] | None:
+        i = self.view.currentIndex()
+        if not i.isValid():
+            return None
+        e = self.model.entry(i.row())
+        return (self.model.index_.photos[e.photo].key, e.face)
+
+    def _open_row(self, row: int) -> None:
+        if 0 <= row < self.model.rowCount():
+            emit(self.openRequested, self.model.order[row])
+
+    def _thumbnail_ready(self, _key: object) -> None:
+        if not self._repaint.isActive():
+            self._repaint.start()
+
+    def _update_counts(self) -> None:
+        c = self.model.index_.counts()
+        shown = self.model.rowCount()
+        self.count_label.setText(
+            f"{shown:,} of {c['faces']:,} faces shown \u00b7 {c['female']:,} female, "
+            f"{c['male']:,} male, {c['uncertain']:,} uncertain \u00b7 {c['manual']:,} by hand"
+        )
+
+    def _update_buttons(self) -> None:
+        has = bool(self.model.order) and (
+            self.view.selectionModel().hasSelection() or self.view.currentIndex().isValid()
+        )
+        for b in self.label_buttons.values():
+            b.setEnabled(has)
+        self.open_button.setEnabled(self.view.currentIndex().isValid())
+
+    def _update_empty(self) -> None:
+        empty = not self.model.index_.entries
+        self.view.setVisible(not empty)
+        self.empty_label.setVisible(empty)
