@@ -276,7 +276,7 @@ class FaceGridUi(QObject):
         numbers = sorted(i + 1 for i in changed)
         detail = {
             "via": "faces view",
-            "faces": numbers,
+            "face_numbers": numbers,
             "to": sorted({f.gender for f in changed.values()}),
         }
         log.info(

@@ -1,0 +1,314 @@
+"""The Faces view: every face of a batch or case as thumbnails, filter/sort, keyboard review,
+bulk relabel, undo, Enter opens the photo, case records and audit entries, lazy thumbnails."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from gui_helpers import write_photo
+from PySide6.QtCore import Qt
+
+from forensic_app.core.audit import MANUAL_EDIT, read_audit
+from forensic_app.core.case import Case
+from forensic_app.core.face_index import SORTS, FaceIndex
+from forensic_app.core.results import Face, ImageResult
+from forensic_app.gui.face_grid import FACE_FILTERS, FaceGridWidget
+from forensic_app.gui.thumbnails import ThumbnailLoader
+
+REAL_PHOTOS = [
+    "12--Group/12_Group_Team_Organized_Group_12_Group_Team_Organized_Group_12_330.jpg",
+    "19--Couple/19_Couple_Couple_19_110.jpg",
+    "1--Handshaking/1_Handshaking_Handshaking_1_380.jpg",
+]
+
+
+def filter_index(name: str) -> int:
+    return [n for n, _ in FACE_FILTERS].index(name)
+
+
+def sort_index(key: str) -> int:
+    return list(SORTS).index(key)
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    root = tmp_path / "seized"
+    for i in range(3):
+        write_photo(root / f"img{i}.png", seed=i)
+    return root
+
+
+def batch_grid(qtbot, window, folder: Path):
+    """Run a batch over ``folder``, show the Faces tab; returns (ui, grid widget)."""
+    with qtbot.waitSignal(window.casework.batch.finished, timeout=60_000):
+        assert window.open_folder(folder)
+    ui = window.casework.faces
+    ui.show_faces()
+    qtbot.waitUntil(lambda: not ui._dirty and ui.grid.model.rowCount() > 0, timeout=5_000)
+    return ui, ui.grid
+
+
+def shown(grid) -> list[tuple[str, int, str, bool]]:
+    """(photo name, face number, label, manual) of every row in view order."""
+    out = []
+    for row in range(grid.model.rowCount()):
+        e = grid.model.entry(row)
+        out.append((Path(grid.index.photos[e.photo].path).name, e.face + 1, e.gender, e.manual))
+    return out
+
+
+def row_face(window, grid, row: int) -> Face:
+    e = grid.model.entry(row)
+    kind, k = grid.index.photos[e.photo].key
+    return window.casework.panel.model.rows[k].result.faces[e.face]
+
+
+def test_grid_lists_every_face_of_a_real_batch(qtbot, make_window, engine, dev_eval_dir, tmp_path):
+    folder = tmp_path / "dev-eval-batch"
+    folder.mkdir()
+    for rel in REAL_PHOTOS:
+        shutil.copy(dev_eval_dir / "images" / rel, folder / Path(rel).name)
+    window = make_window(engine)
+    ui, grid = batch_grid(qtbot, window, folder)
+    rows = window.casework.panel.model.rows
+    expected = {(Path(r.path).name, i + 1) for r in rows for i in range(len(r.result.faces))}
+    assert len(expected) >= 4  # the group photo alone has several faces
+    grid.sort_box.setCurrentIndex(sort_index("photo"))
+    assert {(name, n) for name, n, _, _ in shown(grid)} == expected
+    assert grid.model.rowCount() == len(expected)
+    for row in range(grid.model.rowCount()):  # each entry carries its face's real label and box
+        e = grid.model.entry(row)
+        f = row_face(window, grid, row)
+        assert e.gender == f.gender and list(e.box) == [float(v) for v in f.box]
+    assert f"{len(expected)} of {len(expected)} faces shown" in grid.count_label.text()
+    # the visible thumbnails are cut from the real photos, off the GUI thread
+    qtbot.waitUntil(lambda: grid.loader.thumbs_made >= min(len(expected), 4), timeout=20_000)
+    assert 1 <= grid.loader.photos_decoded <= len(REAL_PHOTOS)
+
+
+def test_filter_and_sort_change_the_order(qtbot, make_window, folder):
+    window = make_window()
+    ui, grid = batch_grid(qtbot, window, folder)
+    assert grid.model.rowCount() == 9  # three fake faces in each of three photos
+    # default: uncertain first
+    assert [g for _, _, g, _ in shown(grid)] == ["uncertain"] * 3 + ["male"] * 3 + ["female"] * 3
+    grid.sort_box.setCurrentIndex(sort_index("photo"))
+    assert [(p, n) for p, n, _, _ in shown(grid)] == [
+        (f"img{i}.png", n) for i in range(3) for n in (1, 2, 3)
+    ]
+    grid.sort_box.setCurrentIndex(sort_index("gender"))
+    assert [g for _, _, g, _ in shown(grid)] == ["female"] * 3 + ["male"] * 3 + ["uncertain"] * 3
+    grid.sort_box.setCurrentIndex(sort_index("size"))  # fake faces: uncertain 64, female 128 px
+    assert [g for _, _, g, _ in shown(grid)] == ["uncertain"] * 3 + ["female"] * 3 + ["male"] * 3
+    grid.reverse_box.setChecked(True)
+    assert [g for _, _, g, _ in shown(grid)][:3] == ["male"] * 3
+    grid.filter_box.setCurrentIndex(filter_index("Perceived male"))
+    assert [g for _, _, g, _ in shown(grid)] == ["male"] * 3
+    assert grid.count_label.text().startswith("3 of 9 faces shown")
+
+
+def test_f_and_m_keys_label_by_hand_and_undo_restores(qtbot, make_window, folder):
+    window = make_window()
+    ui, grid = batch_grid(qtbot, window, folder)
+    view = grid.view
+    view.setFocus()
+    grid.set_current_row(0)
+    first = grid.model.entry(0)
+    assert first.gender == "uncertain" and not first.manual
+    qtbot.keyClick(view, Qt.Key.Key_F)
+    f = row_face(window, grid, 0)
+    assert (f.gender, f.manual_label, f.model_gender) == ("female", True, "uncertain")
+    assert grid.model.entry(0).gender == "female" and grid.model.entry(0).manual
+    assert view.currentIndex().row() == 1  # one face labelled: on to the next
+    qtbot.keyClick(view, Qt.Key.Key_M)
+    assert row_face(window, grid, 1).gender == "male" and row_face(window, grid, 1).manual_label
+    assert shown(grid)[0][2] == "female"  # the order stays put while reviewing
+    assert window.undo_stack.count() == 2
+    window.act_undo.trigger()
+    assert row_face(window, grid, 1).gender == "uncertain"
+    assert not row_face(window, grid, 1).manual_label
+    window.act_undo.trigger()
+    f = row_face(window, grid, 0)
+    assert (f.gender, f.manual_label) == ("uncertain", False)
+    assert not grid.model.entry(0).manual
+    window.act_redo.trigger()
+    assert row_face(window, grid, 0).gender == "female"
+
+
+def test_bulk_relabel_of_a_multi_selection_is_one_undo(qtbot, make_window, folder):
+    window = make_window()
+    ui, grid = batch_grid(qtbot, window, folder)
+    grid.filter_box.setCurrentIndex(filter_index("Uncertain"))
+    view = grid.view
+    view.setFocus()
+    grid.set_current_row(0)
+    qtbot.keyClick(view, Qt.Key.Key_Right, Qt.KeyboardModifier.ShiftModifier)
+    qtbot.keyClick(view, Qt.Key.Key_Right, Qt.KeyboardModifier.ShiftModifier)
+    assert len(grid.selected_positions()) == 3
+    qtbot.keyClick(view, Qt.Key.Key_M)
+    rows = window.casework.panel.model.rows
+    labels = [[(f.gender, f.manual_label) for f in r.result.faces] for r in rows]
+    assert all(lab[2] == ("male", True) for lab in labels)  # every uncertain face, each photo
+    assert all(lab[0] == ("female", False) for lab in labels)  # the rest untouched
+    assert window.undo_stack.count() == 1
+    assert "Manual" in window.casework.panel.model.headerData(7, Qt.Orientation.Horizontal)
+    assert all(r.manual() == 1 for r in rows)
+    window.act_undo.trigger()
+    assert all(
+        r.result.faces[2].gender == "uncertain" and not r.result.faces[2].manual for r in rows
+    )
+    # Ctrl+A and the button do the same for a whole filtered view
+    grid.view.selectAll()
+    grid.label_buttons["female"].click()
+    assert all(r.result.faces[2].gender == "female" for r in rows)
+
+
+def test_enter_opens_the_photo_with_that_face_selected(qtbot, make_window, folder):
+    window = make_window()
+    ui, grid = batch_grid(qtbot, window, folder)
+    grid.sort_box.setCurrentIndex(sort_index("photo"))
+    grid.set_current_row(7)  # img2.png, face 2 (male)
+    grid.view.setFocus()
+    qtbot.keyClick(grid.view, Qt.Key.Key_Return)
+    assert ui.tabs.currentWidget() is ui.photo_page
+    assert Path(window.doc.image.path).name == "img2.png"
+    assert window.selected_index == 1
+    assert window.doc.faces[1].gender == "male"
+    assert window.casework.review_row == 2
+    # a relabel in the grid shows on the open photo at once, and back
+    ui.show_faces()
+    grid.set_current_row(7)
+    qtbot.keyClick(grid.view, Qt.Key.Key_F)
+    assert window.doc.faces[1].gender == "female" and window.doc.faces[1].manual_label
+    window.select_face(1)
+    window.relabel_selected("uncertain")
+    qtbot.waitUntil(lambda: grid.model.entry(7).gender == "uncertain", timeout=3_000)
+
+
+def manual_edits(case: Case) -> list[dict]:
+    return [a for a in read_audit(case.root / "audit.jsonl").entries if a["action"] == MANUAL_EDIT]
+
+
+def test_in_a_case_each_change_lands_in_the_record_and_the_audit_log(
+    qtbot, make_window, folder, tmp_path
+):
+    window = make_window()
+    case = window.casework.cases.new_case(tmp_path / "case", "Grid case", "J. Doe")
+    ui, grid = batch_grid(qtbot, window, folder)
+    grid.filter_box.setCurrentIndex(filter_index("Uncertain"))
+    grid.set_current_row(0)
+    e = grid.model.entry(0)
+    sha = grid.index.photos[e.photo].sha256
+    grid.view.setFocus()
+    qtbot.keyClick(grid.view, Qt.Key.Key_F)
+    ui.writer.wait()
+    rec = case.record_for(sha)
+    assert rec is not None and rec.manual_edits == 1
+    f = rec.result.faces[e.face]
+    assert (f.gender, f.manual_label, f.model_gender) == ("female", True, "uncertain")
+    audit = manual_edits(case)
+    assert audit[-1]["sha256"] == sha
+    entry = audit[-1]["detail"]
+    assert entry["edit"] == "manual_relabel"
+    assert entry["via"] == "faces view" and entry["face_numbers"] == [e.face + 1]
+    assert f"face {e.face + 1}: uncertain -> female" in entry["changes"]
+    window.act_undo.trigger()
+    ui.writer.wait()
+    rec = case.record_for(sha)
+    assert rec.result.faces[e.face].gender == "uncertain" and rec.manual_edits == 2
+    assert manual_edits(case)[-1]["detail"]["edit"] == "undo_manual_relabel"
+
+    # the case alone (no batch in this window): its records are the Faces view's source
+    other = make_window()
+    other.casework.cases.open_case(case.root)
+    oui = other.casework.faces
+    oui.show_faces()
+    qtbot.waitUntil(lambda: oui.source == "case" and oui.grid.model.rowCount() == 9, timeout=10_000)
+    oui.grid.filter_box.setCurrentIndex(filter_index("Perceived male"))
+    oui.grid.view.selectAll()
+    qtbot.keyClick(oui.grid.view, Qt.Key.Key_U)
+    oui.writer.wait()
+    records = Case.open(case.root, log_open=False).records()
+    assert all(
+        r.result.faces[1].gender == "uncertain" and r.result.faces[1].manual_label for r in records
+    )
+    assert len(manual_edits(case)) == 2 + 3  # one per photo for the bulk change
+    # Enter opens a case photo with its stored result and that face selected
+    oui.grid.set_current_row(0)
+    qtbot.keyClick(oui.grid.view, Qt.Key.Key_Enter)
+    assert other.doc.image is not None and other.selected_index == 1
+    assert other.doc.faces[1].gender == "uncertain" and other.doc.faces[1].manual_label
+
+
+class CountingDecoder:
+    """Stands in for the photo loader; counts what is decoded (the worker thread calls it)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.rgb = np.full((400, 400, 3), 128, dtype=np.uint8)
+
+    def __call__(self, path: str) -> tuple[np.ndarray, str]:
+        self.calls += 1
+        return self.rgb, f"sha-{Path(path).stem}"
+
+
+def synthetic_index(photos: int, per_photo: int) -> FaceIndex:
+    rng = np.random.default_rng(3)
+    items = []
+    for p in range(photos):
+        faces = []
+        for _i in range(per_photo):
+            x, y, s = rng.uniform(0, 300), rng.uniform(0, 300), rng.uniform(12, 90)
+            pm = float(rng.uniform(0, 1))
+            g = "female" if pm < 0.4 else "male" if pm > 0.6 else "uncertain"
+            faces.append(Face(box=[x, y, x + s, y + s], score=0.9, gender=g, p_male=pm))
+        path = f"/synthetic/photo{p:04d}.jpg"
+        items.append(
+            (("row", p), path, ImageResult(path=path, sha256=f"sha-photo{p:04d}", faces=faces))
+        )
+    return FaceIndex.from_results(items)
+
+
+def visible_rows(grid) -> int:
+    vp = grid.view.viewport().rect()
+    return sum(
+        1
+        for r in range(grid.model.rowCount())
+        if grid.view.visualRect(grid.model.index(r, 0)).intersects(vp)
+    )
+
+
+def test_ten_thousand_faces_decode_only_what_is_shown(qtbot):
+    decoder = CountingDecoder()
+    loader = ThumbnailLoader(decode=decoder, capacity=150)
+    grid = FaceGridWidget(loader)
+    qtbot.addWidget(grid)
+    grid.resize(900, 700)
+    index = synthetic_index(photos=500, per_photo=20)
+    assert len(index) == 10_000
+    grid.set_index(index, "synthetic")
+    grid.sort_box.setCurrentIndex(sort_index("size"))  # neighbours come from many photos
+    grid.show()
+    qtbot.waitExposed(grid)
+    try:
+        qtbot.waitUntil(lambda: loader.thumbs_made > 0 and loader.pending() == 0, timeout=10_000)
+        qtbot.wait(100)
+        on_screen = visible_rows(grid)
+        assert 0 < on_screen < 150
+        assert loader.thumbs_made <= on_screen  # nothing off screen was cut ...
+        assert decoder.calls <= on_screen  # ... or decoded
+        assert len(loader.cache) <= 150
+        grid.view.scrollToBottom()
+        qtbot.waitUntil(
+            lambda: loader.pending() == 0 and loader.thumbs_made > on_screen, timeout=10_000
+        )
+        qtbot.wait(100)
+        second = visible_rows(grid)
+        assert loader.thumbs_made <= on_screen + second  # only the two screens shown
+        assert decoder.calls <= on_screen + second < 10_000 // 20
+        assert len(loader.cache) <= 150  # bounded, however far it scrolls
+    finally:
+        loader.stop()
