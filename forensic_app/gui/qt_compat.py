@@ -6,6 +6,9 @@ so every emit from Python takes one reference away from the ``True`` singleton. 
 interpreter aborts ("bool_dealloc: deallocating True or False"). Every signal the GUI emits goes
 through :func:`emit`, which gives the reference back when (and only when) a probe at import
 shows the binding has the bug; on fixed versions and on Python >= 3.12 it is a plain emit.
+
+The same binding returns a borrowed ``None`` from every method that returns nothing; see
+``VOID_STEALS_NONE`` below for why that is repaired once, at import, instead.
 """
 
 from __future__ import annotations
@@ -33,6 +36,40 @@ EMIT_STEALS_TRUE = _emit_steals_true()
 _incref = ctypes.pythonapi.Py_IncRef
 _incref.argtypes = [ctypes.py_object]
 _incref.restype = None
+
+
+def _void_call_steals_none() -> bool:
+    probe = _Probe()
+    before = sys.getrefcount(None)
+    for _ in range(8):
+        probe.setObjectName("probe")
+    return sys.getrefcount(None) - before <= -8
+
+
+#: PySide6 6.12.0 also returns a borrowed ``None`` from every wrapped method that returns
+#: nothing (``QPainter.setPen``, ``QLabel.setText``, ...): each call takes one reference from
+#: ``None``. Paint code makes thousands of such calls per second, so a long session (scrolling
+#: the Faces view through 10,000 faces does it in seconds) frees ``None`` and aborts
+#: ("none_dealloc"). No wrapper per call can keep up, so when the probe finds the bug the three
+#: singletons get what Python 3.12 gives them anyway (PEP 683): a reference count so large that
+#: no session can use it up. They are statically allocated and never freed, so this changes
+#: nothing else.
+VOID_STEALS_NONE = _void_call_steals_none()
+_HEADROOM = 1 << 40
+
+
+def _immortalize(*objects: object) -> None:
+    if hasattr(sys, "getobjects"):  # a Py_TRACE_REFS build: the count is not the first field
+        for obj in objects:
+            for _ in range(1 << 20):
+                _incref(obj)
+        return
+    for obj in objects:
+        ctypes.c_ssize_t.from_address(id(obj)).value += _HEADROOM
+
+
+if (VOID_STEALS_NONE or EMIT_STEALS_TRUE) and sys.version_info < (3, 12):
+    _immortalize(None, True, False)
 
 
 def emit(signal: Any, *args: Any) -> None:

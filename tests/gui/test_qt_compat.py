@@ -3,7 +3,9 @@ returns a borrowed ``True`` from ``SignalInstance.emit``; enough emits abort the
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -38,3 +40,34 @@ def test_gui_code_emits_only_through_the_helper():
             if re.search(r"\.emit\b", line):
                 offenders.append(f"{path.name}:{n}: {line.strip()}")
     assert offenders == []
+
+
+VOID_CALLS = """
+import os, sys
+os.environ["QT_QPA_PLATFORM"] = "offscreen"
+from PySide6.QtWidgets import QApplication, QLabel
+calls = sys.getrefcount(None) + 20_000  # more calls than None has references
+if sys.argv[1] == "fixed":
+    import forensic_app.gui.qt_compat  # noqa: F401
+app = QApplication([])
+label = QLabel()
+for _ in range(calls):
+    label.setText("x")
+print("survived")
+"""
+
+
+def run_void_calls(mode: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(GUI.parents[1]))
+    return subprocess.run([sys.executable, "-c", VOID_CALLS, mode], capture_output=True,
+                          text=True, timeout=120, env=env)
+
+
+def test_methods_returning_nothing_cannot_free_none():
+    from forensic_app.gui.qt_compat import VOID_STEALS_NONE
+
+    if VOID_STEALS_NONE and sys.version_info < (3, 12):  # the bug is there: show it bites ...
+        bare = run_void_calls("bare")
+        assert bare.returncode != 0 and "survived" not in bare.stdout
+    fixed = run_void_calls("fixed")  # ... and that importing the work-around stops it
+    assert fixed.returncode == 0 and "survived" in fixed.stdout, fixed.stderr[-2000:]
