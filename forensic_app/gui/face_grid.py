@@ -77,6 +77,8 @@ _OWN_KEYS = {
     *LABEL_KEYS,
 }
 _PAD = 6
+#: The longest caption ``core.annotate.face_caption`` gives a face of a large photo.
+_WIDEST_CAPTION = face_caption(Face(box=[0, 0, 1, 1], gender="uncertain", p_male=0.5), 888)
 
 
 def entry_face(e: FaceEntry) -> Face:
@@ -158,10 +160,15 @@ class FaceDelegate(QStyledItemDelegate):
         self.bold = QFont(self.font)
         self.bold.setBold(True)
         self.line = QFontMetrics(self.font).height()
+        # wide enough for the longest caption wording, so no label is ever cut short
+        self.width = max(
+            self.loader.size + 2 * _PAD,
+            QFontMetrics(self.bold).horizontalAdvance(_WIDEST_CAPTION) + 2 * _PAD,
+        )
 
     def sizeHint(self, option: QStyleOptionViewItem, index: Index) -> QSize:  # noqa: N802
         side = self.loader.size
-        return QSize(side + 2 * _PAD + 28, side + 2 * _PAD + 2 * self.line + 4)
+        return QSize(self.width, side + 2 * _PAD + 2 * self.line + 4)
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: Index) -> None:
         model = index.model()

@@ -96,7 +96,7 @@ class FaceGridUi(QObject):
         self.tabs.setObjectName("central_tabs")
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.photo_page, "Photo")
-        self.tabs.addTab(self.grid, "Faces")
+        self.tabs.addTab(self.grid, "Faces view")
         window.setCentralWidget(self.tabs)
         self.source = ""  # "batch" | "case" | ""
         self._case_results: dict[str, ImageResult] = {}

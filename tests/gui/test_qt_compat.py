@@ -59,8 +59,13 @@ print("survived")
 
 def run_void_calls(mode: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(GUI.parents[1]))
-    return subprocess.run([sys.executable, "-c", VOID_CALLS, mode], capture_output=True,
-                          text=True, timeout=120, env=env)
+    return subprocess.run(
+        [sys.executable, "-c", VOID_CALLS, mode],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
 
 
 def test_methods_returning_nothing_cannot_free_none():
