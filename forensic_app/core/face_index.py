@@ -201,12 +201,19 @@ V = TypeVar("V")
 
 class LruCache(Generic[K, V]):
     """A size-bounded least-recently-used map (thumbnails, decoded photos): memory stays flat
-    however many faces a view scrolls past. Not locked: each cache belongs to one thread."""
+    however many faces a view scrolls past. ``max_weight`` with ``weight(value)`` bounds the
+    total too (bytes of decoded photos); the newest item is always kept. Not locked: each cache
+    belongs to one thread."""
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(
+        self, capacity: int, max_weight: int | None = None, weight: Callable[[V], int] | None = None
+    ) -> None:
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
         self.capacity = capacity
+        self.max_weight = max_weight
+        self._weigh = weight or (lambda _v: 0)
+        self.weight = 0
         self._items: OrderedDict[K, V] = OrderedDict()
 
     def get(self, key: K) -> V | None:
@@ -216,10 +223,17 @@ class LruCache(Generic[K, V]):
         return value
 
     def put(self, key: K, value: V) -> None:
+        old = self._items.pop(key, None)
+        if old is not None:
+            self.weight -= self._weigh(old)
         self._items[key] = value
-        self._items.move_to_end(key)
-        while len(self._items) > self.capacity:
-            self._items.popitem(last=False)
+        self.weight += self._weigh(value)
+        while len(self._items) > 1 and (
+            len(self._items) > self.capacity
+            or (self.max_weight is not None and self.weight > self.max_weight)
+        ):
+            _, dropped = self._items.popitem(last=False)
+            self.weight -= self._weigh(dropped)
 
     def __contains__(self, key: object) -> bool:
         return key in self._items
@@ -229,3 +243,4 @@ class LruCache(Generic[K, V]):
 
     def clear(self) -> None:
         self._items.clear()
+        self.weight = 0

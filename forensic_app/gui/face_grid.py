@@ -11,8 +11,8 @@ commands and window actions.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Hashable
-from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import (
@@ -77,6 +77,16 @@ _OWN_KEYS = {
     *LABEL_KEYS,
 }
 _PAD = 6
+# Paint constants (Qt enum arithmetic is slow in Python; paint runs per face per scroll step).
+_USER = Qt.ItemDataRole.UserRole
+_SELECTED, _FOCUS = QStyle.StateFlag.State_Selected, QStyle.StateFlag.State_HasFocus
+_HIGHLIGHT, _TEXT = QPalette.ColorRole.Highlight, QPalette.ColorRole.Text
+_SELECTED_TEXT = QPalette.ColorRole.HighlightedText
+_DASH, _SOLID = Qt.PenStyle.DashLine, Qt.PenStyle.SolidLine
+_ELIDE = Qt.TextElideMode.ElideMiddle
+_TOP_CENTER = int(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
+_WRAP_CENTER = int(Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap)
+_BROKEN, _LOADING, _WHITE = QColor(70, 70, 70), QColor(200, 200, 200), QColor(255, 255, 255)
 #: The longest caption ``core.annotate.face_caption`` gives a face of a large photo.
 _WIDEST_CAPTION = face_caption(Face(box=[0, 0, 1, 1], gender="uncertain", p_male=0.5), 888)
 
@@ -159,7 +169,8 @@ class FaceDelegate(QStyledItemDelegate):
         self.font.setPointSizeF(max(7.5, self.font.pointSizeF() * 0.9))
         self.bold = QFont(self.font)
         self.bold.setBold(True)
-        self.line = QFontMetrics(self.font).height()
+        self.fm, self.fm_bold = QFontMetrics(self.font), QFontMetrics(self.bold)
+        self.line = self.fm.height()
         # wide enough for the longest caption wording, so no label is ever cut short
         self.width = max(
             self.loader.size + 2 * _PAD,
@@ -171,57 +182,52 @@ class FaceDelegate(QStyledItemDelegate):
         return QSize(self.width, side + 2 * _PAD + 2 * self.line + 4)
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: Index) -> None:
+        # Called for every face on screen at every scroll step: constants are precomputed and
+        # nothing here decodes, sorts or allocates more than a few small Qt values.
         model = index.model()
-        e: FaceEntry | None = model.data(index, Qt.ItemDataRole.UserRole)
+        e: FaceEntry | None = model.data(index, _USER)
         if e is None:
             return
         ref = model.index_.photos[e.photo]  # type: ignore[attr-defined]
         r = option.rect.adjusted(2, 2, -2, -2)
-        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        state = option.state
+        selected = bool(state & _SELECTED)
         pal = option.palette
         painter.save()
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
         if selected:
-            painter.fillRect(r, pal.color(QPalette.ColorRole.Highlight))
-        if option.state & QStyle.StateFlag.State_HasFocus:
-            painter.setPen(QPen(pal.color(QPalette.ColorRole.Text), 1, Qt.PenStyle.DashLine))
+            painter.fillRect(r, pal.color(_HIGHLIGHT))
+        if state & _FOCUS:
+            painter.setPen(QPen(pal.color(_TEXT), 1, _DASH))
             painter.drawRect(r.adjusted(0, 0, -1, -1))
         side = self.loader.size
         thumb = QRect(r.x() + (r.width() - side) // 2, r.y() + _PAD - 2, side, side)
         value = self.loader.thumbnail(thumb_key(ref.path, ref.sha256, e.box))
         if value is None or isinstance(value, str):
-            painter.fillRect(thumb, QColor(70, 70, 70) if value else QColor(200, 200, 200))
+            painter.fillRect(thumb, _BROKEN if value else _LOADING)
             if value:
-                painter.setPen(QColor(255, 255, 255))
+                painter.setPen(_WHITE)
                 painter.setFont(self.font)
-                painter.drawText(
-                    thumb.adjusted(4, 4, -4, -4),
-                    int(Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap),
-                    "photo unreadable" if "changed" not in value else "photo changed",
-                )
+                text = "photo unreadable" if "changed" not in value else "photo changed"
+                painter.drawText(thumb.adjusted(4, 4, -4, -4), _WRAP_CENTER, text)
         else:
             painter.drawImage(thumb, value)
-        color = face_color(entry_face(e))
+        face = entry_face(e)
         painter.setPen(
-            QPen(
-                color,
-                4 if e.manual else 3,
-                Qt.PenStyle.DashLine if e.manual_box else Qt.PenStyle.SolidLine,
-            )
+            QPen(face_color(face), 4 if e.manual else 3, _DASH if e.manual_box else _SOLID)
         )
         painter.drawRect(thumb.adjusted(1, 1, -2, -2))
-        text_role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
-        painter.setPen(pal.color(text_role))
+        painter.setPen(pal.color(_SELECTED_TEXT if selected else _TEXT))
         y = thumb.bottom() + 3
-        caption = model.data(index, Qt.ItemDataRole.DisplayRole)
-        for font, text in ((self.bold, caption), (self.font, Path(ref.path).name)):
+        width = r.width() - 4
+        for font, fm, text in (
+            (self.bold, self.fm_bold, face_caption(face, e.face + 1)),
+            (self.font, self.fm, os.path.basename(ref.path)),
+        ):
             painter.setFont(font)
-            fm = QFontMetrics(font)
-            box = QRect(r.x() + 2, y, r.width() - 4, self.line)
             painter.drawText(
-                box,
-                int(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop),
-                fm.elidedText(text, Qt.TextElideMode.ElideMiddle, box.width()),
+                QRect(r.x() + 2, y, width, self.line),
+                _TOP_CENTER,
+                fm.elidedText(text, _ELIDE, width),
             )
             y += self.line
         painter.restore()

@@ -6,8 +6,8 @@ past is dropped, what is on screen now comes first); one worker (a ``Task``) dec
 the same loader as everything else (SHA-256 checked against the analysed one, EXIF orientation
 applied), cuts every waiting face of that photo with the core crop geometry, and hands back small
 ``QImage``s (safe to make off the GUI thread; ``QPixmap`` is not). Thumbnails live in a bounded
-LRU cache on the GUI thread, decoded photos in a tiny LRU in the worker: memory stays flat however
-far the examiner scrolls.
+LRU cache on the GUI thread, decoded photos in a small LRU (by count and bytes) in the worker:
+memory stays flat however far the examiner scrolls.
 """
 
 from __future__ import annotations
@@ -36,8 +36,10 @@ log = logging.getLogger(__name__)
 THUMB_PX = 96
 #: Thumbnails kept (96 x 96 RGB: about 27 KB each, so about 16 MB).
 DEFAULT_CAPACITY = 600
-#: Decoded photos kept by the worker (neighbouring faces often share a photo).
-DEFAULT_PHOTOS = 2
+#: Decoded photos kept by the worker (faces of one photo are often asked for in several
+#: waves): at most this many, and at most ``DEFAULT_PHOTO_BYTES`` of pixels (always the last).
+DEFAULT_PHOTOS = 16
+DEFAULT_PHOTO_BYTES = 96 * 2**20
 #: Requests waiting at most; older ones (scrolled past) are dropped and asked again if needed.
 DEFAULT_PENDING = 256
 
@@ -68,6 +70,7 @@ class ThumbnailLoader(QObject):
         decode: Decoder | None = None,
         capacity: int = DEFAULT_CAPACITY,
         photos: int = DEFAULT_PHOTOS,
+        photo_bytes: int = DEFAULT_PHOTO_BYTES,
         max_pending: int = DEFAULT_PENDING,
         size: int = THUMB_PX,
         parent: QObject | None = None,
@@ -76,7 +79,7 @@ class ThumbnailLoader(QObject):
         self.decode = decode or _load
         self.size = size
         self.cache: LruCache[ThumbKey, QImage | str] = LruCache(capacity)
-        self.photo_slots = photos
+        self.photo_slots, self.photo_bytes = photos, photo_bytes
         self.max_pending = max_pending
         self._pending: OrderedDict[ThumbKey, None] = OrderedDict()
         self._cond = threading.Condition()
@@ -158,7 +161,9 @@ class ThumbnailLoader(QObject):
         return [key, *same]
 
     def _work(self, cancelled: Callable[[], bool], progress: Callable[[Any], None]) -> None:
-        photos: LruCache[tuple[str, str | None], np.ndarray | str] = LruCache(self.photo_slots)
+        photos: LruCache[tuple[str, str | None], np.ndarray | str] = LruCache(
+            self.photo_slots, self.photo_bytes, lambda v: 0 if isinstance(v, str) else v.nbytes
+        )
         while True:
             batch = self._next_batch(cancelled)
             if batch is None:

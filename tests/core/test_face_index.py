@@ -121,3 +121,16 @@ def test_lru_cache_is_bounded_and_keeps_recent_items():
     assert 3 not in cache and 2 in cache and cache.get(99) is None
     with pytest.raises(ValueError):
         LruCache(0)
+
+
+def test_lru_cache_bounded_by_weight_keeps_the_newest_item():
+    cache: LruCache[str, bytes] = LruCache(10, max_weight=100, weight=len)
+    cache.put("a", b"x" * 60)
+    cache.put("b", b"x" * 30)
+    assert len(cache) == 2 and cache.weight == 90
+    cache.put("c", b"x" * 50)  # over the budget: the oldest goes
+    assert "a" not in cache and cache.weight == 80
+    cache.put("huge", b"x" * 500)  # larger than the budget: kept alone
+    assert list(cache._items) == ["huge"] and cache.weight == 500
+    cache.put("huge", b"x" * 5)  # replacing an item re-weighs it
+    assert cache.weight == 5
