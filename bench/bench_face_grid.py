@@ -116,9 +116,10 @@ def main(argv: list[str] | None = None) -> int:
     rss_start = rss_now_mb()
     load_start = os.getloadavg()[0]
     tracemalloc.start()
-    FaceIndex.from_results(items)  # memory, measured on its own (tracemalloc slows the build)
+    probe = FaceIndex.from_results(items)  # memory on its own (tracemalloc slows the build)
     index_bytes = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
+    del probe
     t0 = time.perf_counter()
     index = FaceIndex.from_results(items)
     build_ms = (time.perf_counter() - t0) * 1000
@@ -228,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     grid.close()
 
     photos_n = len(index.photos)
+    all_pixels = sum((r.width or 0) * (r.height or 0) * 3 for _, _, r in items)
     fs, aj, af = first_screen, after_jumps, after_fling
     rows = [
         (
@@ -291,8 +293,9 @@ the real photo files.
 
 Of {n:,} faces only those shown were ever cut ({af["thumbs"]:,}, from {af["photos"]:,} photo
 decodes); the thumbnail cache is capped at {loader.cache.capacity} (96x96 RGB, about 27 KB
-each) and the worker keeps at most {loader.photo_slots} decoded photos, so memory does not
-follow the number of faces. The fling shows requests for faces scrolled past being dropped:
+each) and the worker keeps at most {loader.photo_slots} decoded photos and
+{loader.photo_bytes / 2**20:.0f} MiB of pixels, so memory does not follow the number of faces
+(the {photos_n:,} photos decoded at once would take {all_pixels / 2**30:.1f} GiB). The fling shows requests for faces scrolled past being dropped:
 far fewer thumbnails were cut than faces passed. RSS was {rss_start:.0f} MB before the index
 was built.
 """

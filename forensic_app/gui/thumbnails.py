@@ -38,8 +38,8 @@ THUMB_PX = 96
 DEFAULT_CAPACITY = 600
 #: Decoded photos kept by the worker (faces of one photo are often asked for in several
 #: waves): at most this many, and at most ``DEFAULT_PHOTO_BYTES`` of pixels (always the last).
-DEFAULT_PHOTOS = 16
-DEFAULT_PHOTO_BYTES = 96 * 2**20
+DEFAULT_PHOTOS = 8
+DEFAULT_PHOTO_BYTES = 48 * 2**20
 #: Requests waiting at most; older ones (scrolled past) are dropped and asked again if needed.
 DEFAULT_PENDING = 256
 
