@@ -295,9 +295,9 @@ Of {n:,} faces only those shown were ever cut ({af["thumbs"]:,}, from {af["photo
 decodes); the thumbnail cache is capped at {loader.cache.capacity} (96x96 RGB, about 27 KB
 each) and the worker keeps at most {loader.photo_slots} decoded photos and
 {loader.photo_bytes / 2**20:.0f} MiB of pixels, so memory does not follow the number of faces
-(the {photos_n:,} photos decoded at once would take {all_pixels / 2**30:.1f} GiB). The fling shows requests for faces scrolled past being dropped:
-far fewer thumbnails were cut than faces passed. RSS was {rss_start:.0f} MB before the index
-was built.
+(the {photos_n:,} photos decoded at once would take {all_pixels / 2**30:.1f} GiB). The fling
+shows requests for faces scrolled past being dropped: far fewer thumbnails were cut than faces
+passed. RSS was {rss_start:.0f} MB before the index was built.
 """
     print(text)
     if opts.write:
