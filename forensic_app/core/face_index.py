@@ -57,6 +57,7 @@ class FaceEntry:
     manual_label: bool
     manual_box: bool
     size: float  # shorter side of the box, px
+    model_gender: str | None = None  # the model's own label when the label was set by hand
 
     @property
     def manual(self) -> bool:
@@ -72,7 +73,15 @@ class FaceEntry:
         x1, y1, x2, y2 = (float(v) for v in f.box)
         box = (x1, y1, x2, y2)
         return cls(
-            photo, face, box, f.gender, f.p_male, f.manual_label, f.manual_box, face_size(box)
+            photo,
+            face,
+            box,
+            f.gender,
+            f.p_male,
+            f.manual_label,
+            f.manual_box,
+            face_size(box),
+            f.model_gender,
         )
 
 

@@ -21,6 +21,7 @@ from PySide6.QtCore import (
     QItemSelectionModel,
     QModelIndex,
     QPersistentModelIndex,
+    QPoint,
     QRect,
     QSize,
     Qt,
@@ -35,7 +36,9 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QListView,
+    QMenu,
     QPushButton,
+    QSizePolicy,
     QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
@@ -99,6 +102,7 @@ def entry_face(e: FaceEntry) -> Face:
         p_male=e.p_male,
         manual_box=e.manual_box,
         manual_label=e.manual_label,
+        model_gender=e.model_gender,
     )
 
 
@@ -311,6 +315,8 @@ class FaceGridWidget(QWidget):
         self.delegate = FaceDelegate(self.loader, self.view)
         self.view.setItemDelegate(self.delegate)
         self.view.labelRequested.connect(self.label_selected)
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.view.customContextMenuRequested.connect(self._context_menu)
         self.view.openRequested.connect(self._open_row)
         self.loader.thumbnailReady.connect(self._thumbnail_ready)
         self._repaint = QTimer(self)
@@ -319,6 +325,7 @@ class FaceGridWidget(QWidget):
         self._repaint.timeout.connect(self.view.viewport().update)
 
         self.source_label = QLabel("")
+        self.source_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.filter_box = QComboBox()
         for text, _ in FACE_FILTERS:
             self.filter_box.addItem(text)
@@ -392,6 +399,7 @@ class FaceGridWidget(QWidget):
         keep = self._current_identity()
         self.model.index_ = index
         self.source_label.setText(source)
+        self.source_label.setToolTip(source)
         self.apply_view(keep)
 
     def apply_view(self, keep: tuple[Hashable, int] | None = None) -> None:
@@ -443,6 +451,24 @@ class FaceGridWidget(QWidget):
             row = self.view.currentIndex().row()
             if row + 1 < self.model.rowCount():
                 self.set_current_row(row + 1)
+
+    def context_menu(self) -> QMenu:
+        """Right-click: the label buttons' actions for the selection, and Open photo."""
+        menu = QMenu(self)
+        n = len(self.selected_positions())
+        menu.addSection(f"{n} face{'s' if n != 1 else ''} selected")
+        for gender, button in self.label_buttons.items():
+            act = menu.addAction(f"Label as {gender} ({button.text()[-2]})")
+            act.triggered.connect(lambda _=False, g=gender: self.label_selected(g))
+            act.setEnabled(n > 0)
+        menu.addSeparator()
+        act = menu.addAction("Open photo (Enter)")
+        act.triggered.connect(lambda: self._open_row(self.view.currentIndex().row()))
+        act.setEnabled(self.view.currentIndex().isValid())
+        return menu
+
+    def _context_menu(self, pos: QPoint) -> None:
+        self.context_menu().exec(self.view.viewport().mapToGlobal(pos))
 
     # ---- internals -------------------------------------------------------------------------
     def _current_identity(self) -> tuple[Hashable, int] | None:

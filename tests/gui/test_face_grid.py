@@ -161,9 +161,18 @@ def test_bulk_relabel_of_a_multi_selection_is_one_undo(qtbot, make_window, folde
         r.result.faces[2].gender == "uncertain" and not r.result.faces[2].manual for r in rows
     )
     # Ctrl+A and the button do the same for a whole filtered view
-    grid.view.selectAll()
+    qtbot.keyClick(view, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    assert len(grid.selected_positions()) == 3
     grid.label_buttons["female"].click()
     assert all(r.result.faces[2].gender == "female" for r in rows)
+    # ... and the right-click menu
+    menu = grid.context_menu()
+    [act] = [a for a in menu.actions() if a.text().startswith("Label as uncertain")]
+    act.trigger()
+    assert all(
+        r.result.faces[2].gender == "uncertain" and r.result.faces[2].manual_label for r in rows
+    )
+    assert window.undo_stack.count() == 2  # the undone command was replaced, then one more
 
 
 def test_enter_opens_the_photo_with_that_face_selected(qtbot, make_window, folder):
