@@ -31,6 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", default="1500x940", help="window size WxH")
     parser.add_argument("--label", type=int, default=2, help="faces to label by hand first")
     parser.add_argument("--select", type=int, default=3, help="faces to select after that")
+    parser.add_argument(
+        "--enter", action="store_true", help="then press Enter and save NAME-photo.png too"
+    )
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds for the batch")
     opts = parser.parse_args(argv)
 
@@ -105,6 +108,17 @@ def main(argv: list[str] | None = None) -> int:
         f"{grid.loader.thumbs_made} thumbnails, current row {row}, "
         f"platform {QApplication.platformName()}"
     )
+    if ok and opts.enter:  # Enter on the current face: the photo with that face selected
+        QTest.keyClick(grid.view, Qt.Key.Key_Return)
+        for _ in range(30):
+            app.processEvents()
+            time.sleep(0.02)
+        second = opts.out.with_name(opts.out.stem + "-photo" + opts.out.suffix)
+        ok = window.grab().save(str(second), "PNG")
+        print(
+            f"{'saved' if ok else 'FAILED to save'} {second}: face {window.selected_index + 1} "
+            f"of {window.doc.image.path if window.doc.image else '?'} selected"
+        )
     window.close()
     return 0 if ok else 1
 

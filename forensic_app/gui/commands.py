@@ -142,10 +142,13 @@ class FacesRelabelCommand(QUndoCommand):
     photo's faces change together (one record and one audit entry per photo in a case).
     """
 
-    def __init__(self, store: FaceStore, changes: list[FaceChange], gender: str) -> None:
+    def __init__(
+        self, store: FaceStore, changes: list[FaceChange], gender: str, applied: bool = False
+    ) -> None:
         n = len(changes)
         super().__init__(f"Label {n} face{'s' if n != 1 else ''} {gender}")
         self.store, self.changes, self.gender = store, list(changes), gender
+        self._applied = applied  # put back on a cleared stack: its change is already made
 
     @classmethod
     def build(
@@ -161,6 +164,9 @@ class FacesRelabelCommand(QUndoCommand):
         return out
 
     def redo(self) -> None:
+        if self._applied:
+            self._applied = False
+            return
         for photo, faces in self._by_photo(True).items():
             self.store.set_faces(photo, faces, "manual_relabel")
 

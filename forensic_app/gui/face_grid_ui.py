@@ -252,15 +252,21 @@ class FaceGridUi(QObject):
         new_faces = list(result.faces)
         changed: dict[int, Face] = {}
         for i, (expected, new) in faces.items():
-            if i < len(new_faces) and _same_box(new_faces[i], expected):
+            # Only a face exactly as this command left it is changed back or again: an edit
+            # made since (in the Photo tab, its history gone with the photo) is never overwritten.
+            if i < len(new_faces) and new_faces[i] == expected:
                 new_faces[i] = new
                 changed[i] = new
             else:
                 log.warning(
-                    "face grid: face %d of %s changed meanwhile; %s skipped",
+                    "face grid: face %d of %s changed since; %s skipped",
                     i + 1,
-                    result.path,
+                    Path(result.path).name,
                     action,
+                )
+                self.w.statusBar().showMessage(
+                    f"Face {i + 1} of {Path(result.path).name} was changed since; left as it is.",
+                    8000,
                 )
         if not changed:
             return
@@ -344,6 +350,7 @@ class FaceGridUi(QObject):
             and _same_file(doc.image.path, ref.path)
         )
         if not already:
+            history = self._grid_history()
             if kind == ROW:
                 self.cw.open_review(k)
             elif self.w.open_path(ref.path, analyze=False) and doc.image is not None:
@@ -358,6 +365,11 @@ class FaceGridUi(QObject):
                         f"{ref.path}: its SHA-256 is now {doc.image.sha256}, the "
                         f"case analysed {ref.sha256}. Re-analyse it.",
                     )
+            if not self.w.undo_stack.count():  # opening cleared it: the grid's edits stay undoable
+                for cmd in history:
+                    self.w.undo_stack.push(
+                        FacesRelabelCommand(self, cmd.changes, cmd.gender, applied=True)
+                    )
         elif kind == ROW:
             self.cw.review_row = k
         if doc.image is None or doc.image.sha256 != ref.sha256 or e.face >= len(doc.faces):
@@ -366,6 +378,12 @@ class FaceGridUi(QObject):
         self.w.select_face(e.face, source="code")
         self.w.view.setFocus(Qt.FocusReason.OtherFocusReason)
         return True
+
+    def _grid_history(self) -> list[FacesRelabelCommand]:
+        """The Faces view's commands now applied on the window's stack, oldest first."""
+        stack = self.w.undo_stack
+        cmds = (stack.command(i) for i in range(stack.index()))
+        return [c for c in cmds if isinstance(c, FacesRelabelCommand)]
 
     # ---- window events -----------------------------------------------------------------
     def _before_window_edit(self, action: str, detail: dict[str, Any]) -> None:

@@ -196,6 +196,24 @@ def test_enter_opens_the_photo_with_that_face_selected(qtbot, make_window, folde
     window.relabel_selected("uncertain")
     qtbot.waitUntil(lambda: grid.model.entry(7).gender == "uncertain", timeout=3_000)
 
+    # Enter on another photo keeps the Faces view's edits undoable (opening clears the
+    # photo's own history) ...
+    ui.show_faces()
+    grid.set_current_row(0)  # img0.png, face 1 (female)
+    qtbot.keyClick(grid.view, Qt.Key.Key_M)
+    grid.set_current_row(4)  # img1.png, face 2
+    qtbot.keyClick(grid.view, Qt.Key.Key_Return)
+    assert Path(window.doc.image.path).name == "img1.png" and window.selected_index == 1
+    assert window.undo_stack.count() == 2 and window.act_undo.isEnabled()
+    window.act_undo.trigger()  # the M on img0's face 1
+    rows = window.casework.panel.model.rows
+    assert rows[0].result.faces[0].gender == "female" and not rows[0].result.faces[0].manual
+    # ... but an undo never overwrites a change made since: img2's face 2 was set to
+    # "uncertain" in the Photo tab after the grid's F, so undoing the F leaves it alone
+    window.act_undo.trigger()
+    assert rows[2].result.faces[1].gender == "uncertain" and rows[2].result.faces[1].manual_label
+    assert "changed since" in window.statusBar().currentMessage()
+
 
 def manual_edits(case: Case) -> list[dict]:
     return [a for a in read_audit(case.root / "audit.jsonl").entries if a["action"] == MANUAL_EDIT]
