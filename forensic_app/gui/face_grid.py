@@ -358,19 +358,17 @@ class FaceGridWidget(QWidget):
         hint.setWordWrap(True)
         hint.setEnabled(False)
 
-        top = QHBoxLayout()
+        top = QHBoxLayout()  # what is listed, and how many
         top.addWidget(self.source_label, 1)
-        top.addWidget(QLabel("Show:"))
-        top.addWidget(self.filter_box)
-        top.addWidget(QLabel("Sort:"))
-        top.addWidget(self.sort_box)
-        top.addWidget(self.reverse_box)
-        actions = QHBoxLayout()
+        top.addWidget(self.count_label)
+        actions = QHBoxLayout()  # how it is shown, and what to do with the selection
+        for w in (QLabel("Show:"), self.filter_box, QLabel("Sort:"), self.sort_box):
+            actions.addWidget(w)
+        actions.addWidget(self.reverse_box)
+        actions.addStretch(1)
         for b in self.label_buttons.values():
             actions.addWidget(b)
         actions.addWidget(self.open_button)
-        actions.addStretch(1)
-        actions.addWidget(self.count_label)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addLayout(top)

@@ -170,7 +170,7 @@ class FaceGridUi(QObject):
             )
             done = sum(1 for r in rows if r.result is not None)
             folder = self.cw.panel.folder_label.toolTip() or "folder"
-            note = "" if case is not None else " (no case open: corrections are not recorded)"
+            note = "" if case is not None else " (no case: corrections are not recorded)"
             self.grid.set_index(
                 index, f"Batch: {folder} \u2014 {done} of {len(rows)} photo(s) analysed{note}"
             )
