@@ -18,6 +18,7 @@ from typing import Any
 from PySide6.QtCore import (
     QAbstractListModel,
     QEvent,
+    QItemSelection,
     QItemSelectionModel,
     QModelIndex,
     QPersistentModelIndex,
@@ -54,6 +55,8 @@ from forensic_app.gui.qt_compat import emit
 from forensic_app.gui.thumbnails import ThumbnailLoader, thumb_key
 
 Index = QModelIndex | QPersistentModelIndex
+Identity = tuple[Hashable, int]  # (photo key, 0-based face): a face across rebuilds
+_ViewState = tuple[Identity | None, list[Identity]]  # current face, selected faces
 
 FACE_FILTERS: list[tuple[str, FaceFilter | None]] = [
     ("All faces", None),
@@ -392,28 +395,28 @@ class FaceGridWidget(QWidget):
         return str(self.sort_box.currentData())
 
     def set_index(self, index: FaceIndex, source: str) -> None:
-        """Show a new list of faces, keeping filter, sort and (when it is still there) the
-        current face."""
-        keep = self._current_identity()
+        """Show a new list of faces (a batch result arrived, a case was opened), keeping the
+        filter, the sort, the current and selected faces still there, and the scroll position."""
+        state = self._view_state()
         self.model.index_ = index
         self.source_label.setText(source)
         self.source_label.setToolTip(source)
-        self.apply_view(keep)
+        self.apply_view(state, keep_scroll=True)
 
-    def apply_view(self, keep: tuple[Hashable, int] | None = None) -> None:
+    def apply_view(self, state: _ViewState | None = None, keep_scroll: bool = False) -> None:
         """Filter and sort again (the order stays put between calls, even after relabels)."""
-        keep = keep if keep is not None else self._current_identity()
+        state = state if state is not None else self._view_state()
+        scroll = self.view.verticalScrollBar().value()
         index = self.model.index_
         order = index.select(
             self.current_filter(), self.current_sort(), self.reverse_box.isChecked()
         )
         self.model.set_view(index, order)
-        if keep is not None:
-            p = index.photo_of_key(keep[0])
-            pos = index.position(p, keep[1]) if p is not None else None
-            row = self.model.row_of(pos) if pos is not None else None
-            if row is not None:
-                self.set_current_row(row)
+        self._restore(state)
+        if keep_scroll:
+            self.view.verticalScrollBar().setValue(scroll)
+        elif self.view.currentIndex().isValid():
+            self.view.scrollTo(self.view.currentIndex())
         self._update_counts()
         self._update_buttons()
         self._update_empty()
@@ -469,12 +472,41 @@ class FaceGridWidget(QWidget):
         self.context_menu().exec(self.view.viewport().mapToGlobal(pos))
 
     # ---- internals -------------------------------------------------------------------------
-    def _current_identity(self) -> tuple[Hashable, int] | None:
-        i = self.view.currentIndex()
-        if not i.isValid():
-            return None
-        e = self.model.entry(i.row())
+    def _identity(self, row: int) -> Identity:
+        e = self.model.entry(row)
         return (self.model.index_.photos[e.photo].key, e.face)
+
+    def _view_state(self) -> _ViewState:
+        """The current and selected faces by identity (photo key, face), which survive a new
+        index and a new order; rows do not."""
+        i = self.view.currentIndex()
+        current = self._identity(i.row()) if i.isValid() else None
+        rows = {j.row() for j in self.view.selectionModel().selectedIndexes()}
+        return current, [self._identity(r) for r in sorted(rows)]
+
+    def _row_of(self, ident: Identity) -> int | None:
+        index = self.model.index_
+        p = index.photo_of_key(ident[0])
+        pos = index.position(p, ident[1]) if p is not None else None
+        return self.model.row_of(pos) if pos is not None else None
+
+    def _restore(self, state: _ViewState) -> None:
+        current, selected = state
+        rows = sorted(r for r in map(self._row_of, selected) if r is not None)
+        selection = QItemSelection()
+        start = prev = None
+        for r in [*rows, None]:  # contiguous runs: 10,000 selected faces are a few ranges
+            if r is not None and prev is not None and r == prev + 1:
+                prev = r
+                continue
+            if start is not None:
+                selection.select(self.model.index(start, 0), self.model.index(prev, 0))
+            start = prev = r
+        sm = self.view.selectionModel()
+        sm.select(selection, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+        row = self._row_of(current) if current is not None else None
+        if row is not None:
+            sm.setCurrentIndex(self.model.index(row, 0), QItemSelectionModel.SelectionFlag.NoUpdate)
 
     def _open_row(self, row: int) -> None:
         if 0 <= row < self.model.rowCount():

@@ -105,7 +105,7 @@ class FaceGridUi(QObject):
         self.writer = CaseWriter(self)
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
-        self._timer.setInterval(500)  # batch results arrive fast: rebuild at most twice a second
+        self._timer.setInterval(1500)  # while a batch runs: rebuild at most every 1.5 s
         self._timer.timeout.connect(self.rebuild)
 
         self.act_faces = QAction("&Faces view (every face of the batch or case)", window)

@@ -339,3 +339,22 @@ def test_ten_thousand_faces_decode_only_what_is_shown(qtbot):
         assert len(loader.cache) <= 150  # bounded, however far it scrolls
     finally:
         loader.stop()
+
+
+def test_a_rebuild_keeps_the_current_and_selected_faces(qtbot, make_window, folder):
+    """New batch results rebuild the list; what the examiner selected stays selected."""
+    window = make_window()
+    ui, grid = batch_grid(qtbot, window, folder)
+    vp = grid.view.viewport()
+    centre = [grid.view.visualRect(grid.model.index(r, 0)).center() for r in (3, 5)]
+    qtbot.mouseClick(vp, Qt.MouseButton.LeftButton, pos=centre[0])
+    qtbot.mouseClick(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ControlModifier, centre[1])
+    before = [shown(grid)[r] for r in sorted(i.row() for i in grid.view.selectedIndexes())]
+    current = shown(grid)[grid.view.currentIndex().row()]
+    assert len(before) == 2
+    ui.rebuild()
+    after = [shown(grid)[r] for r in sorted(i.row() for i in grid.view.selectedIndexes())]
+    assert after == before and shown(grid)[grid.view.currentIndex().row()] == current
+    grid.sort_box.setCurrentIndex(sort_index("photo"))  # a new order: the same faces
+    after = sorted(shown(grid)[r] for r in (i.row() for i in grid.view.selectedIndexes()))
+    assert after == sorted(before)
