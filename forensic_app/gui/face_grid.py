@@ -302,10 +302,11 @@ class FaceGridView(QListView):
 
 class FaceGridWidget(QWidget):
     """Signals: ``relabelRequested(positions, gender)``, ``openRequested(position)``, where a
-    position is an index into ``model.index_.entries``."""
+    position is an index into ``model.index_.entries``, and ``sourceChanged(kind)``."""
 
     relabelRequested = Signal(list, str)
     openRequested = Signal(int)
+    sourceChanged = Signal(str)  # "batch" | "case"
 
     def __init__(
         self, loader: ThumbnailLoader | None = None, parent: QWidget | None = None
@@ -336,6 +337,16 @@ class FaceGridWidget(QWidget):
         for key, text in SORTS.items():
             self.sort_box.addItem(text, key)
         self.reverse_box = QCheckBox("Reverse")
+        #: Shown when a batch and a case are both open: list the batch or the whole case.
+        self.source_box = QComboBox()
+        self.source_box.addItem("This batch", "batch")
+        self.source_box.addItem("The whole case", "case")
+        self.source_box.setToolTip("A batch and a case are open: which faces to list")
+        self.source_box.currentIndexChanged.connect(
+            lambda _: emit(self.sourceChanged, str(self.source_box.currentData()))
+        )
+        self.source_caption = QLabel("List:")
+        self.show_source_choice(False)
         for w in (self.filter_box, self.sort_box):
             w.currentIndexChanged.connect(lambda _: self.apply_view())
         self.reverse_box.toggled.connect(lambda _: self.apply_view())
@@ -365,7 +376,14 @@ class FaceGridWidget(QWidget):
         top.addWidget(self.source_label, 1)
         top.addWidget(self.count_label)
         actions = QHBoxLayout()  # how it is shown, and what to do with the selection
-        for w in (QLabel("Show:"), self.filter_box, QLabel("Sort:"), self.sort_box):
+        for w in (
+            self.source_caption,
+            self.source_box,
+            QLabel("Show:"),
+            self.filter_box,
+            QLabel("Sort:"),
+            self.sort_box,
+        ):
             actions.addWidget(w)
         actions.addWidget(self.reverse_box)
         actions.addStretch(1)
@@ -420,6 +438,10 @@ class FaceGridWidget(QWidget):
         self._update_counts()
         self._update_buttons()
         self._update_empty()
+
+    def show_source_choice(self, shown: bool) -> None:
+        self.source_box.setVisible(shown)
+        self.source_caption.setVisible(shown)
 
     def photo_changed(self, photo: int) -> None:
         self.model.photo_changed(photo)

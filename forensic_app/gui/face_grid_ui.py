@@ -124,6 +124,7 @@ class FaceGridUi(QObject):
         self.tabs.currentChanged.connect(self._tab_changed)
         self.grid.relabelRequested.connect(self.relabel)
         self.grid.openRequested.connect(self.open_face)
+        self.grid.sourceChanged.connect(lambda _kind: self.rebuild())
         self.writer.failed.connect(lambda m: window.show_error("Case record not written", m))
         window.edit_hooks.insert(0, self._before_window_edit)
         window.edit_hooks.append(self._after_window_edit)
@@ -157,13 +158,22 @@ class FaceGridUi(QObject):
         if self.visible and not self._timer.isActive():
             self._timer.start()
 
+    def wanted_source(self) -> str:
+        """ "batch" or "case": the examiner's choice when both are open, else the one that is."""
+        rows, case = self.cw.panel.model.rows, self.cw.cases.case
+        if rows and case is not None:
+            return str(self.grid.source_box.currentData())
+        return "batch" if rows else "case" if case is not None else ""
+
     def rebuild(self) -> None:
-        """List the faces again from the batch (when one is loaded) or else the open case."""
+        """List the faces again from the batch or the open case (``wanted_source``)."""
         self._timer.stop()
         self._dirty = False
         rows = self.cw.panel.model.rows
         case = self.cw.cases.case
-        if rows:
+        self.grid.show_source_choice(bool(rows) and case is not None)
+        want = self.wanted_source()
+        if want == "batch":
             self.source = "batch"
             index = FaceIndex.from_results(
                 ((ROW, r.index), r.path, r.result) for r in rows if r.result is not None
@@ -174,7 +184,7 @@ class FaceGridUi(QObject):
             self.grid.set_index(
                 index, f"Batch: {folder} \u2014 {done} of {len(rows)} photo(s) analysed{note}"
             )
-        elif case is not None:
+        elif want == "case" and case is not None:
             self.source = "case"
             self._load_case(case)
         else:
@@ -189,7 +199,10 @@ class FaceGridUi(QObject):
             return
         self.grid.source_label.setText(f"Case: {case.name} \u2014 reading records\u2026")
 
+        writer = self.writer
+
         def work(cancelled, progress) -> list[tuple[str, str, ImageResult]]:
+            writer.wait()  # corrections still being written are part of what is read
             out = []
             for rec in case.records():
                 rec.result.path = rec.abs_path  # compared with the open photo's path
@@ -204,7 +217,7 @@ class FaceGridUi(QObject):
         task.start()
 
     def _case_loaded(self, case: Case, records: list[tuple[str, str, ImageResult]]) -> None:
-        if self.cw.cases.case is not case or self.cw.panel.model.rows:
+        if self.cw.cases.case is not case or self.wanted_source() != "case":
             return
         self._case_results = {name: result for name, _path, result in records}
         index = FaceIndex.from_results(((RECORD, n), p, r) for n, p, r in records)
@@ -220,10 +233,19 @@ class FaceGridUi(QObject):
 
     def _rows_changed(self, top, bottom, *_: Any) -> None:
         """A batch row got its result or a correction: update its faces in place."""
+        rows = self.cw.panel.model.rows
+        if self.source == "case":  # a batch into the case: new photos show after a reload
+            known = {
+                f"{r.result.sha256}.json"
+                for r in rows[top.row() : bottom.row() + 1]
+                if r.result is not None and r.result.error is None and r.result.sha256
+            }
+            if not known <= set(self._case_results):
+                self.schedule()
+            return
         if self.source != "batch" or self._dirty:
             self.schedule()
             return
-        rows = self.cw.panel.model.rows
         index = self.grid.index
         for i in range(top.row(), bottom.row() + 1):
             result = rows[i].result if 0 <= i < len(rows) else None
@@ -271,14 +293,7 @@ class FaceGridUi(QObject):
         if not changed:
             return
         new_result = replace(result, faces=new_faces)
-        kind, k = photo  # type: ignore[misc]
-        if kind == ROW:
-            self.cw.panel.model.set_result(k, new_result)  # -> _rows_changed refreshes the grid
-        else:
-            self._case_results[k] = new_result
-            p = self.grid.index.photo_of_key(photo)
-            if p is not None and self.grid.index.update_photo(p, new_result):
-                self.grid.photo_changed(p)
+        self._store(new_result, photo)
         rgb = self._sync_document(new_result, changed)
         numbers = sorted(i + 1 for i in changed)
         detail = {
@@ -297,6 +312,27 @@ class FaceGridUi(QObject):
         if case is not None and new_result.sha256:
             entry = {"edit": action, **detail}
             self.writer.submit(case, copy.deepcopy(new_result), entry, rgb)
+
+    def _store(self, result: ImageResult, photo: Hashable) -> None:
+        """Put the corrected result where the grid reads it, and into the other list that holds
+        the same photo (a batch row and the case's record list), so switching lists shows it."""
+        kind, k = photo  # type: ignore[misc]
+        for i, row in enumerate(self.cw.panel.model.rows):
+            if (kind == ROW and i == k) or (
+                kind == RECORD
+                and row.result is not None
+                and row.result.sha256 == result.sha256
+                and _same_file(row.path, result.path)
+            ):
+                shown = replace(result, path=row.path)
+                self.cw.panel.model.set_result(i, shown)  # -> _rows_changed refreshes the grid
+        name = f"{result.sha256}.json" if kind == ROW else k
+        if name in self._case_results:
+            self._case_results[name] = replace(result, path=self._case_results[name].path)
+            p = self.grid.index.photo_of_key((RECORD, name))
+            if self.source == "case" and p is not None:
+                if self.grid.index.update_photo(p, self._case_results[name]):
+                    self.grid.photo_changed(p)
 
     def _sync_document(self, result: ImageResult, changed: dict[int, Face]) -> Any | None:
         """Apply the change to the open photo when it is this one; its pixels, or None."""

@@ -248,6 +248,26 @@ def test_in_a_case_each_change_lands_in_the_record_and_the_audit_log(
     assert rec.result.faces[e.face].gender == "uncertain" and rec.manual_edits == 2
     assert manual_edits(case)[-1]["detail"]["edit"] == "undo_manual_relabel"
 
+    # batch and case both open: the examiner can list the whole case instead; an edit there
+    # shows in the batch list too
+    assert grid.source_box.isVisibleTo(grid)
+    grid.source_box.setCurrentIndex(grid.source_box.findData("case"))
+    qtbot.waitUntil(lambda: ui.source == "case" and grid.model.rowCount() == 3, timeout=10_000)
+    grid.filter_box.setCurrentIndex(filter_index("All faces"))
+    assert grid.model.rowCount() == 9
+    grid.sort_box.setCurrentIndex(sort_index("photo"))
+    grid.set_current_row(0)
+    qtbot.keyClick(grid.view, Qt.Key.Key_M)  # face 1 of the first photo, female -> male
+    ui.writer.wait()
+    first = grid.index.photos[grid.model.entry(0).photo]
+    [row] = [r for r in window.casework.panel.model.rows if r.result.sha256 == first.sha256]
+    assert row.result.faces[0].gender == "male" and row.result.faces[0].manual_label
+    assert case.record_for(first.sha256).result.faces[0].gender == "male"
+    window.act_undo.trigger()
+    ui.writer.wait()
+    assert window.casework.panel.model.rows[row.index].result.faces[0].gender == "female"
+    assert case.record_for(first.sha256).result.faces[0].gender == "female"
+
     # the case alone (no batch in this window): its records are the Faces view's source
     other = make_window()
     other.casework.cases.open_case(case.root)
@@ -262,7 +282,7 @@ def test_in_a_case_each_change_lands_in_the_record_and_the_audit_log(
     assert all(
         r.result.faces[1].gender == "uncertain" and r.result.faces[1].manual_label for r in records
     )
-    assert len(manual_edits(case)) == 2 + 3  # one per photo for the bulk change
+    assert len(manual_edits(case)) == 4 + 3  # one per photo for the bulk change
     # Enter opens a case photo with its stored result and that face selected
     oui.grid.set_current_row(0)
     qtbot.keyClick(oui.grid.view, Qt.Key.Key_Enter)
