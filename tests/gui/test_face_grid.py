@@ -190,6 +190,11 @@ def test_enter_opens_the_photo_with_that_face_selected(qtbot, make_window, folde
     # a relabel in the grid shows on the open photo at once, and back
     ui.show_faces()
     grid.set_current_row(7)
+    for key in (Qt.Key.Key_PageDown, Qt.Key.Key_Delete, Qt.Key.Key_A):  # the grid's, not
+        qtbot.keyClick(grid.view, key)  # the photo's: no next photo, no face deleted, no box
+    assert Path(window.doc.image.path).name == "img2.png" and len(window.doc.faces) == 3
+    assert not window.act_add_face.isChecked()
+    grid.set_current_row(7)
     qtbot.keyClick(grid.view, Qt.Key.Key_F)
     assert window.doc.faces[1].gender == "female" and window.doc.faces[1].manual_label
     window.select_face(1)
