@@ -383,3 +383,49 @@ def test_a_rebuild_keeps_the_current_and_selected_faces(qtbot, make_window, fold
     grid.sort_box.setCurrentIndex(sort_index("photo"))  # a new order: the same faces
     after = sorted(shown(grid)[r] for r in (i.row() for i in grid.view.selectedIndexes()))
     assert after == sorted(before)
+
+
+def test_a_case_write_that_fails_is_shown_not_lost(
+    qtbot, make_window, folder, tmp_path, record_dialogs, monkeypatch
+):
+    window = make_window()
+    case = window.casework.cases.new_case(tmp_path / "case", "Grid case", "J. Doe")
+    ui, grid = batch_grid(qtbot, window, folder)
+
+    def refuse(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(case, "save_manual_edit", refuse)
+    grid.set_current_row(0)
+    qtbot.keyClick(grid.view, Qt.Key.Key_F)
+    ui.writer.wait()
+    qtbot.waitUntil(
+        lambda: any(t == "Case record not written" for t, _ in record_dialogs), timeout=5_000
+    )
+    [(_, text)] = [d for d in record_dialogs if d[0] == "Case record not written"]
+    assert "No space left on device" in text
+    assert row_face(window, grid, 0).gender == "female"  # the correction itself is kept
+
+
+def test_thumbnails_say_why_a_photo_cannot_be_shown(qtbot, tmp_path):
+    from forensic_app.core.imaging import sha256_path
+    from forensic_app.gui.thumbnails import thumb_key
+
+    photo = write_photo(tmp_path / "p.png")
+    loader = ThumbnailLoader()
+    try:
+        good = thumb_key(str(photo), sha256_path(photo), (10, 10, 90, 90))
+        changed = thumb_key(str(photo), "0" * 64, (10, 10, 90, 90))  # not the analysed bytes
+        missing = thumb_key(str(tmp_path / "gone.png"), "1" * 64, (0, 0, 5, 5))
+        for key in (good, changed, missing):
+            assert loader.thumbnail(key) is None  # asked for, not decoded here
+        qtbot.waitUntil(
+            lambda: all(loader.cache.get(k) is not None for k in (good, changed, missing)),
+            timeout=10_000,
+        )
+        img = loader.cache.get(good)
+        assert not isinstance(img, str) and (img.width(), img.height()) == (96, 96)
+        assert loader.cache.get(changed) == "photo changed since it was analysed"
+        assert "not found" in loader.cache.get(missing)
+    finally:
+        loader.stop()
