@@ -208,6 +208,9 @@ class FaceDelegate(QStyledItemDelegate):
             painter.drawRect(r.adjusted(0, 0, -1, -1))
         side = self.loader.size
         thumb = QRect(r.x() + (r.width() - side) // 2, r.y() + _PAD - 2, side, side)
+        dpr = painter.device().devicePixelRatio()
+        if dpr != self.loader.scale:
+            self.loader.set_scale(dpr)
         value = self.loader.thumbnail(thumb_key(ref.path, ref.sha256, e.box))
         if value is None or isinstance(value, str):
             painter.fillRect(thumb, _BROKEN if value else _LOADING)

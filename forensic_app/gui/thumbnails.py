@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 
 #: Thumbnail side in pixels (before device-pixel scaling).
 THUMB_PX = 96
-#: Thumbnails kept (96 x 96 RGB: about 27 KB each, so about 16 MB).
+#: Thumbnails kept (96 x 96 RGB: about 27 KB each, so about 16 MB; four times that on a screen
+#: with two device pixels per pixel, where they are cut at 192 x 192).
 DEFAULT_CAPACITY = 600
 #: Decoded photos kept by the worker (faces of one photo are often asked for in several
 #: waves): at most this many, and at most ``DEFAULT_PHOTO_BYTES`` of pixels (always the last).
@@ -78,6 +79,8 @@ class ThumbnailLoader(QObject):
         super().__init__(parent)
         self.decode = decode or _load
         self.size = size
+        #: Device pixels per logical pixel of the screen painted on (sharp on HiDPI screens).
+        self.scale = 1.0
         self.cache: LruCache[ThumbKey, QImage | str] = LruCache(capacity)
         self.photo_slots, self.photo_bytes = photos, photo_bytes
         self.max_pending = max_pending
@@ -139,8 +142,16 @@ class ThumbnailLoader(QObject):
         self._task = task
         task.start()
 
+    def set_scale(self, scale: float) -> None:
+        """Cut thumbnails for a screen with ``scale`` device pixels per pixel from now on."""
+        if scale > 0 and scale != self.scale:
+            self.scale = scale
+            self.clear()
+
     def _arrived(self, item: tuple[ThumbKey, QImage | str]) -> None:
         key, value = item
+        if isinstance(value, QImage) and value.devicePixelRatio() != self.scale:
+            return  # cut for the screen before; asked again when painted
         self.cache.put(key, value)
         emit(self.thumbnailReady, key)
 
@@ -192,6 +203,10 @@ class ThumbnailLoader(QObject):
         return rgb
 
     def _crop(self, rgb: np.ndarray, box: Hashable) -> QImage:
-        crop = extract_crop(rgb, box, self.size, margin=THUMB_MARGIN, shape="square")  # type: ignore[arg-type]
+        scale = self.scale
+        side = max(1, round(self.size * scale))
+        crop = extract_crop(rgb, box, side, margin=THUMB_MARGIN, shape="square")  # type: ignore[arg-type]
         self.thumbs_made += 1
-        return rgb_to_qimage(crop)
+        image = rgb_to_qimage(crop)
+        image.setDevicePixelRatio(scale)
+        return image

@@ -425,6 +425,17 @@ def test_thumbnails_say_why_a_photo_cannot_be_shown(qtbot, tmp_path):
         )
         img = loader.cache.get(good)
         assert not isinstance(img, str) and (img.width(), img.height()) == (96, 96)
+        loader.set_scale(2.0)  # a HiDPI screen: twice the pixels, the same size on screen
+        assert loader.cache.get(good) is None and loader.thumbnail(good) is None
+        qtbot.waitUntil(lambda: loader.cache.get(good) is not None, timeout=10_000)
+        img = loader.cache.get(good)
+        assert (img.width(), img.height(), img.devicePixelRatio()) == (192, 192, 2.0)
+        for key in (changed, missing):
+            loader.thumbnail(key)
+        qtbot.waitUntil(
+            lambda: all(loader.cache.get(k) is not None for k in (changed, missing)),
+            timeout=10_000,
+        )
         assert loader.cache.get(changed) == "photo changed since it was analysed"
         assert "not found" in loader.cache.get(missing)
     finally:
