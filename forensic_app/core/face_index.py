@@ -17,7 +17,7 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from forensic_app.core.results import GENDER_LABELS, Face, ImageResult
+from forensic_app.core.results import GENDER_LABELS, Face, ImageResult, face_number
 
 #: Sort orders of a face view: key -> words shown to the examiner.
 SORTS: dict[str, str] = {
@@ -58,6 +58,7 @@ class FaceEntry:
     manual_box: bool
     size: float  # shorter side of the box, px
     model_gender: str | None = None  # the model's own label when the label was set by hand
+    number: int = 0  # the face's number on screen and in exports (``results.face_number``)
 
     @property
     def manual(self) -> bool:
@@ -82,6 +83,7 @@ class FaceEntry:
             f.manual_box,
             face_size(box),
             f.model_gender,
+            face_number(f, face),
         )
 
 

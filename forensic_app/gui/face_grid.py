@@ -106,6 +106,7 @@ def entry_face(e: FaceEntry) -> Face:
         manual_box=e.manual_box,
         manual_label=e.manual_label,
         model_gender=e.model_gender,
+        number=e.number,
     )
 
 
@@ -146,7 +147,7 @@ class FaceGridModel(QAbstractListModel):
             return None
         e = self.entry(index.row())
         if role == Qt.ItemDataRole.DisplayRole:
-            return face_caption(entry_face(e), e.face + 1)
+            return face_caption(entry_face(e), e.number)
         if role == Qt.ItemDataRole.ToolTipRole:
             return self.tooltip(e)
         if role == Qt.ItemDataRole.UserRole:
@@ -155,7 +156,7 @@ class FaceGridModel(QAbstractListModel):
 
     def tooltip(self, e: FaceEntry) -> str:
         ref = self.index_.photos[e.photo]
-        lines = [ref.path, f"Face {e.face + 1}: {face_caption(entry_face(e))}"]
+        lines = [ref.path, f"Face {e.number}: {face_caption(entry_face(e))}"]
         if e.p_male is not None:
             lines.append(f"model: p(male) {e.p_male:.2f}, confidence {e.confidence:.2f}")
         if e.manual_label:
@@ -186,7 +187,7 @@ class FaceDelegate(QStyledItemDelegate):
 
     def sizeHint(self, option: QStyleOptionViewItem, index: Index) -> QSize:  # noqa: N802
         side = self.loader.size
-        return QSize(self.width, side + 2 * _PAD + 2 * self.line + 4)
+        return QSize(self.width, side + 2 * _PAD + 3 * self.line + 4)
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: Index) -> None:
         # Called for every face on screen at every scroll step: constants are precomputed and
@@ -229,8 +230,11 @@ class FaceDelegate(QStyledItemDelegate):
         painter.setPen(pal.color(_SELECTED_TEXT if selected else _TEXT))
         y = thumb.bottom() + 3
         width = r.width() - 4
+        # "2 female manual (model: male 0.81)": the examiner's call, then the model's answer
+        label, _, model_answer = face_caption(face, e.number).partition(" (")
         for font, fm, text in (
-            (self.bold, self.fm_bold, face_caption(face, e.face + 1)),
+            (self.bold, self.fm_bold, label),
+            (self.font, self.fm, f"({model_answer}" if model_answer else ""),
             (self.font, self.fm, os.path.basename(ref.path)),
         ):
             painter.setFont(font)

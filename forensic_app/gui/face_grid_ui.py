@@ -29,7 +29,7 @@ from PySide6.QtWidgets import QTabWidget
 
 from forensic_app.core.case import Case
 from forensic_app.core.face_index import FaceIndex
-from forensic_app.core.results import Face, ImageResult
+from forensic_app.core.results import Face, ImageResult, face_number
 from forensic_app.gui.casework import EDIT_ACTIONS
 from forensic_app.gui.commands import FacesRelabelCommand
 from forensic_app.gui.face_grid import FaceGridWidget
@@ -282,12 +282,13 @@ class FaceGridUi(QObject):
             else:
                 log.warning(
                     "face grid: face %d of %s changed since; %s skipped",
-                    i + 1,
+                    face_number(new_faces[i], i) if i < len(new_faces) else i + 1,
                     Path(result.path).name,
                     action,
                 )
                 self.w.statusBar().showMessage(
-                    f"Face {i + 1} of {Path(result.path).name} was changed since; left as it is.",
+                    f"Face {face_number(expected, i)} of {Path(result.path).name} was changed "
+                    "since; left as it is.",
                     8000,
                 )
         if not changed:
@@ -295,7 +296,7 @@ class FaceGridUi(QObject):
         new_result = replace(result, faces=new_faces)
         self._store(new_result, photo)
         rgb = self._sync_document(new_result, changed)
-        numbers = sorted(i + 1 for i in changed)
+        numbers = sorted(face_number(f, i) for i, f in changed.items())
         detail = {
             "via": "faces view",
             "face_numbers": numbers,

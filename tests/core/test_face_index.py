@@ -109,6 +109,9 @@ def test_entry_confidence_is_the_models_own():
     assert e.confidence == pytest.approx(0.7) and e.size == face_size([0, 0, 10, 20]) == 10
     drawn = FaceEntry.of(0, 1, Face(box=[0, 0, 10, 10], manual_box=True))
     assert drawn.confidence is None and drawn.manual and not drawn.manual_label
+    # the face's own stable number (a face deleted before it keeps its number), else position
+    assert FaceEntry.of(0, 2, Face(box=[0, 0, 9, 9], number=7)).number == 7
+    assert drawn.number == 2 and e.number == 1
 
 
 def test_lru_cache_is_bounded_and_keeps_recent_items():
