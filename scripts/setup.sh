@@ -39,6 +39,10 @@ if [[ "$(uname -s)" == "Linux" ]] && command -v ldconfig >/dev/null 2>&1; then
         [[ "$ld_cache" == *"${entry#*:}"* ]] || missing+=("${entry%%:*}")
     done
 fi
+# --dev: screenshots of the real window are taken under Xvfb (xvfb-run, scripts/screenshot*.py).
+if [[ -n "$extras" && "$(uname -s)" == "Linux" ]] && ! command -v xvfb-run >/dev/null 2>&1; then
+    missing+=(xvfb xauth)
+fi
 if (( ${#missing[@]} )); then
     if command -v apt-get >/dev/null 2>&1 && [[ "$(id -u)" == "0" ]]; then
         apt-get update -q && apt-get install -y -q --no-install-recommends "${missing[@]}"
