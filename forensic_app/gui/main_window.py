@@ -1005,10 +1005,9 @@ class MainWindow(QMainWindow):
         engine = self.engines.engine
         if engine is not None:
             gender = next((m for m in engine.models if m.role == "gender"), None)
-            self.status_model.setText(
-                f"Model: {gender.name if gender else '?'} "
-                f"({', '.join(f'{r} {p}' for r, p in getattr(engine, 'precision', {}).items())})"
-            )
+            precision = ", ".join(f"{r} {p}" for r, p in getattr(engine, "precision", {}).items())
+            suffix = f" ({precision})" if precision else ""
+            self.status_model.setText(f"Model: {gender.name if gender else '?'}{suffix}")
             self.status_provider.setText(engine.provider)
         elif self.casework.batch.last_models and not self.engines.error:
             models = self.casework.batch.last_models  # the batch's own engine
