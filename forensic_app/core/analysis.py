@@ -223,14 +223,15 @@ class Engine:
             if settings.no_detect:
                 box = [0.0, 0.0, float(image.width), float(image.height)]  # the whole image
                 det = Detections(np.asarray([box]), np.asarray([np.nan]), np.zeros((1, 5, 2)))
-                batch = self.classifier.whole_image_crop(image.rgb)
                 result.notes.append("no detection: the whole image was classified as one face")
             else:
                 det = self.detector.detect(image.rgb, settings, cancel)
-                batch = self.classifier.crops_for_boxes(image.rgb, det.boxes.tolist())
             t1 = time.perf_counter()
             _check(cancel)
-            pred = self.classifier.predict(batch)
+            if settings.no_detect:
+                pred = self.classifier.predict(self.classifier.whole_image_crop(image.rgb))
+            else:  # cropped chunk by chunk: memory does not grow with the number of faces
+                pred = self.classifier.predict_boxes(image.rgb, det.boxes.tolist())
             t2 = time.perf_counter()
         except AnalysisCancelled:
             raise
@@ -251,9 +252,9 @@ class Engine:
         boxes: Sequence[Sequence[float]],
         settings: AnalysisSettings = AnalysisSettings(),  # noqa: B008
     ) -> list[Face]:
-        """Classify hand-drawn boxes (one batched call); faces come back with manual_box=True."""
+        """Classify hand-drawn boxes (in chunks); faces come back with manual_box=True."""
         clean = [[float(v) for v in b] for b in boxes]
-        pred = self.classifier.predict(self.classifier.crops_for_boxes(rgb, clean))
+        pred = self.classifier.predict_boxes(rgb, clean)
         faces = []
         for i, box in enumerate(clean):
             p = float(pred.p_male[i])

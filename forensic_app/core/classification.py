@@ -2,13 +2,17 @@
 
 Why: everything about how to feed the model and read its output comes from the model's own
 metadata (``GenderModelSpec``, docs/adr/0001-model-metadata-contract.md), so a new model needs no
-code change. All faces of an image go through the network in one call; a model whose input has a
-fixed batch of 1 (possible for the original tool's ``efnet_b0.onnx``) is fed one crop at a time.
+code change.
+
+Memory: faces go through the network in chunks of at most :data:`CHUNK_SIZE` crops, and crops
+are cut per chunk, so memory does not grow with the number of faces in a photo (a 276-face
+parade photo in one call took 4.3 GB; docs/adr/0009-onnxruntime-memory.md). A model whose input
+has a fixed batch (possible for the original tool's ``efnet_b0.onnx``) is fed that many at a time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +21,12 @@ import numpy as np
 from forensic_app.core import crops
 from forensic_app.core.modelstore import GenderModelSpec, ModelError, parse_gender_metadata
 from forensic_app.core.runtime import make_session
+
+#: The most crops in one gender-model call: the one owner of the chunk size (ADR 0009).
+#: Activation memory is about 15 MB per crop at 160 px (the graph mirrors each crop in-graph,
+#: so the network sees twice this batch); 16 keeps a call near 0.5 GB with no measurable loss
+#: of speed against larger batches on CPU.
+CHUNK_SIZE = 16
 
 
 @dataclass
@@ -109,8 +119,16 @@ class GenderClassifier:
         if self.age_output is not None and self.age_output not in names:
             raise ModelError(f"gender model has no age output {self.age_output!r} (has {names})")
 
+    @property
+    def chunk_size(self) -> int:
+        """Crops per session call: the model's fixed batch, else :data:`CHUNK_SIZE`."""
+        return self.max_batch if self.max_batch is not None else CHUNK_SIZE
+
     def crops_for_boxes(self, rgb: np.ndarray, boxes: Sequence[Sequence[float]]) -> np.ndarray:
-        """The model's crops (N x S x S x 3 uint8) for face boxes, geometry from the spec."""
+        """The model's crops (N x S x S x 3 uint8) for face boxes, geometry from the spec.
+
+        Holds all N crops at once: for many boxes use :meth:`predict_boxes`, which crops per
+        chunk."""
         s = self.spec
         if not len(boxes):
             return np.zeros((0, s.input_size, s.input_size, 3), dtype=np.uint8)
@@ -123,34 +141,56 @@ class GenderClassifier:
         return crops.whole_image_crop(rgb, s.input_size, s.crop_shape)[None]
 
     def run(self, blob: np.ndarray) -> list[np.ndarray]:
-        """Raw outputs for a preprocessed NCHW batch (one session call when the model allows)."""
+        """Raw outputs for a preprocessed NCHW batch of at most :attr:`chunk_size` crops."""
         outputs = [self.gender_output] + ([self.age_output] if self.age_output else [])
         n = blob.shape[0]
+        if n > self.chunk_size:
+            raise ValueError(f"{n} crops in one call, more than the chunk size {self.chunk_size}")
         if self.max_batch is None:
             return self.session.run(outputs, {self.input_name: blob})
-        chunks = []
-        for i in range(0, n, self.max_batch):  # fixed-batch model: fill each call, trim after
-            part = blob[i : i + self.max_batch]
-            real = part.shape[0]
-            if real < self.max_batch:
-                fill = np.zeros((self.max_batch - real,) + part.shape[1:], dtype=part.dtype)
-                part = np.concatenate([part, fill])
-            chunks.append([o[:real] for o in self.session.run(outputs, {self.input_name: part})])
-        return [np.concatenate([c[k] for c in chunks]) for k in range(len(outputs))]
+        if n < self.max_batch:  # fixed-batch model: fill the call, trim after
+            fill = np.zeros((self.max_batch - n,) + blob.shape[1:], dtype=blob.dtype)
+            blob = np.concatenate([blob, fill])
+        return [o[:n] for o in self.session.run(outputs, {self.input_name: blob})]
 
-    def predict(self, batch_rgb: np.ndarray) -> GenderPrediction:
-        """Calibrated P(male) (and age) for N crops made by :meth:`crops_for_boxes`."""
+    def _predict_chunk(self, batch_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         n = int(batch_rgb.shape[0])
-        if n == 0:
-            return GenderPrediction(np.zeros((0,)), np.zeros((0,)) if self.age_output else None)
         outs = self.run(preprocess(batch_rgb, self.spec))
         p = p_male_from_output(outs[0], self.spec, n)
         age = _as_vector(outs[1], n, "age") if self.age_output else None
-        bad = ~np.isfinite(p) if age is None else ~(np.isfinite(p) & np.isfinite(age))
+        return p, age
+
+    def _predict_chunks(self, chunks: Iterator[np.ndarray], n: int) -> GenderPrediction:
+        p_male = np.zeros((n,))
+        age = np.zeros((n,)) if self.age_output else None
+        i = 0
+        for chunk in chunks:
+            p, a = self._predict_chunk(chunk)
+            p_male[i : i + len(p)] = p
+            if age is not None and a is not None:
+                age[i : i + len(p)] = a
+            i += len(p)
+        bad = ~np.isfinite(p_male) if age is None else ~(np.isfinite(p_male) & np.isfinite(age))
         if bad.any():  # NaN never reaches a result: the caller turns this into a photo error
             faces = ", ".join(str(i + 1) for i in np.flatnonzero(bad))
             raise ModelError(
                 f"the gender model gave a non-numeric output (NaN or infinity) for face(s) "
                 f"{faces}; no perceived gender can be reported for this photo"
             )
-        return GenderPrediction(p, age)
+        return GenderPrediction(p_male, age)
+
+    def predict(self, batch_rgb: np.ndarray) -> GenderPrediction:
+        """Calibrated P(male) (and age) for N crops made by :meth:`crops_for_boxes`."""
+        n = int(batch_rgb.shape[0])
+        step = self.chunk_size
+        return self._predict_chunks((batch_rgb[i : i + step] for i in range(0, n, step)), n)
+
+    def predict_boxes(self, rgb: np.ndarray, boxes: Sequence[Sequence[float]]) -> GenderPrediction:
+        """Calibrated P(male) (and age) for face boxes in ``rgb``, cropping one chunk at a time.
+
+        Why: memory stays that of one chunk whatever the number of faces (1,000 boxes hold at
+        most :attr:`chunk_size` crops and one chunk's network activations at any time)."""
+        step = self.chunk_size
+        n = len(boxes)
+        chunks = (self.crops_for_boxes(rgb, boxes[i : i + step]) for i in range(0, n, step))
+        return self._predict_chunks(chunks, n)
