@@ -20,7 +20,7 @@ import numpy as np
 
 from forensic_app.core import crops
 from forensic_app.core.modelstore import GenderModelSpec, ModelError, parse_gender_metadata
-from forensic_app.core.runtime import make_session
+from forensic_app.core.runtime import GENDER_MEMORY, make_session
 
 #: The most crops in one gender-model call: the one owner of the chunk size (ADR 0009).
 #: Activation memory is about 15 MB per crop at 160 px (the graph mirrors each crop in-graph,
@@ -94,7 +94,9 @@ class GenderClassifier:
         threads: int | None = None,
     ) -> None:
         self.path = Path(model_path)
-        self.session, self.provider = make_session(self.path, providers, threads, "gender model")
+        self.session, self.provider = make_session(
+            self.path, providers, threads, "gender model", memory=GENDER_MEMORY
+        )
         meta = dict(self.session.get_modelmeta().custom_metadata_map)
         self.spec = parse_gender_metadata(meta)
         inputs = self.session.get_inputs()

@@ -30,7 +30,7 @@ import onnxruntime as ort
 
 from forensic_app.core.modelstore import ModelError, precision_of
 from forensic_app.core.nms import nms, suppress_nested
-from forensic_app.core.runtime import make_session
+from forensic_app.core.runtime import DETECTOR_MEMORY, make_session
 from forensic_app.core.settings import NESTED_BOX_INSIDE, AnalysisSettings
 
 STRIDE = 4
@@ -147,6 +147,11 @@ def decode(
     return Detections(boxes, scores, np.stack([lm_x, lm_y], axis=2))
 
 
+#: Detector input sides are padded up to a multiple of this (a multiple of PAD_MULTIPLE), so
+#: the input shapes of varied photos fall in a few buckets (ADR 0009). PAD_MULTIPLE = no buckets.
+SHAPE_BUCKET = PAD_MULTIPLE
+
+
 def pad_to_multiple(height: int, width: int, multiple: int = PAD_MULTIPLE) -> tuple[int, int]:
     return (
         max(multiple, math.ceil(height / multiple) * multiple),
@@ -155,9 +160,9 @@ def pad_to_multiple(height: int, width: int, multiple: int = PAD_MULTIPLE) -> tu
 
 
 def to_input(rgb: np.ndarray) -> np.ndarray:
-    """HxWx3 uint8 RGB -> 1x3xHpxWp float32 (0-255), zero-padded bottom/right to multiples of 32."""
+    """HxWx3 uint8 RGB -> 1x3xHpxWp float32 (0-255), zero-padded bottom/right to the bucket."""
     h, w = rgb.shape[:2]
-    hp, wp = pad_to_multiple(h, w)
+    hp, wp = pad_to_multiple(h, w, SHAPE_BUCKET)
     blob = np.zeros((1, 3, hp, wp), dtype=np.float32)
     blob[0, :, :h, :w] = rgb.transpose(2, 0, 1)
     return blob
@@ -227,7 +232,9 @@ class CenterFaceDetector:
         self.precision = precision_of(
             {p.key: p.value for p in onnx.load_from_string(raw).metadata_props}
         )
-        self.session, self.provider = make_session(prepared, providers, threads, "detector")
+        self.session, self.provider = make_session(
+            prepared, providers, threads, "detector", memory=DETECTOR_MEMORY
+        )
 
     def run(self, blob: np.ndarray, cancel: Callable[[], bool] | None = None) -> list[np.ndarray]:
         """Raw network outputs (537, 538, 539, 540) for an NCHW float32 blob.

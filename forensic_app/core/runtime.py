@@ -1,13 +1,17 @@
-"""onnxruntime sessions: execution providers (CPU always last), threads, provider in use.
+"""onnxruntime sessions: execution providers (CPU always last), threads, memory, provider in use.
 
 Why one place: both models must be created the same way, sessions are built once per engine and
 reused for every image, and the provider actually running is reported (About, JSON, reports)
-rather than the one that was asked for.
+rather than the one that was asked for. Whichever model file a caller picks (float or int8),
+:func:`make_session` is where its session options are decided, including the memory options
+chosen by measurement in docs/adr/0009-onnxruntime-memory.md.
 """
 
 from __future__ import annotations
 
 import os
+import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import onnxruntime as ort
@@ -21,6 +25,64 @@ PREFERRED_PROVIDERS = (
     "CoreMLExecutionProvider",
     "DmlExecutionProvider",
 )
+
+
+@dataclass(frozen=True)
+class SessionMemory:
+    """How a session allocates activation memory (docs/adr/0009-onnxruntime-memory.md).
+
+    ``cpu_arena``: onnxruntime's CPU arena keeps freed blocks for reuse and never returns them;
+    with input shapes that change every photo it grows toward the sum of every shape seen.
+    ``mem_pattern``: plans one block per input shape and reuses it when the shape repeats.
+    ``arena_extend``: ``"next_power_of_two"`` (onnxruntime's default per-session arena) or
+    ``"same_as_requested"`` (one arena shared by every session of the process, extended by
+    exactly what is asked for).
+    """
+
+    cpu_arena: bool = True
+    mem_pattern: bool = True
+    arena_extend: str = "next_power_of_two"
+
+
+#: The detector's input height and width change with every photo's size and aspect.
+DETECTOR_MEMORY = SessionMemory(cpu_arena=False, mem_pattern=False)
+#: The gender model sees at most CHUNK_SIZE crops of one fixed size: shapes repeat.
+GENDER_MEMORY = SessionMemory(cpu_arena=True, mem_pattern=True)
+
+_env_arena_lock = threading.Lock()
+_env_arena_ready = False
+
+
+def _shared_same_as_requested_arena() -> None:
+    """Register, once per process, a CPU arena that grows by exactly what is requested."""
+    global _env_arena_ready
+    with _env_arena_lock:
+        if _env_arena_ready:
+            return
+        info = ort.OrtMemoryInfo(
+            "Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT
+        )
+        cfg = ort.OrtArenaCfg({"arena_extend_strategy": 1})  # 1 = kSameAsRequested
+        ort.create_and_register_allocator(info, cfg)
+        _env_arena_ready = True
+
+
+def session_options(threads: int | None, memory: SessionMemory) -> ort.SessionOptions:
+    """The SessionOptions every model gets: threads, sequential execution, memory options."""
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads or default_threads()
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3  # errors only; warnings go nowhere useful for an investigator
+    opts.enable_cpu_mem_arena = memory.cpu_arena
+    opts.enable_mem_pattern = memory.mem_pattern
+    if memory.cpu_arena and memory.arena_extend == "same_as_requested":
+        _shared_same_as_requested_arena()
+        opts.add_session_config_entry("session.use_env_allocators", "1")
+    elif memory.arena_extend not in ("next_power_of_two", "same_as_requested"):
+        raise ValueError(f"unknown arena_extend {memory.arena_extend!r}")
+    return opts
 
 
 def default_threads() -> int:
@@ -41,14 +103,13 @@ def make_session(
     providers: list[str] | None = None,
     threads: int | None = None,
     label: str = "model",
+    memory: SessionMemory = GENDER_MEMORY,
 ) -> tuple[ort.InferenceSession, str]:
-    """Create a session and return it with the execution provider actually in use."""
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads or default_threads()
-    opts.inter_op_num_threads = 1
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.log_severity_level = 3  # errors only; warnings go nowhere useful for an investigator
+    """Create a session and return it with the execution provider actually in use.
+
+    ``memory`` defaults to the options for fixed input shapes; the detector passes
+    :data:`DETECTOR_MEMORY`."""
+    opts = session_options(threads, memory)
     source = model if isinstance(model, bytes) else str(model)
     try:
         session = ort.InferenceSession(
