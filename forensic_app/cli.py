@@ -19,12 +19,14 @@ document; logs, progress and summaries go to stderr.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import logging
 import os
 import re
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -45,6 +47,7 @@ from forensic_app.core.batch import (
     summarize,
 )
 from forensic_app.core.caselock import CaseBusyError
+from forensic_app.core.docstream import InOrder, JsonDocumentWriter
 from forensic_app.core.modelstore import parse_precision
 from forensic_app.core.names import display, encode_name, text_safe
 from forensic_app.core.progress import Progress, format_bar
@@ -380,52 +383,60 @@ def results_csv(results: Sequence[ImageResult]) -> str:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
     w.writeheader()
-
-    def r4(v: float | None) -> str:
-        return "" if v is None else f"{v:.4f}"
-
     for res in results:
-        base = {
-            **encode_name("path", res.path),
-            "sha256": res.sha256 or "",
-            "width": res.width or "",
-            "height": res.height or "",
-            "error": text_safe(res.error or ""),
-            "notes": text_safe("; ".join(res.notes)),
-        }
-        if not res.faces:
-            w.writerow(base)
-        for i, f in enumerate(res.faces):
-            n = face_number(f, i)
-            x1, y1, x2, y2 = f.box
-            w.writerow(
-                {
-                    **base,
-                    "face": n,
-                    "x1": round(x1, 1),
-                    "y1": round(y1, 1),
-                    "x2": round(x2, 1),
-                    "y2": round(y2, 1),
-                    "score": r4(f.score),
-                    "gender": f.gender,
-                    "confidence": r4(f.confidence),
-                    "p_male": r4(f.p_male),
-                    "age": "" if f.age is None else round(f.age, 1),
-                    "manual": "yes" if f.manual else "",
-                }
-            )
+        w.writerows(_csv_rows(res))
     return buf.getvalue()
 
 
-def _write_output(target: str, text: str, stdout: TextIO, inputs: Sequence[str]) -> None:
-    if target == "-":
-        stdout.write(text)
-        if not text.endswith("\n"):
-            stdout.write("\n")
-        stdout.flush()
-        return
-    atomic.refuse_overwrite_of(target, inputs)
-    atomic.write_text_atomic(target, text)
+class _CsvStream:
+    """The CSV of :func:`results_csv`, written one photo at a time (``--csv`` in a big run)."""
+
+    def __init__(self, fh: TextIO) -> None:
+        self.w = csv.DictWriter(fh, fieldnames=CSV_FIELDS, lineterminator="\n")
+        self.w.writeheader()
+
+    def write(self, res: ImageResult) -> None:
+        self.w.writerows(_csv_rows(res))
+
+    def close(self) -> None:
+        pass
+
+
+def _csv_rows(res: ImageResult) -> list[dict[str, Any]]:
+    def r4(v: float | None) -> str:
+        return "" if v is None else f"{v:.4f}"
+
+    rows = []
+    base = {
+        **encode_name("path", res.path),
+        "sha256": res.sha256 or "",
+        "width": res.width or "",
+        "height": res.height or "",
+        "error": text_safe(res.error or ""),
+        "notes": text_safe("; ".join(res.notes)),
+    }
+    if not res.faces:
+        rows.append(base)
+    for i, f in enumerate(res.faces):
+        n = face_number(f, i)
+        x1, y1, x2, y2 = f.box
+        rows.append(
+            {
+                **base,
+                "face": n,
+                "x1": round(x1, 1),
+                "y1": round(y1, 1),
+                "x2": round(x2, 1),
+                "y2": round(y2, 1),
+                "score": r4(f.score),
+                "gender": f.gender,
+                "confidence": r4(f.confidence),
+                "p_male": r4(f.p_male),
+                "age": "" if f.age is None else round(f.age, 1),
+                "manual": "yes" if f.manual else "",
+            }
+        )
+    return rows
 
 
 def _engine_models(engine: Any) -> list[Any]:
@@ -477,9 +488,13 @@ def _run_batch(
     workers: int,
     stderr: TextIO,
     quiet: bool,
+    on_result: Callable[[BatchItem, ImageResult], None] | None = None,
 ) -> BatchOutcome:
     """Run a batch with progress on stderr (``analyze`` into an output folder, ``batch`` into a
-    case); the progress line is always closed, even when the batch is interrupted."""
+    case); the progress line is always closed, even when the batch is interrupted.
+
+    Items keep compact summaries only (``keep_results=False``): results go to ``on_result`` or
+    the store as they finish, so memory does not grow with photos per run."""
     reporter = StderrProgress(stderr, len(paths), quiet=quiet)
     runner = BatchRunner(
         engine,
@@ -488,6 +503,8 @@ def _run_batch(
         on_item=reporter.on_item,
         on_progress=reporter.on_progress,
         workers=workers,
+        on_result=on_result,
+        keep_results=False,
     )
     try:
         return runner.run(paths, preset_errors=preset)
@@ -534,20 +551,41 @@ def cmd_analyze(
             stderr.write(f"error: cannot use output folder {args.out}: {exc}\n")
             return EXIT_FAILED
 
-    outcome = _run_batch(
-        engine, settings, store, input_paths, preset, workers, stderr, quiet=args.quiet
-    )
-    for item in outcome.items:
-        if item.status == UNCHANGED and item.result is not None:
-            item.result.notes.append(REUSED_NOTE)
+    with contextlib.ExitStack() as stack:
+        doc = engine.document(settings, [])
+        doc.skipped = [sk.to_dict() for sk in skipped]
+        writers = _open_documents(args, doc, stack)
+        order = InOrder(lambda res: [w.write(res) for w in writers])
+        errors: list[BaseException] = []
 
-    results = [_result_of(item) for item in outcome.items]
-    doc = engine.document(settings, results)
-    doc.skipped = [s.to_dict() for s in skipped]
-    if args.json:
-        _write_output(args.json, doc.to_json(), stdout, evidence)
-    if args.csv:
-        _write_output(args.csv, results_csv(results), stdout, evidence)
+        def on_result(item: BatchItem, result: ImageResult) -> None:
+            if item.status == UNCHANGED:
+                result.notes.append(REUSED_NOTE)
+            if not errors:
+                try:
+                    order.add(item.index, result)
+                except Exception as exc:  # e.g. a full disk: the document fails, loudly
+                    errors.append(exc)
+
+        outcome = _run_batch(
+            engine,
+            settings,
+            store,
+            input_paths,
+            preset,
+            workers,
+            stderr,
+            quiet=args.quiet,
+            on_result=on_result if writers else None,
+        )
+        if errors:
+            raise errors[0]
+        order.finish(len(outcome.items), lambda i: _result_of(outcome.items[i]))
+        for w in writers:
+            w.close()
+            if w.target != "-":  # checked again as the file goes into place
+                atomic.refuse_overwrite_of(w.target, evidence)
+        _flush_documents(writers, stdout)
     human = stderr if (args.json == "-" or args.csv == "-") else stdout
     _print_summary(
         outcome,
@@ -557,6 +595,43 @@ def cmd_analyze(
         skipped=skipped,
     )
     return EXIT_OK if outcome.all_ok else EXIT_FAILED
+
+
+def _open_documents(args: argparse.Namespace, doc: Any, stack: contextlib.ExitStack) -> list[Any]:
+    """Streaming writers for ``--json``/``--csv``: an atomic temp file beside a file target (put
+    in place only when the run completes), a spill file for ``-`` (copied to stdout at the end,
+    so stdout never carries half a document)."""
+    writers = []
+    for target, make in (
+        (args.json, lambda fh: JsonDocumentWriter(fh, doc)),
+        (args.csv, _CsvStream),
+    ):
+        if not target:
+            continue
+        if target == "-":
+            fh = stack.enter_context(tempfile.TemporaryFile("w+", encoding="utf-8", newline=""))
+        else:
+            raw = stack.enter_context(atomic.atomic_stream(target))
+            fh = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+            stack.callback(fh.detach)  # runs before atomic_stream's exit: flushes, keeps raw open
+        writer = make(fh)
+        writer.target, writer.fh = target, fh
+        writers.append(writer)
+    return writers
+
+
+def _flush_documents(writers: list[Any], stdout: TextIO) -> None:
+    for w in writers:
+        if w.target != "-":
+            continue
+        w.fh.seek(0)
+        last = ""
+        while block := w.fh.read(1 << 20):
+            stdout.write(block)
+            last = block[-1]
+        if last != "\n":
+            stdout.write("\n")
+        stdout.flush()
 
 
 def _result_of(item: BatchItem) -> ImageResult:

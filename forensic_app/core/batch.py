@@ -89,6 +89,8 @@ class BatchItem:
     status: str = QUEUED
     result: ImageResult | None = None
     message: str = ""  # "3 faces", "unchanged", the error reason
+    #: Faces per label, kept when the runner releases ``result`` (``keep_results=False``).
+    counts: dict[str, int] = field(default_factory=dict)
 
     @property
     def finished(self) -> bool:
@@ -187,6 +189,8 @@ class BatchRunner:
         prefetch: int = 2,
         pipelined: bool = True,
         workers: int = 1,
+        on_result: Callable[[BatchItem, ImageResult], None] | None = None,
+        keep_results: bool = True,
     ) -> None:
         self.engine = engine
         self.settings = settings or AnalysisSettings()
@@ -200,6 +204,11 @@ class BatchRunner:
         #: Photos analysed at the same time (onnxruntime sessions are thread-safe). With an
         #: engine on one intra-op thread, ``workers=cores`` keeps every core busy on its own photo.
         self.workers = max(1, workers)
+        #: Called once per finished photo with its result (serialised, in completion order).
+        self._on_result = on_result
+        #: False: each item keeps only its status, message and face counts once ``on_item`` and
+        #: ``on_result`` have seen the result, so memory does not grow with photos per run.
+        self.keep_results = keep_results
         self._cancel = threading.Event()
         self._cb_lock = threading.Lock()
         self.items: list[BatchItem] = []
@@ -321,9 +330,18 @@ class BatchRunner:
                 log.error("%s: %s", item.path, reason)
                 result.notes.append(reason)
                 item.status, item.message = ERROR, reason
+        item.counts = face_counts(result)
         self.progress.record(failed=item.status == ERROR, skipped=kind == "skip")
+        if self._on_result is not None:
+            with self._cb_lock:
+                try:
+                    self._on_result(item, result)
+                except Exception:  # the listener records its own failure (e.g. a full disk)
+                    log.exception("batch result callback failed")
         self._emit(item)
         self._emit_progress()
+        if not self.keep_results:
+            item.result = None
 
     # -- run ---------------------------------------------------------------------------------
     def run(
@@ -465,6 +483,15 @@ class Summary:
     by_gender: dict[str, int] = field(default_factory=dict)
 
 
+def face_counts(result: ImageResult) -> dict[str, int]:
+    """Faces per label of one result (empty for an error): the compact per-photo summary."""
+    counts: dict[str, int] = {}
+    if not result.error:
+        for face in result.faces:
+            counts[face.gender] = counts.get(face.gender, 0) + 1
+    return counts
+
+
 def summarize(items: Iterable[BatchItem]) -> Summary:
     s = Summary()
     for item in items:
@@ -477,8 +504,8 @@ def summarize(items: Iterable[BatchItem]) -> Summary:
             s.failed += 1
         elif item.status == CANCELLED:
             s.cancelled += 1
-        if item.result is not None and not item.result.error:
-            for face in item.result.faces:
-                s.faces += 1
-                s.by_gender[face.gender] = s.by_gender.get(face.gender, 0) + 1
+        counts = face_counts(item.result) if item.result is not None else item.counts
+        for gender, n in counts.items():
+            s.faces += n
+            s.by_gender[gender] = s.by_gender.get(gender, 0) + n
     return s
