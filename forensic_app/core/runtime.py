@@ -9,7 +9,9 @@ chosen by measurement in docs/adr/0009-onnxruntime-memory.md.
 
 from __future__ import annotations
 
+import ctypes
 import os
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,10 +46,40 @@ class SessionMemory:
     arena_extend: str = "next_power_of_two"
 
 
-#: The detector's input height and width change with every photo's size and aspect.
-DETECTOR_MEMORY = SessionMemory(cpu_arena=False, mem_pattern=False)
-#: The gender model sees at most CHUNK_SIZE crops of one fixed size: shapes repeat.
-GENDER_MEMORY = SessionMemory(cpu_arena=True, mem_pattern=True)
+#: The detector's input height and width change with every photo's size and aspect: no arena
+#: (it would keep the largest and fragment), a memory pattern per shape (one block per run).
+DETECTOR_MEMORY = SessionMemory(cpu_arena=False, mem_pattern=True)
+#: The gender model sees at most CHUNK_SIZE crops of one size, but with one photo per core two
+#: chunks may run at once and an arena would keep both chunks' activations for good (ADR 0009).
+GENDER_MEMORY = SessionMemory(cpu_arena=False, mem_pattern=True)
+
+#: Allocations from this size up get their own mapping, returned to the system when freed
+#: (glibc only). Why: glibc's default threshold rises after the first big free (up to 32 MB), so
+#: later decoded photos, detector blobs and activations land in the heap, which fragments and
+#: never shrinks: with a new input shape every photo, RSS grew photo after photo (ADR 0009).
+MMAP_THRESHOLD = 1 << 20
+_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number (malloc.h)
+_heap_bounded = False
+
+
+def bound_native_heap() -> bool:
+    """Fix glibc's mmap threshold at :data:`MMAP_THRESHOLD` once per process; False elsewhere.
+
+    Called before the first session is built; harmless to call again. Other C libraries (macOS,
+    Windows, musl) return big blocks to the system without it."""
+    global _heap_bounded
+    if _heap_bounded:
+        return True
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc
+        return False
+    _heap_bounded = bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD))
+    return _heap_bounded
+
 
 _env_arena_lock = threading.Lock()
 _env_arena_ready = False
@@ -109,6 +141,7 @@ def make_session(
 
     ``memory`` defaults to the options for fixed input shapes; the detector passes
     :data:`DETECTOR_MEMORY`."""
+    bound_native_heap()
     opts = session_options(threads, memory)
     source = model if isinstance(model, bytes) else str(model)
     try:

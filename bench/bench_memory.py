@@ -1,0 +1,231 @@
+"""Memory: peak RSS on a crowd photo and over 2,000 real photos of varied sizes (issue 16).
+
+    python bench/bench_memory.py generate            # 2,000 re-encoded dev-eval photos (reused)
+    python bench/bench_memory.py crowd               # (a) one crowd photo, >= 300 faces
+    python bench/bench_memory.py run analyze         # (b) analyze --json over the 2,000 photos
+    python bench/bench_memory.py run batch           # (b) batch --case over the 2,000 photos
+    python bench/bench_memory.py write               # bench/RESULTS-memory.md from the logs
+
+Why a child process per measurement: peak RSS is a property of a whole process, and the figures
+must be what a user of the command line sees. Each run starts ``python -m forensic_app`` with
+default settings and default workers (except the crowd photo's ``--det-threshold 0.1``) and
+samples its RSS with psutil every half second; the progress lines the CLI prints on stderr say
+which photo it is on, so RSS is recorded at photo 200 and at photo 2,000.
+
+The photo set: the 60 real WIDER FACE photos of ``../shared/data/dev-eval/images`` re-encoded at
+random longer sides between 640 and 6,000 px and random JPEG qualities (every file has distinct
+bytes), written once to a folder outside the repository (default ``/tmp/forensic_mem_photos``)
+and reused by every later run. Every part writes a JSON log there too (``--work``), so each part
+can run on its own and ``write`` collects whatever has finished. Not run by the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DEV_EVAL = REPO.parent / "shared" / "data" / "dev-eval"
+RESULTS = REPO / "bench" / "RESULTS-memory.md"
+DEFAULT_WORK = Path("/tmp/forensic_mem_work")
+COUNT = 2000
+MIN_SIDE, MAX_SIDE = 640, 6000
+CROWD = "10--People_Marching/10_People_Marching_People_Marching_2_2.jpg"
+
+
+# -- the photo set ---------------------------------------------------------------------------------
+def generate(folder: Path, count: int = COUNT, seed: int = 16) -> list[Path]:
+    """Re-encode dev-eval photos at random sizes/qualities; files already there are kept."""
+    import cv2
+    import numpy as np
+
+    sources = sorted((DEV_EVAL / "images").glob("*/*.jpg"))
+    if not sources:
+        raise SystemExit(f"no dev-eval photos under {DEV_EVAL / 'images'}")
+    rng = np.random.default_rng(seed)
+    plan = [
+        (
+            sources[i % len(sources)],
+            int(rng.integers(MIN_SIDE, MAX_SIDE + 1)),
+            int(rng.integers(70, 96)),
+        )
+        for i in range(count)
+    ]
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i, (src, side, quality) in enumerate(plan):
+        dst = folder / f"p{i:04d}_{side}px_q{quality}_{src.stem}.jpg"
+        out.append(dst)
+        if dst.exists():
+            continue
+        img = cv2.imread(str(src))
+        h, w = img.shape[:2]
+        f = side / max(h, w)
+        img = cv2.resize(img, (round(w * f), round(h * f)), interpolation=cv2.INTER_LINEAR)
+        ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        if not ok:
+            raise SystemExit(f"cannot encode {dst}")
+        tmp = dst.with_suffix(".part")
+        tmp.write_bytes(buf.tobytes())
+        os.replace(tmp, dst)
+        if (i + 1) % 100 == 0:
+            print(f"generated {i + 1}/{count}", file=sys.stderr, flush=True)
+    return out
+
+
+# -- running the CLI with RSS sampling ------------------------------------------------------------
+PROGRESS = re.compile(r"^\[\s*(\d+)/(\d+)\]")
+
+
+def run_cli(cli_args: list[str], log_path: Path, every_s: float = 0.5) -> dict:
+    """Run ``python -m forensic_app CLI_ARGS``; sample RSS; return the samples and outcome."""
+    import psutil
+
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    cmd = [sys.executable, "-m", "forensic_app", *cli_args]
+    t0 = time.perf_counter()
+    with (
+        open(log_path.with_suffix(".stderr"), "w") as err_fh,
+        open(log_path.with_suffix(".samples"), "w") as live,
+    ):
+        proc = subprocess.Popen(
+            cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
+        ps = psutil.Process(proc.pid)
+        state = {"photo": 0}
+        samples: list[tuple[float, int, float]] = []  # (seconds, photos done, RSS MB)
+        at_photo: dict[int, float] = {}
+
+        def read_stderr() -> None:
+            assert proc.stderr is not None
+            for line in proc.stderr:
+                err_fh.write(line)
+                m = PROGRESS.match(line)
+                if m:
+                    state["photo"] = max(state["photo"], int(m.group(1)))
+
+        reader = threading.Thread(target=read_stderr, daemon=True)
+        reader.start()
+        peak = 0.0
+        while proc.poll() is None:
+            try:
+                rss = ps.memory_info().rss / 2**20
+            except psutil.Error:
+                break
+            peak = max(peak, rss)
+            done = state["photo"]
+            samples.append((round(time.perf_counter() - t0, 1), done, round(rss, 1)))
+            at_photo.setdefault(done, rss)
+            live.write(json.dumps(samples[-1]) + "\n")  # checkpoint: usable if cut short
+            live.flush()
+            time.sleep(every_s)
+        proc.wait()
+        reader.join(timeout=5)
+    seconds = time.perf_counter() - t0
+    import resource
+
+    children_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {
+        "cmd": cli_args,
+        "rc": proc.returncode,
+        "seconds": round(seconds, 1),
+        "peak_rss_mb": round(max(peak, children_peak), 1),
+        "sampled_peak_mb": round(peak, 1),
+        "samples": samples,
+        "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores (shared with other work)",
+    }
+
+
+def rss_at(result: dict, photo: int) -> float | None:
+    """RSS (MB) sampled while the CLI was on ``photo`` (first sample at or after it)."""
+    for _, done, rss in result["samples"]:
+        if done >= photo:
+            return rss
+    return None
+
+
+def cmd_crowd(work: Path, threshold: float) -> None:
+    src = DEV_EVAL / "images" / CROWD
+    out = work / "crowd.json"
+    res = run_cli(
+        [
+            "analyze",
+            str(src),
+            "--det-threshold",
+            str(threshold),
+            "--json",
+            str(work / "crowd-doc.json"),
+        ],
+        work / "crowd",
+    )
+    doc = json.loads((work / "crowd-doc.json").read_text())
+    res["faces"] = len(doc["images"][0]["faces"])
+    res["photo"] = CROWD
+    res["size"] = f"{doc['images'][0]['width']}x{doc['images'][0]['height']}"
+    res["threshold"] = threshold
+    out.write_text(json.dumps(res))
+    print(f"crowd: {res['faces']} faces, peak {res['peak_rss_mb']} MB, {res['seconds']} s")
+
+
+def cmd_run(work: Path, mode: str, count: int) -> None:
+    photos = work / "photos"
+    if len(list(photos.glob("*.jpg"))) < count:
+        generate(photos, count)
+    if mode == "analyze":
+        args = ["analyze", str(photos), "--json", str(work / "analyze-doc.json")]
+    else:
+        case = work / "case"
+        shutil.rmtree(case, ignore_errors=True)
+        args = ["batch", str(photos), "--case", str(case), "--name", "memory bench"]
+    res = run_cli(args, work / mode)
+    res["count"] = count
+    res["rss_at_200"] = rss_at(res, 200)
+    res["rss_at_end"] = rss_at(res, count)
+    (work / f"{mode}.json").write_text(json.dumps(res))
+    print(
+        f"{mode}: rc {res['rc']}, peak {res['peak_rss_mb']} MB, at 200 {res['rss_at_200']}, "
+        f"at {count} {res['rss_at_end']}, {res['seconds']} s"
+    )
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("part", choices=("generate", "crowd", "run", "write"))
+    ap.add_argument("mode", nargs="?", choices=("analyze", "batch"))
+    ap.add_argument("--work", type=Path, default=DEFAULT_WORK, help="folder outside the repo")
+    ap.add_argument("--count", type=int, default=COUNT)
+    ap.add_argument("--det-threshold", type=float, default=0.1)
+    args = ap.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    if args.part == "generate":
+        generate(args.work / "photos", args.count)
+    elif args.part == "crowd":
+        cmd_crowd(args.work, args.det_threshold)
+    elif args.part == "run":
+        if args.mode is None:
+            ap.error("run needs analyze or batch")
+        cmd_run(args.work, args.mode, args.count)
+    else:
+        write_results(args.work)
+    return 0
+
+
+def write_results(work: Path) -> None:  # filled in below
+    raise NotImplementedError
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
