@@ -485,11 +485,9 @@ class Summary:
 
 def face_counts(result: ImageResult) -> dict[str, int]:
     """Faces per label of one result (empty for an error): the compact per-photo summary."""
-    counts: dict[str, int] = {}
-    if not result.error:
-        for face in result.faces:
-            counts[face.gender] = counts.get(face.gender, 0) + 1
-    return counts
+    from forensic_app.core.filters import PhotoSummary
+
+    return {} if result.error else dict(PhotoSummary.of(result).counts)
 
 
 def summarize(items: Iterable[BatchItem]) -> Summary:

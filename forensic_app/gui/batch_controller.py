@@ -44,8 +44,9 @@ class BatchController(QObject):
     def running(self) -> bool:
         return self.task is not None
 
-    def start(self, photos: list[InputPhoto], settings: AnalysisSettings,
-              case: Any | None = None) -> bool:
+    def start(
+        self, photos: list[InputPhoto], settings: AnalysisSettings, case: Any | None = None
+    ) -> bool:
         if self.running:
             return False
         paths = [p.path for p in photos]
@@ -65,8 +66,16 @@ class BatchController(QObject):
             def on_progress(p) -> None:
                 progress(("progress", dataclasses.replace(p)))
 
-            runner = BatchRunner(engine, settings, store=case, on_item=on_item,
-                                 on_progress=on_progress, workers=workers)
+            # Items keep compact summaries; each result reaches the list once, via on_item.
+            runner = BatchRunner(
+                engine,
+                settings,
+                store=case,
+                on_item=on_item,
+                on_progress=on_progress,
+                workers=workers,
+                keep_results=False,
+            )
             self._runner = runner
             if cancelled():
                 runner.cancel()
@@ -85,8 +94,11 @@ class BatchController(QObject):
         task.finished.connect(self._on_finished)
         self.task = task
         self._outcome = ""
-        log.info("batch of %d photo(s) started%s", len(paths),
-                 f" in case {case.name}" if case is not None else "")
+        log.info(
+            "batch of %d photo(s) started%s",
+            len(paths),
+            f" in case {case.name}" if case is not None else "",
+        )
         task.start()
         return True
 
@@ -115,8 +127,14 @@ class BatchController(QObject):
         self.last_outcome = outcome
         self._outcome = "cancelled" if outcome.cancelled else "done"
         p = outcome.progress
-        log.info("batch %s: %d/%d photo(s), %d failed, %d unchanged", self._outcome, p.done,
-                 p.total, p.failed, p.skipped)
+        log.info(
+            "batch %s: %d/%d photo(s), %d failed, %d unchanged",
+            self._outcome,
+            p.done,
+            p.total,
+            p.failed,
+            p.skipped,
+        )
 
     def _on_failed(self, message: str, details: str) -> None:
         self._outcome = "failed"

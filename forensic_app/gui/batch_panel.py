@@ -4,6 +4,10 @@ a progress bar with ETA, and Cancel. Double-click (or Enter) opens a photo for r
 The rows are filled from ``core.batch`` statuses as they arrive; the filters are
 ``core.filters.ResultFilter`` so "with uncertain faces" means the same here, in the CLI and in
 the report.
+
+Memory: a row keeps a compact ``PhotoSummary`` (counts, not faces); the full result goes to a
+``ResultSpill`` on disk and is read back when the photo is opened for review, so a batch of
+any size costs a few hundred bytes per photo (docs/adr/0009-onnxruntime-memory.md).
 """
 
 from __future__ import annotations
@@ -35,9 +39,10 @@ from PySide6.QtWidgets import (
 )
 
 from forensic_app.core import batch as core_batch
-from forensic_app.core.filters import ResultFilter
+from forensic_app.core.filters import PhotoSummary, ResultFilter
 from forensic_app.core.progress import Progress, format_duration
 from forensic_app.core.results import ImageResult
+from forensic_app.core.spill import ResultSpill
 from forensic_app.gui.qt_compat import emit
 
 COLUMNS = ["#", "Photo", "Status", "Faces", "Female", "Male", "Uncertain", "Manual", "Reason"]
@@ -64,23 +69,21 @@ class BatchRow:
     relative: str
     status: str = core_batch.QUEUED
     message: str = ""
-    result: ImageResult | None = None
+    summary: PhotoSummary | None = None  # the result's counts; the result is in the spill
 
     def count(self, gender: str | None = None) -> int | None:
-        if self.result is None or self.result.error:
+        if self.summary is None or self.summary.error:
             return None
-        if gender is None:
-            return len(self.result.faces)
-        return sum(1 for f in self.result.faces if f.gender == gender)
+        return self.summary.faces if gender is None else self.summary.count(gender)
 
     def manual(self) -> int | None:
-        if self.result is None or self.result.error:
+        if self.summary is None or self.summary.error:
             return None
-        return sum(1 for f in self.result.faces if f.manual)
+        return self.summary.manual
 
     def status_text(self) -> str:
-        if self.status in (core_batch.DONE, core_batch.UNCHANGED) and self.result is not None:
-            n = len(self.result.faces)
+        if self.status in (core_batch.DONE, core_batch.UNCHANGED) and self.summary is not None:
+            n = self.summary.faces
             text = f"{n} face{'s' if n != 1 else ''}"
             return text + (" (unchanged)" if self.status == core_batch.UNCHANGED else "")
         if self.status == core_batch.ERROR:
@@ -92,11 +95,18 @@ class BatchModel(QAbstractTableModel):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.rows: list[BatchRow] = []
+        self.spill = ResultSpill()
 
     def set_rows(self, rows: list[BatchRow]) -> None:
         self.beginResetModel()
         self.rows = rows
+        self.spill.close()
+        self.spill = ResultSpill()
         self.endResetModel()
+
+    def result_of(self, index: int) -> ImageResult | None:
+        """The row's full result, read back from the spill (None before it finished)."""
+        return self.spill.get(index) if 0 <= index < len(self.rows) else None
 
     def update(self, index: int, status: str, message: str, result: ImageResult | None) -> None:
         if not 0 <= index < len(self.rows):
@@ -104,7 +114,8 @@ class BatchModel(QAbstractTableModel):
         row = self.rows[index]
         row.status, row.message = status, message
         if result is not None:
-            row.result = result
+            self.spill.put(index, result)
+            row.summary = PhotoSummary.of(result)
         emit(self.dataChanged, self.index(index, 0), self.index(index, len(COLUMNS) - 1))
 
     def set_result(self, index: int, result: ImageResult) -> None:
@@ -164,7 +175,7 @@ class BatchFilterProxy(QSortFilterProxyModel):
             return True
         model = self.sourceModel()
         row: BatchRow = model.rows[source_row]  # type: ignore[attr-defined]
-        return row.result is not None and self._filter(row.result)
+        return row.summary is not None and self._filter(row.summary)
 
 
 class BatchPanel(QWidget):

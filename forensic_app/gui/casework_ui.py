@@ -227,13 +227,14 @@ class CaseworkUi(QObject):
         if not 0 <= index < len(rows) or self.w.busy:
             return
         row = rows[index]
-        has_result = row.result is not None and row.result.error is None
+        stored = self.panel.model.result_of(index)  # read back from disk, a fresh copy
+        has_result = stored is not None and stored.error is None
 
         def show_result() -> None:  # once the photo is shown (a large one loads in background)
             self.review_row = index
             doc = self.w.doc
-            if has_result and doc.image is not None and row.result.sha256 == doc.image.sha256:
-                result = copy.deepcopy(row.result)
+            if has_result and doc.image is not None and stored.sha256 == doc.image.sha256:
+                result = stored
                 result.path = doc.image.path
                 doc.set_result(result)
                 if doc.faces:
@@ -241,7 +242,7 @@ class CaseworkUi(QObject):
             elif has_result and doc.image is not None:
                 self.w.show_error("Photo changed since the batch",
                                   f"{row.path}: its SHA-256 is now {doc.image.sha256}, the batch "
-                                  f"analysed {row.result.sha256}. Re-analyse it.")
+                                  f"analysed {stored.sha256}. Re-analyse it.")
             self.panel.select_row(index)
             self.w._update_actions()
 
