@@ -128,8 +128,12 @@ class BatchModel(QAbstractTableModel):
     def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802, B008
         return 0 if parent.isValid() else len(COLUMNS)
 
-    def headerData(self, section: int, orientation: Qt.Orientation,  # noqa: N802
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def headerData(
+        self,
+        section: int,
+        orientation: Qt.Orientation,  # noqa: N802
+        role: int = Qt.ItemDataRole.DisplayRole,
+    ) -> Any:
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return COLUMNS[section]
         return None
@@ -140,9 +144,17 @@ class BatchModel(QAbstractTableModel):
         row = self.rows[index.row()]
         col = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
-            values = [row.index + 1, row.relative, row.status_text(), row.count(),
-                      row.count("female"), row.count("male"), row.count("uncertain"), row.manual(),
-                      row.message if row.status == core_batch.ERROR else ""]
+            values = [
+                row.index + 1,
+                row.relative,
+                row.status_text(),
+                row.count(),
+                row.count("female"),
+                row.count("male"),
+                row.count("uncertain"),
+                row.manual(),
+                row.message if row.status == core_batch.ERROR else "",
+            ]
             v = values[col]
             return "" if v is None else v
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -277,8 +289,10 @@ class BatchPanel(QWidget):
         self.eta_label.setText("  ".join(parts))
 
     def visible_rows(self) -> list[BatchRow]:
-        return [self.proxy.data(self.proxy.index(r, 0), Qt.ItemDataRole.UserRole)
-                for r in range(self.proxy.rowCount())]
+        return [
+            self.proxy.data(self.proxy.index(r, 0), Qt.ItemDataRole.UserRole)
+            for r in range(self.proxy.rowCount())
+        ]
 
     def set_filter_index(self, i: int) -> None:
         self.filter_box.setCurrentIndex(i)

@@ -58,11 +58,14 @@ class NewCaseDialog(QDialog):
         form.addRow("Examiner", self.examiner)
         # Wide enough for the placeholder and (up to a limit) the folder, so nothing is cut.
         fm = self.fontMetrics()
-        text_w = max(fm.horizontalAdvance(self.examiner.placeholderText()) + 40,
-                     min(fm.horizontalAdvance(folder) + 20, 640))
+        text_w = max(
+            fm.horizontalAdvance(self.examiner.placeholderText()) + 40,
+            min(fm.horizontalAdvance(folder) + 20, 640),
+        )
         self.setMinimumWidth(text_w + fm.horizontalAdvance("Case folder") + 60)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
-                                   | QDialogButtonBox.StandardButton.Cancel)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         form.addRow(buttons)
@@ -108,26 +111,48 @@ class CaseworkUi(QObject):
 
     def _build_actions(self) -> None:
         w = self.w
-        self.act_open_folder = self._act("Open &folder (batch)…", self.open_folder_dialog,
-                                         "Ctrl+Shift+O", "Analyse every photo in a folder")
+        self.act_open_folder = self._act(
+            "Open &folder (batch)…",
+            self.open_folder_dialog,
+            "Ctrl+Shift+O",
+            "Analyse every photo in a folder",
+        )
         self.act_open_folder.setIconText("Folder\u2026")
-        self.act_cancel_batch = self._act("Cancel &batch", self.batch.cancel, "Ctrl+Shift+Esc",
-                                          "Stop the batch after the current photo")
-        self.act_new_case = self._act("&New case…", self.new_case_dialog, "Ctrl+Shift+N",
-                                      "Create a case folder with an audit log")
-        self.act_open_case = self._act("&Open case…", self.open_case_dialog, None,
-                                       "Open an existing case folder")
+        self.act_cancel_batch = self._act(
+            "Cancel &batch",
+            self.batch.cancel,
+            "Ctrl+Shift+Esc",
+            "Stop the batch after the current photo",
+        )
+        self.act_new_case = self._act(
+            "&New case…",
+            self.new_case_dialog,
+            "Ctrl+Shift+N",
+            "Create a case folder with an audit log",
+        )
+        self.act_open_case = self._act(
+            "&Open case…", self.open_case_dialog, None, "Open an existing case folder"
+        )
         self.act_close_case = self._act("&Close case", self.cases.close_case)
-        self.act_report_html = self._act("Export case report (&HTML)…", self.report_html_dialog,
-                                         "Ctrl+Shift+R",
-                                         "Self-contained HTML report; input hashes re-checked")
+        self.act_report_html = self._act(
+            "Export case report (&HTML)…",
+            self.report_html_dialog,
+            "Ctrl+Shift+R",
+            "Self-contained HTML report; input hashes re-checked",
+        )
         self.act_report_pdf = self._act("Export case report (&PDF)…", self.report_pdf_dialog)
         w.file_menu.insertAction(w.recent_menu.menuAction(), self.act_open_folder)
         w.file_menu.insertAction(w.act_next, self.act_cancel_batch)
         case_menu = QMenu("&Case", w)
         w.menuBar().insertMenu(w.help_menu.menuAction(), case_menu)
-        for act in (self.act_new_case, self.act_open_case, self.act_close_case, None,
-                    self.act_report_html, self.act_report_pdf):
+        for act in (
+            self.act_new_case,
+            self.act_open_case,
+            self.act_close_case,
+            None,
+            self.act_report_html,
+            self.act_report_pdf,
+        ):
             if act is None:
                 case_menu.addSeparator()
             else:
@@ -147,8 +172,9 @@ class CaseworkUi(QObject):
 
     # ---- batch -------------------------------------------------------------------------
     def open_folder_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self.w, "Open folder of photos",
-                                                  self.w.prefs.last_dir or str(Path.home()))
+        folder = QFileDialog.getExistingDirectory(
+            self.w, "Open folder of photos", self.w.prefs.last_dir or str(Path.home())
+        )
         if folder:
             self.open_folder(folder)
 
@@ -164,13 +190,18 @@ class CaseworkUi(QObject):
         excluded = [case.root] if case is not None else []
 
         def work(cancelled, progress):
-            return scan_inputs([folder], recursive=True, exclude_dirs=excluded,
-                               exclude_reason="inside the open case folder")
+            return scan_inputs(
+                [folder],
+                recursive=True,
+                exclude_dirs=excluded,
+                exclude_reason="inside the open case folder",
+            )
 
         task = Task(work, name="folder walk", parent=self)
         task.succeeded.connect(lambda scan: self._folder_listed(folder, scan, case))
         task.failed.connect(
-            lambda message, _details: self.w.show_error("Cannot read the folder", message))
+            lambda message, _details: self.w.show_error("Cannot read the folder", message)
+        )
         task.finished.connect(self._walk_finished)
         self.walk_task = task
         self.w.statusBar().showMessage(f"Listing the photos in {folder}…")
@@ -240,9 +271,11 @@ class CaseworkUi(QObject):
                 if doc.faces:
                     self.w.select_face(0, source="auto")
             elif has_result and doc.image is not None:
-                self.w.show_error("Photo changed since the batch",
-                                  f"{row.path}: its SHA-256 is now {doc.image.sha256}, the batch "
-                                  f"analysed {stored.sha256}. Re-analyse it.")
+                self.w.show_error(
+                    "Photo changed since the batch",
+                    f"{row.path}: its SHA-256 is now {doc.image.sha256}, the batch "
+                    f"analysed {stored.sha256}. Re-analyse it.",
+                )
             self.panel.select_row(index)
             self.w._update_actions()
 
@@ -293,8 +326,9 @@ class CaseworkUi(QObject):
             self.w.show_error("Cannot create the case", str(exc))
 
     def open_case_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self.w, "Open case folder",
-                                                  self.w.prefs.last_case_dir or "")
+        folder = QFileDialog.getExistingDirectory(
+            self.w, "Open case folder", self.w.prefs.last_case_dir or ""
+        )
         if not folder:
             return
         try:
@@ -311,9 +345,12 @@ class CaseworkUi(QObject):
         case = self.cases.case
         if case is None:
             return
-        path, _ = QFileDialog.getSaveFileName(self.w, "Export case report (HTML)",
-                                              str(case.root / "report.html"),
-                                              "HTML report (*.html)")
+        path, _ = QFileDialog.getSaveFileName(
+            self.w,
+            "Export case report (HTML)",
+            str(case.root / "report.html"),
+            "HTML report (*.html)",
+        )
         if path:
             self.export_html(path)
 
@@ -325,8 +362,9 @@ class CaseworkUi(QObject):
         case = self.cases.case
         if case is None:
             return
-        path, _ = QFileDialog.getSaveFileName(self.w, "Export case report (PDF)",
-                                              str(case.root / "report.pdf"), "PDF (*.pdf)")
+        path, _ = QFileDialog.getSaveFileName(
+            self.w, "Export case report (PDF)", str(case.root / "report.pdf"), "PDF (*.pdf)"
+        )
         if path:
             self.export_pdf(path)
 
@@ -372,11 +410,15 @@ class CaseworkUi(QObject):
             return
         text = "\n".join(i.describe() for i in issues[:20])
         more = f"\n… and {len(issues) - 20} more" if len(issues) > 20 else ""
-        log.error("INTEGRITY: %d input photo(s) changed or missing since they were opened",
-                  len(issues))
-        QMessageBox.warning(self.w, "Input photos changed or missing",
-                            "The SHA-256 of these photos no longer matches the hash taken when "
-                            f"they were opened. The report says so.\n\n{text}{more}")
+        log.error(
+            "INTEGRITY: %d input photo(s) changed or missing since they were opened", len(issues)
+        )
+        QMessageBox.warning(
+            self.w,
+            "Input photos changed or missing",
+            "The SHA-256 of these photos no longer matches the hash taken when "
+            f"they were opened. The report says so.\n\n{text}{more}",
+        )
 
     def _warn_case_findings(self, check) -> None:
         """The case's own files (audit log, manifest, records, copies) did not verify."""
@@ -385,9 +427,12 @@ class CaseworkUi(QObject):
         text = "\n".join(f.describe() for f in check.findings[:20])
         more = f"\n… and {len(check.findings) - 20} more" if len(check.findings) > 20 else ""
         log.error("INTEGRITY: %d case file problem(s)", len(check.findings))
-        QMessageBox.warning(self.w, "Case files do not verify",
-                            "These files of the case are not as the tool recorded them in the "
-                            f"audit log. The report says so.\n\n{text}{more}")
+        QMessageBox.warning(
+            self.w,
+            "Case files do not verify",
+            "These files of the case are not as the tool recorded them in the "
+            f"audit log. The report says so.\n\n{text}{more}",
+        )
 
     # ---- state -------------------------------------------------------------------------
     def update_actions(self) -> None:

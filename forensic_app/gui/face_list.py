@@ -92,9 +92,13 @@ class FaceList(QListWidget):
         if self.count() == 0 and self._placeholder:
             painter = QPainter(self.viewport())
             painter.setPen(self.palette().color(self.palette().ColorRole.PlaceholderText))
-            painter.drawText(self.viewport().rect().adjusted(8, 8, -8, -8),
-                             Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop
-                             | Qt.TextFlag.TextWordWrap, self._placeholder)
+            painter.drawText(
+                self.viewport().rect().adjusted(8, 8, -8, -8),
+                Qt.AlignmentFlag.AlignHCenter
+                | Qt.AlignmentFlag.AlignTop
+                | Qt.TextFlag.TextWordWrap,
+                self._placeholder,
+            )
             painter.end()
 
     def set_faces(self, rgb: np.ndarray | None, faces: list[Face], selected: int = -1) -> None:
