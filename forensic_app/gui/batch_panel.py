@@ -12,7 +12,7 @@ any size costs a few hundred bytes per photo (docs/adr/0009-onnxruntime-memory.m
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +70,15 @@ class BatchRow:
     status: str = core_batch.QUEUED
     message: str = ""
     summary: PhotoSummary | None = None  # the result's counts; the result is in the spill
+    #: The model's spill (set by BatchModel.set_rows); ``result`` reads the row's result from it.
+    spill: ResultSpill | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def result(self) -> ImageResult | None:
+        """The full result, read back from disk (a fresh copy each time; None until finished)."""
+        if self.spill is None or self.summary is None:
+            return None
+        return self.spill.get(self.index)
 
     def count(self, gender: str | None = None) -> int | None:
         if self.summary is None or self.summary.error:
@@ -102,6 +111,8 @@ class BatchModel(QAbstractTableModel):
         self.rows = rows
         self.spill.close()
         self.spill = ResultSpill()
+        for row in rows:
+            row.spill = self.spill
         self.endResetModel()
 
     def result_of(self, index: int) -> ImageResult | None:

@@ -26,7 +26,7 @@ def test_batch_rows_are_summaries_and_review_reads_the_spill(qtbot, make_window,
     rows = ui.panel.model.rows
     assert len(rows) == 12 and all(r.status == "done" for r in rows)
     assert all(isinstance(r.summary, PhotoSummary) for r in rows)
-    assert not any(isinstance(v, ImageResult) for r in rows for v in vars(r).values())
+    assert not any(isinstance(v, ImageResult) for r in rows for v in vars(r).values())  # on disk
     assert all(item.result is None for item in ui.batch.last_outcome.items)
     assert len(ui.panel.model.spill) == 12
 
