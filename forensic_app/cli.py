@@ -531,7 +531,7 @@ def cmd_analyze(
         try:
             store.prepare()
         except OSError as exc:
-            stderr.write(f"error: cannot use output folder {args.out}: {exc}\n")
+            stderr.write(f"error: cannot use output folder {display(args.out)}: {display(exc)}\n")
             return EXIT_FAILED
 
     outcome = _run_batch(

@@ -107,13 +107,20 @@ class OutputFolder:
         """Create the folder (and its state folder); raises OSError with the reason.
 
         Temp files an interrupted run left in the state folder are removed (the files they were
-        meant to replace are intact). The folder gets the ownership marker (core/ownership.py).
+        meant to replace are intact). The folder gets the ownership marker (core/ownership.py)
+        first: a folder holding a state folder the tool cannot vouch for (planted) raises
+        ForeignStateError and nothing in it is touched.
         """
-        self.records.mkdir(parents=True, exist_ok=True)
-        # A folder that refuses the marker refuses every output too: each photo then fails
-        # with its reason ("result not saved") while the analysis itself is still reported.
-        with contextlib.suppress(OSError):
+        self.root.mkdir(parents=True, exist_ok=True)
+        try:
             ownership.mark(self.root, ownership.KIND_OUTPUT)
+        except ownership.ForeignStateError:
+            raise
+        except OSError:
+            # A folder that refuses the marker refuses every output too: each photo then fails
+            # with its reason ("result not saved") while the analysis itself is still reported.
+            pass
+        self.records.mkdir(parents=True, exist_ok=True)
         for name in os.listdir(self.records):
             if name.startswith(".") and name.endswith(".tmp"):
                 with contextlib.suppress(OSError):

@@ -1,0 +1,122 @@
+"""Red-team attacks on the command line (issue 17), each reproduced and now refused.
+
+Every test plays a hostile party who prepared the evidence (or the output folder) and asserts
+the real outcome: evidence bytes unchanged, the photo analysed, the exit status and message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+from pathlib import Path
+
+import pytest
+from fake_engine import FakeEngine, make_photo
+
+from forensic_app.cli import main
+from forensic_app.core import ownership
+
+
+def run(argv, engine=None, stdout=None, stderr=None):
+    out = io.StringIO() if stdout is None else stdout
+    err = io.StringIO() if stderr is None else stderr
+    engine = engine or FakeEngine()
+    rc = main(argv, engine_factory=lambda a: engine, stdout=out, stderr=err)
+    text = lambda s: s.getvalue() if isinstance(s, io.StringIO) else ""  # noqa: E731
+    return rc, text(out), text(err)
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def here(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def plant_state(folder: Path, owned=(".forensic_app",), listed=()) -> list[Path]:
+    """What anyone can write with the public source: a marker and a ledger in the tool's
+    format, listing ``listed`` files with their true size and SHA-256 (no key)."""
+    state = folder / ".forensic_app"
+    state.mkdir(parents=True, exist_ok=True)
+    marker = state / "owner.json"
+    marker.write_text(json.dumps({"tool": "forensic_app", "kind": "case", "owned": list(owned)}))
+    ledger = state / "written.jsonl"
+    ledger.write_text(
+        "".join(
+            json.dumps({"path": p.name, "size": p.stat().st_size, "sha256": sha(p)}) + "\n"
+            for p in listed
+        )
+    )
+    return [marker, ledger]
+
+
+def test_planted_ledger_neither_hides_nor_lets_the_tool_overwrite_evidence(here):
+    """The attack: ev/x.annotated.jpg is evidence, a planted ledger lists it with its true
+    SHA-256. It was skipped as "written by this tool" and then replaced by x.jpg's annotated
+    copy (exit 0). Now it is analysed, and the folder is refused as an output folder."""
+    make_photo(Path("ev/x.jpg"), color=(200, 30, 30))
+    evidence = make_photo(Path("ev/x.annotated.jpg"), color=(30, 30, 200))
+    planted = plant_state(Path("ev"), listed=[evidence])
+    before = {p: sha(p) for p in [evidence, *planted]}
+
+    rc, out, err = run(["analyze", "ev", "--out", "ev"])
+    assert rc == 1
+    assert "cannot use output folder" in err and "not written by this tool" in err
+    assert {p: sha(p) for p in before} == before  # evidence and planted files untouched
+    assert sorted(p.name for p in Path("ev").iterdir()) == [
+        ".forensic_app",
+        "x.annotated.jpg",
+        "x.jpg",
+    ]
+
+    rc, out, err = run(["analyze", "ev", "--json", "doc.json"])
+    assert rc == 0, err
+    doc = json.loads(Path("doc.json").read_text())
+    assert sorted(Path(i["path"]).name for i in doc["images"]) == ["x.annotated.jpg", "x.jpg"]
+    assert not [s for s in doc["skipped"] if "written by this tool" in s["reason"]]
+
+
+def test_planted_marker_owning_a_subfolder_does_not_hide_it(here):
+    """The attack: a marker saying ``photos/`` is owned hid the whole subfolder from -r."""
+    make_photo(Path("ev/a.jpg"))
+    hidden = make_photo(Path("ev/photos/b.jpg"), color=(30, 30, 200))
+    make_photo(Path("ev/.forensic_app/c.jpg"))  # even inside a planted state folder
+    plant_state(Path("ev"), owned=[".forensic_app", "photos"])
+    rc, out, err = run(["analyze", "ev", "-r", "--json", "doc.json"])
+    assert rc == 0, err
+    doc = json.loads(Path("doc.json").read_text())
+    names = sorted(os.path.relpath(i["path"], "ev") for i in doc["images"])
+    assert names == [os.path.join(".forensic_app", "c.jpg"), "a.jpg", str(hidden.relative_to("ev"))]
+
+
+def test_own_outputs_are_still_known_on_a_rerun(here):
+    """The key-vouched ledger keeps the documented workflow: ``--out`` = the input folder."""
+    make_photo(Path("ev/x.jpg"))
+    assert run(["analyze", "ev", "--out", "ev"])[0] == 0
+    ledger = Path("ev/.forensic_app/written.jsonl").read_text().splitlines()
+    assert all("mac" in json.loads(line) for line in ledger)
+    rc, out, err = run(["analyze", "ev", "--out", "ev", "--json", "doc.json"])
+    assert rc == 0, err
+    doc = json.loads(Path("doc.json").read_text())
+    assert [Path(i["path"]).name for i in doc["images"]] == ["x.jpg"]
+
+
+def test_another_users_key_vouches_for_nothing(here, monkeypatch, tmp_path):
+    """Outputs written under another key (another installation) are evidence, never replaced."""
+    make_photo(Path("ev/x.jpg"))
+    assert run(["analyze", "ev", "--out", "ev"])[0] == 0
+    copy = Path("ev/x.annotated.jpg")
+    before = sha(copy)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "other-user"))
+    assert ownership.read_marker("ev") is None
+    rc, out, err = run(["analyze", "ev", "--json", "doc.json"])
+    assert rc == 0, err
+    doc = json.loads(Path("doc.json").read_text())
+    assert sorted(Path(i["path"]).name for i in doc["images"]) == ["x.annotated.jpg", "x.jpg"]
+    assert run(["analyze", "ev", "--out", "ev"])[0] == 1
+    assert sha(copy) == before
