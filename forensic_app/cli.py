@@ -501,6 +501,8 @@ def cmd_analyze(
     settings = settings_from_args(args)
     if args.json == "-" and args.csv == "-":
         raise UsageError("--json - and --csv - cannot both write to stdout")
+    if "-" in (args.json, args.csv) and getattr(stdout, "closed_by_shell", False):
+        raise UsageError("standard output is closed: the results of '-' would be lost")
     photos, preset, skipped = _collect(args)
     if not photos:
         _print_skipped(skipped, stderr)
@@ -822,6 +824,15 @@ def _setup_logging(stderr: TextIO, verbose: bool) -> None:
     root.setLevel(logging.INFO if verbose else logging.WARNING)
 
 
+class _ClosedStream(io.StringIO):
+    """Stands in for a standard stream the shell closed; what is written to it is dropped."""
+
+    closed_by_shell = True
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+
 def main(
     argv: Sequence[str] | None = None,
     *,
@@ -830,8 +841,10 @@ def main(
     stderr: TextIO | None = None,
 ) -> int:
     """Run the command line; returns the exit status (never calls sys.exit itself)."""
-    stdout = stdout or sys.stdout
-    stderr = stderr or sys.stderr
+    # A closed stdout/stderr (``>&-``) leaves sys.stdout None: messages then go nowhere, but
+    # the run still writes its files; ``--json -``/``--csv -`` are refused before any work.
+    stdout = stdout or sys.stdout or _ClosedStream()
+    stderr = stderr or sys.stderr or _ClosedStream()
     parser = build_parser()
     try:
         old_out, old_err = sys.stdout, sys.stderr

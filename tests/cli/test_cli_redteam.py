@@ -120,3 +120,25 @@ def test_another_users_key_vouches_for_nothing(here, monkeypatch, tmp_path):
     assert sorted(Path(i["path"]).name for i in doc["images"]) == ["x.annotated.jpg", "x.jpg"]
     assert run(["analyze", "ev", "--out", "ev"])[0] == 1
     assert sha(copy) == before
+
+
+@pytest.mark.parametrize("closed", ["stdout", "stderr"])
+def test_closed_standard_stream_neither_crashes_nor_loses_results(here, monkeypatch, closed):
+    """The attack: ``analyze x.jpg >&-`` (or ``2>&-``) died with an AttributeError traceback
+    after the analysis, before the summary; ``--json -`` into a closed stdout lost everything."""
+    make_photo(Path("ev/a.jpg"))
+    monkeypatch.setattr("sys." + closed, None)
+    streams = {"stdout": None, "stderr": None}
+    other = io.StringIO()
+    streams["stderr" if closed == "stdout" else "stdout"] = other
+    engine = FakeEngine()
+    argv = ["analyze", "ev/a.jpg", "nope.jpg", "--json", "doc.json"]
+    rc = main(argv, engine_factory=lambda a: engine, **streams)
+    assert rc == 1  # nope.jpg failed; a.jpg is in the document all the same
+    doc = json.loads(Path("doc.json").read_text())
+    assert [bool(i.get("error")) for i in doc["images"]] == [False, True]
+    if closed == "stdout":
+        rc = main(
+            ["analyze", "ev/a.jpg", "--json", "-"], engine_factory=lambda a: engine, stderr=other
+        )
+        assert rc == 2 and "standard output is closed" in other.getvalue()
