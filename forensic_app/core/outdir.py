@@ -33,12 +33,28 @@ STATE_DIR = ownership.STATE_DIR
 #: Suffixes the annotated copy keeps; any other input is written as PNG (lossless, universal).
 WRITABLE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
 RECORD_VERSION = 1
+#: Longest output file name in bytes: the usual 255-byte file-system limit less what an atomic
+#: write adds for its temp file (``.NAME.xxxxxxxx.tmp``, core/atomic.py).
+MAX_NAME_BYTES = 255 - 16
+
+
+def _fit(stem: str, tail: str) -> str:
+    """``stem`` shortened so ``stem + tail`` fits :data:`MAX_NAME_BYTES`, with a hash of the
+    full stem so shortened names stay distinct (evidence may be named up to 255 bytes)."""
+    if len(os.fsencode(stem + tail)) <= MAX_NAME_BYTES:
+        return stem
+    digest = hashlib.sha256(os.fsencode(stem)).hexdigest()[:8]
+    budget = MAX_NAME_BYTES - len(os.fsencode(tail)) - len(digest) - 1
+    cut = stem
+    while len(os.fsencode(cut)) > budget:
+        cut = cut[:-1]
+    return f"{cut}~{digest}"
 
 
 def annotated_name(relative: str, tag: str = "") -> str:
     rel = Path(relative)
     suffix = rel.suffix.lower() if rel.suffix.lower() in WRITABLE_SUFFIXES else ".png"
-    stem = rel.stem + (f"-{tag}" if tag else "")
+    stem = _fit(rel.stem + (f"-{tag}" if tag else ""), ANNOTATED_TAG + suffix)
     parent = rel.parent
     # A relative path never climbs out of the output folder.
     parts = [p for p in parent.parts if p not in ("..", ".", "/", "\\") and not Path(p).anchor]

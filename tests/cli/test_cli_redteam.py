@@ -142,3 +142,19 @@ def test_closed_standard_stream_neither_crashes_nor_loses_results(here, monkeypa
             ["analyze", "ev/a.jpg", "--json", "-"], engine_factory=lambda a: engine, stderr=other
         )
         assert rc == 2 and "standard output is closed" in other.getvalue()
+
+
+def test_photo_with_a_255_byte_name_gets_its_annotated_copy(here):
+    """The attack: evidence named with the full 255 bytes (multi-byte letters too): its
+    annotated copy's name was too long, so every run failed that photo ("result not saved")."""
+    long_ascii = "n" * 251 + ".jpg"
+    long_utf8 = "é" * 125 + ".jpg"  # 250 + 4 bytes
+    for name in (long_ascii, long_utf8):
+        make_photo(Path("ev") / name)
+    rc, out, err = run(["analyze", "ev", "--out", "out", "--json", "doc.json"])
+    assert rc == 0, err
+    copies = sorted(p.name for p in Path("out").iterdir() if p.is_file())
+    assert len(copies) == 2 and all(c.endswith(".annotated.jpg") for c in copies)
+    assert all(len(os.fsencode(c)) <= 255 - 16 for c in copies)
+    rc, out, err = run(["analyze", "ev", "--out", "out"])  # the rerun reuses them
+    assert rc == 0 and "2 unchanged (skipped)" in out, out
