@@ -51,6 +51,13 @@ def _fit(stem: str, tail: str) -> str:
     return f"{cut}~{digest}"
 
 
+def _inside(folder: Path, root: Path) -> bool:
+    """True when ``folder`` (links resolved) is ``root`` or below it: a symbolic link to a
+    subfolder must not carry a write into another folder (it may hold evidence)."""
+    real, top = os.path.realpath(folder), os.path.realpath(root)
+    return real == top or real.startswith(top.rstrip(os.sep) + os.sep)
+
+
 def annotated_name(relative: str, tag: str = "") -> str:
     rel = Path(relative)
     suffix = rel.suffix.lower() if rel.suffix.lower() in WRITABLE_SUFFIXES else ".png"
@@ -184,6 +191,11 @@ class OutputFolder:
                 f"refusing to write {display(target)}: a file the tool did not write is there"
             )
         target.parent.mkdir(parents=True, exist_ok=True)
+        if not _inside(target.parent, self.root):
+            raise atomic.ProtectedFileError(
+                f"refusing to write {display(target)}: its folder is a link leading out of "
+                f"the output folder {display(self.root)}"
+            )
         save_annotated(image.rgb, result.faces, target, protected=[item.path])
         ownership.record_file(self.root, target)  # the ledger: this copy is ours, not evidence
         self.written[item.path] = target

@@ -158,3 +158,18 @@ def test_photo_with_a_255_byte_name_gets_its_annotated_copy(here):
     assert all(len(os.fsencode(c)) <= 255 - 16 for c in copies)
     rc, out, err = run(["analyze", "ev", "--out", "out"])  # the rerun reuses them
     assert rc == 0 and "2 unchanged (skipped)" in out, out
+
+
+def test_a_linked_subfolder_of_the_output_folder_never_carries_a_write_out(here):
+    """The attack: ``out/sub`` is a symbolic link to another folder; the annotated copy of
+    ``ev/sub/y.jpg`` was written through it into that folder (exit 0)."""
+    make_photo(Path("ev/sub/y.jpg"))
+    Path("out").mkdir()
+    Path("elsewhere").mkdir()
+    os.symlink(Path("elsewhere").resolve(), "out/sub")
+    rc, out, err = run(["analyze", "ev", "-r", "--out", "out", "--json", "doc.json"])
+    assert rc == 1
+    assert list(Path("elsewhere").iterdir()) == []
+    assert "leading out of the output folder" in out
+    doc = json.loads(Path("doc.json").read_text())
+    assert len(doc["images"]) == 1 and doc["images"][0]["faces"]  # the analysis is kept
