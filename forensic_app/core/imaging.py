@@ -166,11 +166,27 @@ def open_regular(path: str | Path, max_bytes: int | None | bool = True) -> io.Bu
         raise
 
 
+class FileChangedError(OSError):
+    """The file gave more bytes than its size said (it grew while read, or it is a kernel
+    pseudo-file such as ``/proc/self/pagemap`` whose size reads 0 but whose content is endless)."""
+
+
 def sha256_path(path: str | Path, chunk: int = 1 << 20) -> str:
-    """SHA-256 (hex) of a regular file's bytes, read in chunks (no size limit: streamed)."""
+    """SHA-256 (hex) of a regular file's bytes, read in chunks (no size limit: streamed).
+
+    Reading stops one byte past the size ``fstat`` gave: a link to an endless pseudo-file
+    (regular, size 0) used to make ``case verify`` read forever.
+    """
     h = hashlib.sha256()
     with open_regular(path, max_bytes=None) as fh:
-        while block := fh.read(chunk):
+        left = os.fstat(fh.fileno()).st_size
+        while block := fh.read(min(chunk, left + 1)):
+            left -= len(block)
+            if left < 0:
+                raise FileChangedError(
+                    f"{path} gave more bytes than its size: it changed while read or is not a "
+                    "real file; not hashed"
+                )
             h.update(block)
     return h.hexdigest()
 

@@ -173,3 +173,16 @@ def test_a_linked_subfolder_of_the_output_folder_never_carries_a_write_out(here)
     assert "leading out of the output folder" in out
     doc = json.loads(Path("doc.json").read_text())
     assert len(doc["images"]) == 1 and doc["images"][0]["faces"]  # the analysis is kept
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/pagemap"), reason="needs Linux /proc")
+def test_photo_replaced_by_a_link_to_an_endless_pseudo_file_fails_verify_at_once(here):
+    """The attack: after a batch, ev/a.jpg becomes a link to /proc/self/pagemap (a regular
+    file of size 0 whose content never ends): ``case verify`` read it forever."""
+    make_photo(Path("ev/a.jpg"))
+    assert run(["batch", "ev", "--case", "case"])[0] == 0
+    Path("ev/a.jpg").unlink()
+    os.symlink("/proc/self/pagemap", "ev/a.jpg")
+    rc, out, err = run(["case", "verify", "--case", "case"])
+    assert rc == 4
+    assert "a.jpg: UNREADABLE" in out
