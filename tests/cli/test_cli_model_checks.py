@@ -85,6 +85,31 @@ def test_explicit_gender_model_without_manifest_runs_and_says_unverified(models,
     assert "UNVERIFIED" in err and str(chosen.name) in err
 
 
+def test_model_with_a_planted_manifest_beside_it_is_still_unverified(
+    models, make_gender_model, tmp_path
+):
+    """Red-team: an altered model in its own folder with a manifest.json listing its hash
+    (what its supplier can write) ran as verified, without any warning."""
+    evil = tmp_path / "evil"
+    evil.mkdir()
+    chosen = make_gender_model(evil / "g.onnx", gain=-1.0)  # flipped perceived genders
+    (evil / "manifest.json").write_text(json.dumps({"g.onnx": {"sha256": sha(chosen)}}))
+    argv = ["analyze", "a.jpg", "--models", str(models), "--gender-model", str(chosen)]
+    rc, out, err = run([*argv, "--json", "-"])
+    assert rc == 0, err
+    unverified = {m["role"]: m.get("unverified") for m in json.loads(out)["models"]}
+    assert unverified["detector"] is None  # the installation's manifest vouches for it
+    assert "listed only in" in unverified["gender"] and "UNVERIFIED" in err
+    # A copy of the installed model, anywhere, is vouched for by the installation's hash.
+    copy = tmp_path / "copy.onnx"
+    copy.write_bytes((models / GENDER_FILE).read_bytes())
+    argv = ["analyze", "a.jpg", "--models", str(models), "--gender-model", str(copy)]
+    rc, out, err = run([*argv, "--json", "-"])
+    assert rc == 0, err
+    assert all(m.get("unverified") is None for m in json.loads(out)["models"])
+    assert "UNVERIFIED" not in err
+
+
 BAD_METADATA = [
     {"temperature": "0"},
     {"temperature": "-1.5"},
