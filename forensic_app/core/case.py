@@ -47,8 +47,9 @@ from typing import Any
 from forensic_app import __version__
 from forensic_app.core import atomic, audit, ownership
 from forensic_app.core.audit import AuditLog, AuditWriteError, sha256_hex, utc_now
-from forensic_app.core.caselock import CaseBusyError, CaseLock
+from forensic_app.core.caselock import HOLDER_FILE, LOCK_FILE, CaseBusyError, CaseLock
 from forensic_app.core.caseschema import manifest_problem, record_problem
+from forensic_app.core.names import display
 from forensic_app.core.results import ImageResult, face_number
 from forensic_app.core.settings import AnalysisSettings
 
@@ -247,13 +248,29 @@ class Case:
         settings: AnalysisSettings | None = None,
         wait: bool | float = False,
     ) -> Case:
-        """Make a new case folder (it may exist but must not already hold a case).
+        """Make a new case folder (it may exist but must not already hold a case or any other
+        file: a case made in an evidence folder appended its audit log to an evidence file
+        named ``audit.jsonl`` and its report replaced an evidence ``report.html``).
 
         The writer lock is taken before the manifest is looked for, so two processes creating
         the same case cannot both write one: the second finds the first's manifest (or waits)
         and gets a :class:`CaseError`.
         """
         root = Path(root)
+        # What a failed create or a concurrent creator leaves; anything else may be evidence.
+        own = {RESULTS_DIR, ANNOTATED_DIR, ownership.STATE_DIR, LOCK_FILE, HOLDER_FILE}
+        with contextlib.suppress(OSError):
+            others = [
+                e.name
+                for e in os.scandir(root)
+                if e.name not in own and not (e.name.startswith(".") and e.name.endswith(".tmp"))
+            ]
+            if others and not (root / CASE_FILE).exists():
+                raise CaseError(
+                    f"{display(root)} is not empty ({len(others)} entries, e.g. "
+                    f"{display(sorted(others)[0])}): a new case needs a new or empty folder, so "
+                    "case files never mix with or replace other files (evidence included)"
+                )
         try:
             root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

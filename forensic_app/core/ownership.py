@@ -116,7 +116,7 @@ def mark(root: str | Path, kind: str, owned: Iterable[str] = ()) -> None:
     path = marker_path(root)
     current = read_marker(root)
     state = path.parent
-    if current is None and (os.path.islink(state) or (state.exists() and any(state.iterdir()))):
+    if current is None and _holds_files(state):
         raise ForeignStateError(
             f"{state} was not written by this tool for this user (planted, or made by another "
             "installation); it is left untouched and the folder is not used for outputs"
@@ -131,6 +131,18 @@ def mark(root: str | Path, kind: str, owned: Iterable[str] = ()) -> None:
         data[MAC_FIELD] = mac
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic.write_text_atomic(path, json.dumps(data, indent=2) + "\n")
+
+
+def _holds_files(state: Path) -> bool:
+    """True when a state folder is a link or holds any file or link: something to vouch for
+    (a planted resume record could pass off a forged result as "unchanged"). Empty folders,
+    left by a run that stopped early, hold nothing."""
+    if os.path.islink(state):
+        return True
+    for top, dirs, files in os.walk(state):
+        if files or any(os.path.islink(os.path.join(top, d)) for d in dirs):
+            return True
+    return False
 
 
 def read_marker(folder: str | Path) -> dict[str, Any] | None:

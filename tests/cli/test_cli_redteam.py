@@ -186,3 +186,47 @@ def test_photo_replaced_by_a_link_to_an_endless_pseudo_file_fails_verify_at_once
     rc, out, err = run(["case", "verify", "--case", "case"])
     assert rc == 4
     assert "a.jpg: UNREADABLE" in out
+
+
+def test_a_new_case_is_never_made_among_other_files(here):
+    """The attack: ``batch ev --case ev`` where the evidence folder holds ``audit.jsonl`` and
+    ``report.html``: the case's audit log was appended to the first and ``report`` replaced the
+    second (exit 0)."""
+    make_photo(Path("ev/a.jpg"))
+    Path("ev/report.html").write_text("<html>evidence page</html>")
+    Path("ev/audit.jsonl").write_text('{"evidence": 1}\n')
+    before = {p: sha(p) for p in Path("ev").iterdir()}
+    rc, out, err = run(["batch", "ev", "--case", "ev"])
+    assert rc == 1
+    assert "is not empty" in err and "new or empty folder" in err
+    assert {p: sha(p) for p in Path("ev").iterdir()} == before
+    assert run(["report", "--case", "ev"])[0] == 2  # no case was made there
+    assert {p: sha(p) for p in Path("ev").iterdir()} == before
+    Path("new-case").mkdir()  # an empty folder is fine
+    assert run(["batch", "ev", "--case", "new-case"])[0] == 0
+
+
+def test_planted_resume_record_cannot_pass_off_a_forged_result(here, monkeypatch, tmp_path):
+    """The attack: the suspect runs the public tool on their own machine, edits the resume
+    record of x.jpg to "no faces" and leaves the ``.forensic_app`` folder (no marker, or
+    theirs) in the evidence folder; ``analyze ev --out ev`` reported the forged result as
+    "unchanged (skipped)" without analysing the photo."""
+    make_photo(Path("ev/x.jpg"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "suspect"))
+    assert run(["analyze", "ev", "--out", "ev"])[0] == 0
+    (record,) = Path("ev/.forensic_app/results").glob("*.json")
+    data = json.loads(record.read_text())
+    data["result"]["faces"] = []
+    record.write_text(json.dumps(data))
+    Path("ev/.forensic_app/owner.json").unlink()  # no marker at all: still refused
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "examiner"))
+    before = {p: sha(p) for p in Path("ev").rglob("*") if p.is_file()}
+    rc, out, err = run(["analyze", "ev", "--out", "ev", "--json", "doc.json"])
+    assert rc == 1 and "cannot use output folder" in err
+    assert not Path("doc.json").exists()
+    assert {p: sha(p) for p in Path("ev").rglob("*") if p.is_file()} == before
+    rc, out, err = run(["analyze", "ev", "--out", "fresh", "--json", "doc.json"])
+    assert rc == 0, err
+    doc = json.loads(Path("doc.json").read_text())
+    x = next(i for i in doc["images"] if i["path"].endswith("x.jpg"))
+    assert len(x["faces"]) == 1 and "unchanged" not in out  # analysed, not the forgery
