@@ -437,7 +437,8 @@ def _warn_unverified(engine: Any, stderr: TextIO) -> None:
     for m in _engine_models(engine):
         if getattr(m, "unverified", None):
             stderr.write(
-                f"warning: {m.role} model {display(m.path)} is UNVERIFIED ({m.unverified}); "
+                f"warning: {m.role} model {display(m.path)} is UNVERIFIED "
+                f"({display(m.unverified)}); "
                 f"SHA-256 {m.sha256}\n"
             )
 
@@ -597,7 +598,7 @@ def _print_summary(
     )
     stream.write("summary: " + ", ".join(parts) + "\n")
     if out_dir:
-        stream.write(f"annotated copies in {out_dir}\n")
+        stream.write(f"annotated copies in {display(out_dir)}\n")
     stream.flush()
 
 
@@ -610,11 +611,12 @@ def cmd_info(
     stdout.write(f"execution provider: {getattr(engine, 'provider', '?')}\n")
     for m in _engine_models(engine):
         stdout.write(
-            f"{m.role}: {m.name} {m.version or ''}\n  {m.path}\n  SHA-256 {m.sha256}\n"
+            f"{display(m.role)}: {display(m.name)} {display(m.version or '')}\n"
+            f"  {display(m.path)}\n  SHA-256 {m.sha256}\n"
             f"  precision {getattr(m, 'precision', 'fp32')}\n"
         )
     for note in getattr(engine, "notes", []) or []:
-        stdout.write(f"note: {note}\n")
+        stdout.write(f"note: {display(note)}\n")
     return EXIT_OK
 
 
@@ -713,7 +715,7 @@ def cmd_report(
     else:
         outcome = write_report(case, args.out, generated_by=args.examiner, log=not args.no_log)
         stdout.write(
-            f"report written: {outcome.path} ({outcome.photos} photos, {outcome.faces} "
+            f"report written: {display(outcome.path)} ({outcome.photos} photos, {outcome.faces} "
             f"faces, SHA-256 {outcome.sha256})\n"
         )
     check = outcome.verification

@@ -110,6 +110,18 @@ def test_model_with_a_planted_manifest_beside_it_is_still_unverified(
     assert "UNVERIFIED" not in err
 
 
+def test_info_shows_a_hostile_model_name_escaped(models, make_gender_model):
+    """Red-team: model_name/model_version come from the model file's metadata; ``info``
+    printed them raw, so a model could drive the terminal."""
+    chosen = make_gender_model(
+        metadata={"model_name": "m\x1b[2J\u202e", "model_version": "1\x1b]0;t\x07"}
+    )
+    rc, out, err = run(["info", "--models", str(models), "--gender-model", str(chosen)])
+    assert rc == 0, err
+    assert "\x1b" not in out + err and "\u202e" not in out + err
+    assert "m\\x1b[2J\\u202e 1\\x1b]0;t\\x07" in out
+
+
 BAD_METADATA = [
     {"temperature": "0"},
     {"temperature": "-1.5"},

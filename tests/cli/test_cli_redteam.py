@@ -230,3 +230,15 @@ def test_planted_resume_record_cannot_pass_off_a_forged_result(here, monkeypatch
     doc = json.loads(Path("doc.json").read_text())
     x = next(i for i in doc["images"] if i["path"].endswith("x.jpg"))
     assert len(x["faces"]) == 1 and "unchanged" not in out  # analysed, not the forgery
+
+
+def test_case_name_from_a_handed_over_case_never_drives_the_terminal(here):
+    """The attack: a case folder from the other side names itself with a clear-screen and a
+    window-title escape; ``case verify`` printed it raw."""
+    make_photo(Path("ev/a.jpg"))
+    hostile = "Op\x1b[2J\x1b]0;pwned\x07\u202e"
+    assert run(["batch", "ev", "--case", "case", "--name", hostile])[0] == 0
+    rc, out, err = run(["case", "verify", "--case", "case"])
+    assert rc == 0, out + err
+    assert "\x1b" not in out + err and "\u202e" not in out + err
+    assert "case: Op\\x1b[2J\\x1b]0;pwned\\x07\\u202e" in out
