@@ -10,6 +10,7 @@ through Python's ``open`` (not ``cv2.imread``), so any character in a path works
 from __future__ import annotations
 
 import hashlib
+import importlib
 import io
 import os
 import stat
@@ -35,13 +36,20 @@ IMAGE_SUFFIXES: frozenset[str] = frozenset(
     }
 )  # fmt: skip
 
-try:  # HEIC/HEIF (iPhone photos); AVIF is built into Pillow >= 11.
-    import pillow_heif
-
-    pillow_heif.register_heif_opener()
-    HEIF_SUPPORT = True
-except ImportError:  # pragma: no cover - a broken install; such files get a clear error
-    HEIF_SUPPORT = False
+# HEIC/HEIF (iPhone photos); AVIF is built into Pillow >= 11. The runtime decoder is pi-heif,
+# the decode-only build of pillow-heif: the same libheif/libde265, without the GPL-2.0 x265
+# encoder that pillow-heif's wheel bundles (reading photos needs no encoder). pillow-heif, kept
+# in the test extra to *write* HEIC test files, is used only when pi-heif is absent (imported
+# by name, so the bundle's analysis never pulls it in; packaging/bundle.py excludes it too).
+HEIF_DECODER: str | None = None
+for _name in ("pi_heif", "pillow_heif"):
+    try:
+        importlib.import_module(_name).register_heif_opener()
+    except ImportError:  # pragma: no cover - depends on what is installed
+        continue
+    HEIF_DECODER = _name
+    break
+HEIF_SUPPORT = HEIF_DECODER is not None  # False: a broken install; such files get a clear error
 
 # We check the pixel count ourselves (``max_pixels``) before decoding; Pillow's warning for
 # images between its own limit and twice that limit would only be noise.
