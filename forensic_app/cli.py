@@ -425,7 +425,7 @@ def _write_output(target: str, text: str, stdout: TextIO, inputs: Sequence[str])
         stdout.flush()
         return
     atomic.refuse_overwrite_of(target, inputs)
-    atomic.write_text_atomic(target, text)
+    atomic.write_named_output(target, text)
 
 
 def _engine_models(engine: Any) -> list[Any]:

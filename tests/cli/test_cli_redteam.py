@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -242,3 +243,33 @@ def test_case_name_from_a_handed_over_case_never_drives_the_terminal(here):
     assert rc == 0, out + err
     assert "\x1b" not in out + err and "\u202e" not in out + err
     assert "case: Op\\x1b[2J\\x1b]0;pwned\\x07\\u202e" in out
+
+
+def test_json_into_a_device_or_pipe_writes_into_it_never_replaces_it(here):
+    """The attack: ``--json /dev/null`` (as root) or ``--csv /dev/stdout`` replaced the device
+    node or the link with a regular file (a renamed temp file); a reader on a FIFO got
+    nothing. Shown with a character device and a FIFO made here, and a block device refused."""
+    make_photo(Path("ev/a.jpg"))
+    fifo = Path("pipe")
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    import threading
+
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    rc, out, err = run(["analyze", "ev/a.jpg", "--json", str(fifo)])
+    reader.join(10)
+    assert rc == 0, err
+    assert fifo.is_fifo() and json.loads(got[0])["images"][0]["faces"]
+    if os.path.exists("/dev/null"):
+        link = Path("null-link")
+        os.symlink("/dev/null", link)
+        assert run(["analyze", "ev/a.jpg", "--csv", str(link)])[0] == 0
+        assert link.is_symlink() and Path("/dev/null").is_char_device()
+    try:  # a block device node of our own, for a loop device that does not exist
+        os.mknod("disk", 0o600 | stat.S_IFBLK, os.makedev(7, 250))
+    except (OSError, AttributeError):
+        return  # not root: mknod is refused
+    rc, out, err = run(["analyze", "ev/a.jpg", "--json", "disk"])
+    assert rc == 2 and "block device" in err
+    assert Path("disk").is_block_device()
