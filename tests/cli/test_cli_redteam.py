@@ -273,3 +273,16 @@ def test_json_into_a_device_or_pipe_writes_into_it_never_replaces_it(here):
     rc, out, err = run(["analyze", "ev/a.jpg", "--json", "disk"])
     assert rc == 2 and "block device" in err
     assert Path("disk").is_block_device()
+
+
+def test_a_link_to_a_photo_already_listed_is_said_not_dropped_silently(here):
+    """The attack: ``ev/link.jpg`` is a link to ``ev/a.jpg``; the duplicate was dropped
+    without a word (JSON ``skipped`` empty, "1 photo"), hiding that the folder holds it."""
+    make_photo(Path("ev/a.jpg"))
+    os.symlink("a.jpg", "ev/link.jpg")
+    rc, out, err = run(["analyze", "ev", "ev/a.jpg", "--json", "doc.json"])
+    assert rc == 0, err
+    doc = json.loads(Path("doc.json").read_text())
+    assert [Path(i["path"]).name for i in doc["images"]] == ["a.jpg"]
+    same = sorted(Path(s["path"]).name for s in doc["skipped"] if "same file as" in s["reason"])
+    assert same == ["link.jpg"]  # the same path named twice is simply one photo
