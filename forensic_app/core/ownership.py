@@ -117,9 +117,12 @@ def mark(root: str | Path, kind: str, owned: Iterable[str] = ()) -> None:
     current = read_marker(root)
     state = path.parent
     if current is None and _holds_files(state):
+        from forensic_app.core.paths import config_dir
+
+        why = "" if _key() else f" (this user's key {config_dir() / KEY_FILE} is unavailable)"
         raise ForeignStateError(
             f"{state} was not written by this tool for this user (planted, or made by another "
-            "installation); it is left untouched and the folder is not used for outputs"
+            f"installation){why}; it is left untouched and the folder is not used for outputs"
         )
     current = current or {}
     owned_all = sorted({STATE_DIR, *current.get("owned", []), *owned})
