@@ -465,7 +465,7 @@ def _print_skipped(skipped: Sequence[Any], stream: TextIO) -> None:
         return
     stream.write(f"skipped {len(skipped)} file{'s' if len(skipped) != 1 else ''} (not analysed):\n")
     for s in skipped:
-        stream.write(f"  {display(s.path)}: {s.reason}\n")
+        stream.write(f"  {display(s.path)}: {display(s.reason)}\n")
     stream.flush()
 
 

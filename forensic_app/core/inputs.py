@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from forensic_app.core import imaging
-from forensic_app.core.names import display, encode_name
+from forensic_app.core.names import display, encode_name, text_safe
 from forensic_app.core.ownership import OwnedFolders
 
 
@@ -45,7 +45,8 @@ class SkippedFile:
     reason: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {**encode_name("path", self.path), "reason": self.reason}
+        # The reason may quote a folder (a marked root): never a name that breaks UTF-8.
+        return {**encode_name("path", self.path), "reason": text_safe(self.reason)}
 
 
 @dataclass

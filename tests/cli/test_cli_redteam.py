@@ -286,3 +286,19 @@ def test_a_link_to_a_photo_already_listed_is_said_not_dropped_silently(here):
     assert [Path(i["path"]).name for i in doc["images"]] == ["a.jpg"]
     same = sorted(Path(s["path"]).name for s in doc["skipped"] if "same file as" in s["reason"])
     assert same == ["link.jpg"]  # the same path named twice is simply one photo
+
+
+def test_skip_reason_quoting_a_hostile_folder_name_neither_crashes_nor_escapes(here):
+    """The attack: an output folder named with an undecodable byte and an escape, inside the
+    evidence tree; the next run's skip reason quoted it ("written by this tool into ...") and
+    ``--json`` died with UnicodeEncodeError (every result lost); stdout got the escape raw."""
+    make_photo(Path("ev/a.jpg"))
+    hostile = os.fsdecode(b"ev/o\xff\x1b[31m")
+    assert run(["analyze", "ev", "--out", hostile])[0] == 0
+    rc, out, err = run(["analyze", "ev", "-r", "--json", "doc.json"])
+    assert rc == 0, err
+    assert "\x1b" not in out + err
+    doc = json.loads(Path("doc.json").read_text(encoding="utf-8"))
+    assert [Path(i["path"]).name for i in doc["images"]] == ["a.jpg"]
+    reasons = [s["reason"] for s in doc["skipped"]]
+    assert any("written by this tool" in r and "\\xff" in r for r in reasons), reasons
