@@ -868,7 +868,7 @@ def main(
         stderr.write(f"forensic-app: error: {exc}\n")
         return EXIT_USAGE
     except ModelError as exc:
-        stderr.write(f"forensic-app: model error: {exc}\n")
+        stderr.write(f"forensic-app: model error: {display(exc)}\n")
         return EXIT_MODEL
     except atomic.ProtectedFileError as exc:
         stderr.write(f"forensic-app: error: {display(exc)}\n")

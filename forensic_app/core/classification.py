@@ -84,7 +84,12 @@ class GenderClassifier:
         threads: int | None = None,
     ) -> None:
         self.path = Path(model_path)
-        self.session, self.provider = make_session(self.path, providers, threads, "gender model")
+        try:  # bytes, not the path: onnxruntime cannot open a name that is not valid UTF-8
+            raw = self.path.read_bytes()
+        except OSError as exc:
+            raise ModelError(f"cannot read gender model {self.path}: {exc}") from exc
+        label = f"gender model {self.path}"
+        self.session, self.provider = make_session(raw, providers, threads, label)
         meta = dict(self.session.get_modelmeta().custom_metadata_map)
         self.spec = parse_gender_metadata(meta)
         inputs = self.session.get_inputs()

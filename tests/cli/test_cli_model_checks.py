@@ -122,6 +122,23 @@ def test_info_shows_a_hostile_model_name_escaped(models, make_gender_model):
     assert "m\\x1b[2J\\u202e 1\\x1b]0;t\\x07" in out
 
 
+def test_model_file_with_a_hostile_name_loads_and_round_trips(models, make_gender_model, tmp_path):
+    """Red-team: a gender model named with an undecodable byte and an escape could not be
+    loaded (onnxruntime takes only str paths: exit 3 with a pybind dump), and its path would
+    have broken the JSON document."""
+    raw = os.fsencode(tmp_path) + b"/g\xff\x1b[31m.onnx"
+    chosen = make_gender_model(Path(os.fsdecode(raw)), input_size=16)
+    argv = ["analyze", "a.jpg", "--models", str(models), "--gender-model", str(chosen)]
+    rc, out, err = run([*argv, "--json", "-"])
+    assert rc == 0, err
+    assert "\x1b" not in err
+    from forensic_app.core.results import AnalysisDocument
+
+    doc = AnalysisDocument.from_dict(json.loads(out))
+    gender = next(m for m in doc.models if m.role == "gender")
+    assert os.fsencode(gender.path) == raw and gender.unverified
+
+
 BAD_METADATA = [
     {"temperature": "0"},
     {"temperature": "-1.5"},
