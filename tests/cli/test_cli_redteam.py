@@ -302,3 +302,16 @@ def test_skip_reason_quoting_a_hostile_folder_name_neither_crashes_nor_escapes(h
     assert [Path(i["path"]).name for i in doc["images"]] == ["a.jpg"]
     reasons = [s["reason"] for s in doc["skipped"]]
     assert any("written by this tool" in r and "\\xff" in r for r in reasons), reasons
+
+
+def test_fifo_planted_as_an_annotated_copy_never_hangs_verify(here):
+    """The attack: a handed-over case whose annotated copy was replaced by a FIFO:
+    ``case verify`` blocked forever opening it."""
+    make_photo(Path("ev/a.jpg"))
+    assert run(["batch", "ev", "--case", "case"])[0] == 0
+    (copy,) = Path("case/annotated").iterdir()
+    copy.unlink()
+    os.mkfifo(copy)
+    rc, out, err = run(["case", "verify", "--case", "case"])
+    assert rc == 4
+    assert copy.name in out and "not a regular file" in out
