@@ -179,6 +179,19 @@ class FileChangedError(OSError):
     pseudo-file such as ``/proc/self/pagemap`` whose size reads 0 but whose content is endless)."""
 
 
+def read_regular(path: str | Path) -> bytes:
+    """All bytes of a regular file (a case's own file: log, record), read like
+    :func:`sha256_path`: never a FIFO or device, never past the size ``fstat`` gave."""
+    with open_regular(path, max_bytes=None) as fh:
+        size = os.fstat(fh.fileno()).st_size
+        data = fh.read(size + 1)
+    if len(data) > size:
+        raise FileChangedError(
+            f"{path} gave more bytes than its size: it changed while read or is not a real file"
+        )
+    return data
+
+
 def sha256_path(path: str | Path, chunk: int = 1 << 20) -> str:
     """SHA-256 (hex) of a regular file's bytes, read in chunks (no size limit: streamed).
 

@@ -315,3 +315,15 @@ def test_fifo_planted_as_an_annotated_copy_never_hangs_verify(here):
     rc, out, err = run(["case", "verify", "--case", "case"])
     assert rc == 4
     assert copy.name in out and "not a regular file" in out
+
+
+def test_fifo_planted_as_the_audit_log_never_hangs_verify(here):
+    """The attack: the case's audit.jsonl replaced by a FIFO: ``case verify`` blocked."""
+    make_photo(Path("ev/a.jpg"))
+    assert run(["batch", "ev", "--case", "case"])[0] == 0
+    log = Path("case/audit.jsonl")
+    log.unlink()
+    os.mkfifo(log)
+    rc, out, err = run(["case", "verify", "--case", "case"])
+    assert rc == 4
+    assert "audit" in out + err and log.is_fifo()
