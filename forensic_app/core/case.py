@@ -49,6 +49,7 @@ from forensic_app.core import atomic, audit, ownership
 from forensic_app.core.audit import AuditLog, AuditWriteError, sha256_hex, utc_now
 from forensic_app.core.caselock import HOLDER_FILE, LOCK_FILE, CaseBusyError, CaseLock
 from forensic_app.core.caseschema import manifest_problem, record_problem
+from forensic_app.core.imaging import read_regular
 from forensic_app.core.names import display
 from forensic_app.core.results import ImageResult, face_number
 from forensic_app.core.settings import AnalysisSettings
@@ -322,7 +323,7 @@ class Case:
         root = Path(root)
         path = root / CASE_FILE
         try:
-            manifest = json.loads(path.read_text(encoding="utf-8"))
+            manifest = json.loads(read_regular(path).decode("utf-8"))  # never blocks on a FIFO
         except FileNotFoundError:
             raise CaseError(f"{root} is not a case folder (no {CASE_FILE})") from None
         except (OSError, ValueError) as exc:
@@ -545,7 +546,7 @@ class Case:
         """The record ``results/<name>``; None when absent, :class:`RecordError` when unusable."""
         path = self._record_path(name)
         try:
-            data = json.loads(path.read_bytes().decode("utf-8"))
+            data = json.loads(read_regular(path).decode("utf-8"))  # never blocks on a FIFO
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -614,7 +615,7 @@ class Case:
             return self.load_record(name)
         except RecordError:
             try:
-                data = self._record_path(name).read_bytes()
+                data = read_regular(self._record_path(name))
             except OSError:
                 return None
             rel, digest = self._archive_bytes(Path(name).stem, "unreadable", data)

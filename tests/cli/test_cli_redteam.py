@@ -327,3 +327,22 @@ def test_fifo_planted_as_the_audit_log_never_hangs_verify(here):
     rc, out, err = run(["case", "verify", "--case", "case"])
     assert rc == 4
     assert "audit" in out + err and log.is_fifo()
+
+
+@pytest.mark.parametrize("planted", ["record", "manifest"])
+def test_fifo_planted_as_a_record_or_the_manifest_never_hangs(here, planted):
+    """The attack: a case record (results/<sha>.json) or case.json replaced by a FIFO:
+    ``case verify`` and ``report`` blocked forever reading it."""
+    make_photo(Path("ev/a.jpg"))
+    assert run(["batch", "ev", "--case", "case"])[0] == 0
+    if planted == "record":
+        (target,) = Path("case/results").glob("*.json")
+    else:
+        target = Path("case/case.json")
+    target.unlink()
+    os.mkfifo(target)
+    rc, out, err = run(["case", "verify", "--case", "case"])
+    assert rc == 4, out + err
+    rc, out, err = run(["report", "--case", "case", "--out", "r.html"])
+    assert rc in (2, 4), out + err
+    assert target.is_fifo()
