@@ -504,6 +504,10 @@ def cmd_analyze(
         raise UsageError("--json - and --csv - cannot both write to stdout")
     if "-" in (args.json, args.csv) and getattr(stdout, "closed_by_shell", False):
         raise UsageError("standard output is closed: the results of '-' would be lost")
+    if args.json and args.csv and "-" not in (args.json, args.csv):
+        same = os.path.realpath(args.json) == os.path.realpath(args.csv)
+        if same or atomic.same_existing_file(args.json, args.csv):
+            raise UsageError("--json and --csv name the same file: one would replace the other")
     photos, preset, skipped = _collect(args)
     if not photos:
         _print_skipped(skipped, stderr)

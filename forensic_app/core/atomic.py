@@ -30,6 +30,14 @@ def _same_file(a: Path, b: Path) -> bool:
     return os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b))
 
 
+def same_existing_file(a: str | Path, b: str | Path) -> bool:
+    """True when both exist and are one file (a hard link or another spelling included)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
 def refuse_overwrite_of(path: str | Path, protected: Iterable[str | Path]) -> None:
     """Raise ProtectedFileError if ``path`` is (a link to, or another spelling of) an input."""
     target = Path(path)

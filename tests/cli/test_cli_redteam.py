@@ -346,3 +346,15 @@ def test_fifo_planted_as_a_record_or_the_manifest_never_hangs(here, planted):
     rc, out, err = run(["report", "--case", "case", "--out", "r.html"])
     assert rc in (2, 4), out + err
     assert target.is_fifo()
+
+
+def test_json_and_csv_naming_one_file_is_refused_before_any_work(here):
+    """The attack: ``--json r.txt --csv r.txt`` (or a hard link of it): the CSV replaced the
+    JSON document and its results were lost, exit 0."""
+    make_photo(Path("ev/a.jpg"))
+    Path("r.txt").write_text("")
+    os.link("r.txt", "r-link.txt")
+    for other in ("r.txt", "./r.txt", "r-link.txt"):
+        rc, out, err = run(["analyze", "ev/a.jpg", "--json", "r.txt", "--csv", other])
+        assert rc == 2 and "name the same file" in err, err
+    assert Path("r.txt").read_text() == ""
