@@ -134,6 +134,17 @@ class OutputFolder:
         first: a folder holding a state folder the tool cannot vouch for (planted) raises
         ForeignStateError and nothing in it is touched.
         """
+        owned = ownership.OwnedFolders()
+        inside = owned.owned_folder_reason(os.fspath(self.root))
+        marker = ownership.read_marker(self.root)
+        if inside or (marker and marker.get("kind") == ownership.KIND_CASE):
+            # A case's own folders hold only what its audit log vouches for: copies written
+            # there would make the examiner's own case fail verification.
+            raise atomic.ProtectedFileError(
+                f"refusing to write into {display(self.root)}: it is "
+                + (inside or "a case folder")
+                + "; choose a folder outside the case"
+            )
         self.root.mkdir(parents=True, exist_ok=True)
         try:
             ownership.mark(self.root, ownership.KIND_OUTPUT)

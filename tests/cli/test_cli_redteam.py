@@ -358,3 +358,14 @@ def test_json_and_csv_naming_one_file_is_refused_before_any_work(here):
         rc, out, err = run(["analyze", "ev/a.jpg", "--json", "r.txt", "--csv", other])
         assert rc == 2 and "name the same file" in err, err
     assert Path("r.txt").read_text() == ""
+
+
+@pytest.mark.parametrize("inside", ["case", "case/annotated", "case/results/x"])
+def test_output_folder_inside_a_case_is_refused(here, inside):
+    """The mistake an opposing expert would exploit: ``analyze ev --out case/annotated``
+    wrote copies the audit log never vouched for, so the examiner's case failed verify."""
+    make_photo(Path("ev/a.jpg"))
+    assert run(["batch", "ev", "--case", "case"])[0] == 0
+    rc, out, err = run(["analyze", "ev", "--out", inside])
+    assert rc == 1 and "choose a folder outside the case" in err, err
+    assert run(["case", "verify", "--case", "case"])[0] == 0
