@@ -178,6 +178,25 @@ def _release_lock(lock: CaseLock) -> None:
     lock.release()
 
 
+def _refuse_other_files(root: Path) -> None:
+    """Raise CaseError when ``root`` holds no case yet but other files: a case made in an
+    evidence folder appended its log to an evidence ``audit.jsonl`` and its report replaced an
+    evidence ``report.html``. What a failed create or a concurrent creator leaves is allowed."""
+    own = {RESULTS_DIR, ANNOTATED_DIR, ownership.STATE_DIR, LOCK_FILE, HOLDER_FILE}
+    with contextlib.suppress(OSError):
+        others = [
+            e.name
+            for e in os.scandir(root)
+            if e.name not in own and not (e.name.startswith(".") and e.name.endswith(".tmp"))
+        ]
+        if others and not (root / CASE_FILE).exists():
+            raise CaseError(
+                f"{display(root)} is not empty ({len(others)} entries, e.g. "
+                f"{display(sorted(others)[0])}): a new case needs a new or empty folder, so "
+                "case files never mix with or replace other files (evidence included)"
+            )
+
+
 class Case:
     """A case folder: :meth:`create`, :meth:`open` or :meth:`open_or_create` it."""
 
@@ -258,20 +277,7 @@ class Case:
         and gets a :class:`CaseError`.
         """
         root = Path(root)
-        # What a failed create or a concurrent creator leaves; anything else may be evidence.
-        own = {RESULTS_DIR, ANNOTATED_DIR, ownership.STATE_DIR, LOCK_FILE, HOLDER_FILE}
-        with contextlib.suppress(OSError):
-            others = [
-                e.name
-                for e in os.scandir(root)
-                if e.name not in own and not (e.name.startswith(".") and e.name.endswith(".tmp"))
-            ]
-            if others and not (root / CASE_FILE).exists():
-                raise CaseError(
-                    f"{display(root)} is not empty ({len(others)} entries, e.g. "
-                    f"{display(sorted(others)[0])}): a new case needs a new or empty folder, so "
-                    "case files never mix with or replace other files (evidence included)"
-                )
+        _refuse_other_files(root)
         try:
             root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -456,6 +462,7 @@ class Case:
         root = Path(root)
         if not root.exists():
             return cls.create(root, name, examiner, engine, settings, wait)
+        _refuse_other_files(root)  # before the lock file is made among them
         lock = CaseLock(root)
         try:
             lock.acquire(wait)
