@@ -329,7 +329,11 @@ def decode_image_bytes(
                 f"{name} claims {width}x{height} = {width * height:,} pixels, more than the "
                 f"limit of {max_pixels:,}; refused as a possible decompression bomb"
             )
-        frames = getattr(im, "n_frames", 1) or 1
+        try:  # counting seeks through every frame: a corrupt later page raises anything
+            frames = getattr(im, "n_frames", 1) or 1
+        except Exception as exc:  # noqa: BLE001
+            frames = 1
+            notes.append(f"frame count unreadable ({exc}); only the first frame was analysed")
         if frames > 1:
             notes.append(f"{frames} frames/pages in file: only the first was analysed")
         try:
