@@ -448,7 +448,8 @@ def _warn_unverified(engine: Any, stderr: TextIO) -> None:
     for m in _engine_models(engine):
         if getattr(m, "unverified", None):
             stderr.write(
-                f"warning: {m.role} model {display(m.path)} is UNVERIFIED ({m.unverified}); "
+                f"warning: {m.role} model {display(m.path)} is UNVERIFIED "
+                f"({display(m.unverified)}); "
                 f"SHA-256 {m.sha256}\n"
             )
 
@@ -475,7 +476,7 @@ def _print_skipped(skipped: Sequence[Any], stream: TextIO) -> None:
         return
     stream.write(f"skipped {len(skipped)} file{'s' if len(skipped) != 1 else ''} (not analysed):\n")
     for s in skipped:
-        stream.write(f"  {display(s.path)}: {s.reason}\n")
+        stream.write(f"  {display(s.path)}: {display(s.reason)}\n")
     stream.flush()
 
 
@@ -518,6 +519,12 @@ def cmd_analyze(
     settings = settings_from_args(args)
     if args.json == "-" and args.csv == "-":
         raise UsageError("--json - and --csv - cannot both write to stdout")
+    if "-" in (args.json, args.csv) and getattr(stdout, "closed_by_shell", False):
+        raise UsageError("standard output is closed: the results of '-' would be lost")
+    if args.json and args.csv and "-" not in (args.json, args.csv):
+        same = os.path.realpath(args.json) == os.path.realpath(args.csv)
+        if same or atomic.same_existing_file(args.json, args.csv):
+            raise UsageError("--json and --csv name the same file: one would replace the other")
     photos, preset, skipped = _collect(args)
     if not photos:
         _print_skipped(skipped, stderr)
@@ -548,7 +555,7 @@ def cmd_analyze(
         try:
             store.prepare()
         except OSError as exc:
-            stderr.write(f"error: cannot use output folder {args.out}: {exc}\n")
+            stderr.write(f"error: cannot use output folder {display(args.out)}: {display(exc)}\n")
             return EXIT_FAILED
 
     with contextlib.ExitStack() as stack:
@@ -611,7 +618,7 @@ def _open_documents(args: argparse.Namespace, doc: Any, stack: contextlib.ExitSt
         if target == "-":
             fh = stack.enter_context(tempfile.TemporaryFile("w+", encoding="utf-8", newline=""))
         else:
-            raw = stack.enter_context(atomic.atomic_stream(target))
+            raw = stack.enter_context(atomic.named_output_stream(target))
             fh = io.TextIOWrapper(raw, encoding="utf-8", newline="")
             stack.callback(fh.detach)  # runs before atomic_stream's exit: flushes, keeps raw open
         writer = make(fh)
@@ -670,7 +677,7 @@ def _print_summary(
     )
     stream.write("summary: " + ", ".join(parts) + "\n")
     if out_dir:
-        stream.write(f"annotated copies in {out_dir}\n")
+        stream.write(f"annotated copies in {display(out_dir)}\n")
     stream.flush()
 
 
@@ -683,11 +690,12 @@ def cmd_info(
     stdout.write(f"execution provider: {getattr(engine, 'provider', '?')}\n")
     for m in _engine_models(engine):
         stdout.write(
-            f"{m.role}: {m.name} {m.version or ''}\n  {m.path}\n  SHA-256 {m.sha256}\n"
+            f"{display(m.role)}: {display(m.name)} {display(m.version or '')}\n"
+            f"  {display(m.path)}\n  SHA-256 {m.sha256}\n"
             f"  precision {getattr(m, 'precision', 'fp32')}\n"
         )
     for note in getattr(engine, "notes", []) or []:
-        stdout.write(f"note: {note}\n")
+        stdout.write(f"note: {display(note)}\n")
     return EXIT_OK
 
 
@@ -786,7 +794,7 @@ def cmd_report(
     else:
         outcome = write_report(case, args.out, generated_by=args.examiner, log=not args.no_log)
         stdout.write(
-            f"report written: {outcome.path} ({outcome.photos} photos, {outcome.faces} "
+            f"report written: {display(outcome.path)} ({outcome.photos} photos, {outcome.faces} "
             f"faces, SHA-256 {outcome.sha256})\n"
         )
     check = outcome.verification
@@ -897,6 +905,15 @@ def _setup_logging(stderr: TextIO, verbose: bool) -> None:
     root.setLevel(logging.INFO if verbose else logging.WARNING)
 
 
+class _ClosedStream(io.StringIO):
+    """Stands in for a standard stream the shell closed; what is written to it is dropped."""
+
+    closed_by_shell = True
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+
 def main(
     argv: Sequence[str] | None = None,
     *,
@@ -905,8 +922,10 @@ def main(
     stderr: TextIO | None = None,
 ) -> int:
     """Run the command line; returns the exit status (never calls sys.exit itself)."""
-    stdout = stdout or sys.stdout
-    stderr = stderr or sys.stderr
+    # A closed stdout/stderr (``>&-``) leaves sys.stdout None: messages then go nowhere, but
+    # the run still writes its files; ``--json -``/``--csv -`` are refused before any work.
+    stdout = stdout or sys.stdout or _ClosedStream()
+    stderr = stderr or sys.stderr or _ClosedStream()
     parser = build_parser()
     try:
         old_out, old_err = sys.stdout, sys.stderr
@@ -928,7 +947,7 @@ def main(
         stderr.write(f"forensic-app: error: {exc}\n")
         return EXIT_USAGE
     except ModelError as exc:
-        stderr.write(f"forensic-app: model error: {exc}\n")
+        stderr.write(f"forensic-app: model error: {display(exc)}\n")
         return EXIT_MODEL
     except atomic.ProtectedFileError as exc:
         stderr.write(f"forensic-app: error: {display(exc)}\n")

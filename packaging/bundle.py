@@ -35,6 +35,8 @@ PYTHON_EXCLUDES: tuple[str, ...] = (
     "setuptools", "pkg_resources", "wheel", "distutils", "lib2to3", "pydoc_data",
     "readline", "curses", "cv2.gapi", "onnx.reference", "onnxruntime.tools",
     "onnxruntime.transformers", "onnxruntime.quantization",
+    # pillow-heif bundles the GPL-2.0 x265 encoder; the app decodes HEIC with pi-heif.
+    "pillow_heif", "_pillow_heif",
 )
 
 #: PySide6 modules the app does not use (it is a QtWidgets app). Excluding them keeps their

@@ -104,8 +104,8 @@ def copyright_text() -> str:
         "Copyright: forensic_app developers",
         "License: proprietary",
         " Bundled third-party components (Qt/PySide6 under LGPLv3, onnxruntime under MIT,",
-        " OpenCV under Apache-2.0, NumPy and Pillow under BSD-style licences, pillow-heif under",
-        " BSD-3-Clause with libheif/libde265 under LGPLv3 and x265 under GPLv2) keep their own",
+        " OpenCV under Apache-2.0, NumPy and Pillow under BSD-style licences, pi-heif under",
+        " BSD-3-Clause with libheif/libde265 under LGPLv3; no HEVC encoder) keep their own",
         f" licences; their files are under {INSTALL_PREFIX}/_internal/.",
         "",
     ]

@@ -25,6 +25,21 @@ SHARED_DIR = REPO_ROOT.parent / "shared"
 DEV_EVAL_DIR = SHARED_DIR / "data" / "dev-eval"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_config_dir(tmp_path_factory: pytest.TempPathFactory):
+    """Keep the per-user ownership key (core/ownership.py) and preferences out of the real
+    home: every test session gets its own config folder (subprocesses inherit it)."""
+    import os
+
+    old = os.environ.get("XDG_CONFIG_HOME")
+    os.environ["XDG_CONFIG_HOME"] = str(tmp_path_factory.mktemp("config"))
+    yield
+    if old is None:
+        os.environ.pop("XDG_CONFIG_HOME", None)
+    else:
+        os.environ["XDG_CONFIG_HOME"] = old
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO_ROOT

@@ -124,6 +124,7 @@ class Engine:
                 raise ModelError(f"gender model file missing: {gpath}")
             own = modelstore.load_manifest(gpath.parent, required=False)
             g_sha, g_note = modelstore.check_model_file(gpath, own, must_be_listed=False)
+            g_note = modelstore.vouched_by_installation(gpath, g_sha, g_note, directory, manifest)
         detector = CenterFaceDetector(det_path, providers, threads)
         classifier = GenderClassifier(gpath, providers, threads)
         manifest = modelstore.load_manifest(directory, required=False) or {}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -27,6 +28,14 @@ def _same_file(a: Path, b: Path) -> bool:
     except OSError:
         pass
     return os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b))
+
+
+def same_existing_file(a: str | Path, b: str | Path) -> bool:
+    """True when both exist and are one file (a hard link or another spelling included)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def refuse_overwrite_of(path: str | Path, protected: Iterable[str | Path]) -> None:
@@ -88,6 +97,39 @@ def atomic_stream(path: str | Path) -> Iterator[BinaryIO]:
             os.unlink(tmp_name)
         raise
     _fsync_dir(folder)
+
+
+@contextlib.contextmanager
+def named_output_stream(path: str | Path) -> Iterator[BinaryIO]:
+    """Write a file the user named (``--json FILE``, ``report --out FILE``).
+
+    Why not always :func:`atomic_stream`: ``--json /dev/null``, ``--csv /dev/stdout`` or a
+    pipe (``>(jq .)``) name something that is not a file; replacing it by a renamed temp file
+    turned ``/dev/null`` (as root) or the ``/dev/stdout`` link into a regular file, and a reader
+    on a FIFO got nothing. A FIFO or character device is written into, as a shell redirection
+    would; a block device (an evidence disk), a folder or a socket is refused; anything else
+    (a regular file, nothing yet) is written atomically.
+    """
+    target = Path(path)
+    try:
+        mode = os.stat(target).st_mode
+    except OSError:
+        mode = None
+    if mode is not None and not stat.S_ISREG(mode):
+        if not (stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)):
+            kind = "a block device" if stat.S_ISBLK(mode) else "not a file"
+            raise ProtectedFileError(f"refusing to write {target}: it is {kind}")
+        with open(target, "wb") as fh:
+            yield fh
+        return
+    with atomic_stream(target) as fh:
+        yield fh
+
+
+def write_named_output(path: str | Path, text: str) -> None:
+    """UTF-8 text into a file the user named (see :func:`named_output_stream`)."""
+    with named_output_stream(path) as fh:
+        fh.write(text.encode("utf-8"))
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:

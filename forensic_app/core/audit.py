@@ -168,9 +168,11 @@ def read_audit(path: str | Path) -> AuditReadResult:
     """Parse a whole log into memory; never raises for bad content (a missing file reads as
     empty, ``exists`` False; an unreadable one sets ``read_error``). ``case verify`` streams
     the log instead (:class:`LogStream`)."""
+    from forensic_app.core.imaging import read_regular
+
     result = AuditReadResult()
     try:
-        data = Path(path).read_bytes()
+        data = read_regular(path)  # a FIFO planted as the log used to block verify forever
     except FileNotFoundError:
         result.exists = False
         return result
@@ -205,8 +207,13 @@ class LogStream:
         self.torn_tail: str | None = None
 
     def __iter__(self) -> Iterator[AuditLine]:
+        from forensic_app.core.imaging import open_regular
+
         try:
-            fh = open(self.path, "rb")  # noqa: SIM115 - closed by the with below
+            # Regular files only, opened without blocking (a FIFO planted as the log hung
+            # verify), and never read past the size fstat gave (an endless pseudo-file).
+            fh = open_regular(self.path, max_bytes=None)
+            left = os.fstat(fh.fileno()).st_size
         except FileNotFoundError:
             self.exists = False
             return
@@ -216,15 +223,28 @@ class LogStream:
         with fh:
             n = 0
             try:
-                while raw := fh.readline(_MAX_LINE):
+                while raw := fh.readline(min(_MAX_LINE, left + 1)):
+                    left -= len(raw)
+                    if left < 0:
+                        self.read_error = "the audit log gave more bytes than its size"
+                        return
                     n += 1
                     if raw.endswith(b"\n"):
                         yield parse_line(n, raw[:-1])
                     elif len(raw) < _MAX_LINE:
                         self.torn_tail = raw.decode("utf-8", "replace")
                     else:  # no entry is this long: skip to its end, report it
-                        while (rest := fh.readline(_MAX_LINE)) and not rest.endswith(b"\n"):
-                            pass
+                        while (rest := fh.readline(min(_MAX_LINE, left + 1))) and not (
+                            rest.endswith(b"\n")
+                        ):
+                            left -= len(rest)
+                            if left < 0:
+                                self.read_error = "the audit log gave more bytes than its size"
+                                return
+                        left -= len(rest)
+                        if left < 0:
+                            self.read_error = "the audit log gave more bytes than its size"
+                            return
                         yield AuditLine(n, raw, None, "longer than any entry (not read whole)")
             except OSError as exc:
                 self.read_error = f"the audit log cannot be read past line {n}: {exc}"

@@ -47,8 +47,10 @@ from typing import Any
 from forensic_app import __version__
 from forensic_app.core import atomic, audit, ownership
 from forensic_app.core.audit import AuditLog, AuditWriteError, sha256_hex, utc_now
-from forensic_app.core.caselock import CaseBusyError, CaseLock
+from forensic_app.core.caselock import HOLDER_FILE, LOCK_FILE, CaseBusyError, CaseLock
 from forensic_app.core.caseschema import manifest_problem, record_problem
+from forensic_app.core.imaging import read_regular
+from forensic_app.core.names import display
 from forensic_app.core.results import ImageResult, face_number
 from forensic_app.core.settings import AnalysisSettings
 
@@ -176,6 +178,25 @@ def _release_lock(lock: CaseLock) -> None:
     lock.release()
 
 
+def _refuse_other_files(root: Path) -> None:
+    """Raise CaseError when ``root`` holds no case yet but other files: a case made in an
+    evidence folder appended its log to an evidence ``audit.jsonl`` and its report replaced an
+    evidence ``report.html``. What a failed create or a concurrent creator leaves is allowed."""
+    own = {RESULTS_DIR, ANNOTATED_DIR, ownership.STATE_DIR, LOCK_FILE, HOLDER_FILE}
+    with contextlib.suppress(OSError):
+        others = [
+            e.name
+            for e in os.scandir(root)
+            if e.name not in own and not (e.name.startswith(".") and e.name.endswith(".tmp"))
+        ]
+        if others and not (root / CASE_FILE).exists():
+            raise CaseError(
+                f"{display(root)} is not empty ({len(others)} entries, e.g. "
+                f"{display(sorted(others)[0])}): a new case needs a new or empty folder, so "
+                "case files never mix with or replace other files (evidence included)"
+            )
+
+
 class Case:
     """A case folder: :meth:`create`, :meth:`open` or :meth:`open_or_create` it."""
 
@@ -247,13 +268,16 @@ class Case:
         settings: AnalysisSettings | None = None,
         wait: bool | float = False,
     ) -> Case:
-        """Make a new case folder (it may exist but must not already hold a case).
+        """Make a new case folder (it may exist but must not already hold a case or any other
+        file: a case made in an evidence folder appended its audit log to an evidence file
+        named ``audit.jsonl`` and its report replaced an evidence ``report.html``).
 
         The writer lock is taken before the manifest is looked for, so two processes creating
         the same case cannot both write one: the second finds the first's manifest (or waits)
         and gets a :class:`CaseError`.
         """
         root = Path(root)
+        _refuse_other_files(root)
         try:
             root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -305,7 +329,7 @@ class Case:
         root = Path(root)
         path = root / CASE_FILE
         try:
-            manifest = json.loads(path.read_text(encoding="utf-8"))
+            manifest = json.loads(read_regular(path).decode("utf-8"))  # never blocks on a FIFO
         except FileNotFoundError:
             raise CaseError(f"{root} is not a case folder (no {CASE_FILE})") from None
         except (OSError, ValueError) as exc:
@@ -438,6 +462,7 @@ class Case:
         root = Path(root)
         if not root.exists():
             return cls.create(root, name, examiner, engine, settings, wait)
+        _refuse_other_files(root)  # before the lock file is made among them
         lock = CaseLock(root)
         try:
             lock.acquire(wait)
@@ -528,7 +553,7 @@ class Case:
         """The record ``results/<name>``; None when absent, :class:`RecordError` when unusable."""
         path = self._record_path(name)
         try:
-            data = json.loads(path.read_bytes().decode("utf-8"))
+            data = json.loads(read_regular(path).decode("utf-8"))  # never blocks on a FIFO
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -597,7 +622,7 @@ class Case:
             return self.load_record(name)
         except RecordError:
             try:
-                data = self._record_path(name).read_bytes()
+                data = read_regular(self._record_path(name))
             except OSError:
                 return None
             rel, digest = self._archive_bytes(Path(name).stem, "unreadable", data)

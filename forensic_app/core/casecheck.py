@@ -12,7 +12,6 @@ See docs/adr/0007-tamper-evident-case.md.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -40,8 +39,6 @@ from forensic_app.core.case import (
     PhotoRecord,
 )
 from forensic_app.core.caselock import HOLDER_FILE, describe_holder, held_here, read_holder
-
-_CHUNK = 1 << 20
 
 
 @dataclass
@@ -129,11 +126,12 @@ class CaseVerification:
 
 
 def _hash_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(_CHUNK):
-            h.update(block)
-    return h.hexdigest()
+    """The one hashing function (core/imaging.py): regular files only, opened without
+    blocking, read no further than their size. A FIFO planted as an annotated copy made
+    ``case verify`` hang forever in ``open``."""
+    from forensic_app.core.imaging import sha256_path
+
+    return sha256_path(path)
 
 
 def _present_files(case: Case, v: CaseVerification) -> set[str]:

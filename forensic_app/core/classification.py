@@ -94,8 +94,13 @@ class GenderClassifier:
         threads: int | None = None,
     ) -> None:
         self.path = Path(model_path)
+        try:  # bytes, not the path: onnxruntime cannot open a name that is not valid UTF-8
+            raw = self.path.read_bytes()
+        except OSError as exc:
+            raise ModelError(f"cannot read gender model {self.path}: {exc}") from exc
+        label = f"gender model {self.path}"
         self.session, self.provider = make_session(
-            self.path, providers, threads, "gender model", memory=GENDER_MEMORY
+            raw, providers, threads, label, memory=GENDER_MEMORY
         )
         meta = dict(self.session.get_modelmeta().custom_metadata_map)
         self.spec = parse_gender_metadata(meta)

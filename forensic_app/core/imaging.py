@@ -10,6 +10,7 @@ through Python's ``open`` (not ``cv2.imread``), so any character in a path works
 from __future__ import annotations
 
 import hashlib
+import importlib
 import io
 import os
 import stat
@@ -35,13 +36,20 @@ IMAGE_SUFFIXES: frozenset[str] = frozenset(
     }
 )  # fmt: skip
 
-try:  # HEIC/HEIF (iPhone photos); AVIF is built into Pillow >= 11.
-    import pillow_heif
-
-    pillow_heif.register_heif_opener()
-    HEIF_SUPPORT = True
-except ImportError:  # pragma: no cover - a broken install; such files get a clear error
-    HEIF_SUPPORT = False
+# HEIC/HEIF (iPhone photos); AVIF is built into Pillow >= 11. The runtime decoder is pi-heif,
+# the decode-only build of pillow-heif: the same libheif/libde265, without the GPL-2.0 x265
+# encoder that pillow-heif's wheel bundles (reading photos needs no encoder). pillow-heif, kept
+# in the test extra to *write* HEIC test files, is used only when pi-heif is absent (imported
+# by name, so the bundle's analysis never pulls it in; packaging/bundle.py excludes it too).
+HEIF_DECODER: str | None = None
+for _name in ("pi_heif", "pillow_heif"):
+    try:
+        importlib.import_module(_name).register_heif_opener()
+    except ImportError:  # pragma: no cover - depends on what is installed
+        continue
+    HEIF_DECODER = _name
+    break
+HEIF_SUPPORT = HEIF_DECODER is not None  # False: a broken install; such files get a clear error
 
 # We check the pixel count ourselves (``max_pixels``) before decoding; Pillow's warning for
 # images between its own limit and twice that limit would only be noise.
@@ -166,11 +174,40 @@ def open_regular(path: str | Path, max_bytes: int | None | bool = True) -> io.Bu
         raise
 
 
+class FileChangedError(OSError):
+    """The file gave more bytes than its size said (it grew while read, or it is a kernel
+    pseudo-file such as ``/proc/self/pagemap`` whose size reads 0 but whose content is endless)."""
+
+
+def read_regular(path: str | Path) -> bytes:
+    """All bytes of a regular file (a case's own file: log, record), read like
+    :func:`sha256_path`: never a FIFO or device, never past the size ``fstat`` gave."""
+    with open_regular(path, max_bytes=None) as fh:
+        size = os.fstat(fh.fileno()).st_size
+        data = fh.read(size + 1)
+    if len(data) > size:
+        raise FileChangedError(
+            f"{path} gave more bytes than its size: it changed while read or is not a real file"
+        )
+    return data
+
+
 def sha256_path(path: str | Path, chunk: int = 1 << 20) -> str:
-    """SHA-256 (hex) of a regular file's bytes, read in chunks (no size limit: streamed)."""
+    """SHA-256 (hex) of a regular file's bytes, read in chunks (no size limit: streamed).
+
+    Reading stops one byte past the size ``fstat`` gave: a link to an endless pseudo-file
+    (regular, size 0) used to make ``case verify`` read forever.
+    """
     h = hashlib.sha256()
     with open_regular(path, max_bytes=None) as fh:
-        while block := fh.read(chunk):
+        left = os.fstat(fh.fileno()).st_size
+        while block := fh.read(min(chunk, left + 1)):
+            left -= len(block)
+            if left < 0:
+                raise FileChangedError(
+                    f"{path} gave more bytes than its size: it changed while read or is not a "
+                    "real file; not hashed"
+                )
             h.update(block)
     return h.hexdigest()
 
@@ -292,7 +329,11 @@ def decode_image_bytes(
                 f"{name} claims {width}x{height} = {width * height:,} pixels, more than the "
                 f"limit of {max_pixels:,}; refused as a possible decompression bomb"
             )
-        frames = getattr(im, "n_frames", 1) or 1
+        try:  # counting seeks through every frame: a corrupt later page raises anything
+            frames = getattr(im, "n_frames", 1) or 1
+        except Exception as exc:  # noqa: BLE001
+            frames = 1
+            notes.append(f"frame count unreadable ({exc}); only the first frame was analysed")
         if frames > 1:
             notes.append(f"{frames} frames/pages in file: only the first was analysed")
         try:

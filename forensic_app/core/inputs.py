@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from forensic_app.core import imaging
-from forensic_app.core.names import encode_name
+from forensic_app.core.names import display, encode_name, text_safe
 from forensic_app.core.ownership import OwnedFolders
 
 
@@ -45,7 +45,8 @@ class SkippedFile:
     reason: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {**encode_name("path", self.path), "reason": self.reason}
+        # The reason may quote a folder (a marked root): never a name that breaks UTF-8.
+        return {**encode_name("path", self.path), "reason": text_safe(self.reason)}
 
 
 @dataclass
@@ -105,20 +106,22 @@ def scan_inputs(
     excluded = [os.path.realpath(os.fspath(d)) for d in exclude_dirs]
     owned = OwnedFolders()
     scan = InputScan()
-    seen: set[str] = set()
+    seen: dict[str, str] = {}
+
+    def skip(path: str, reason: str) -> None:
+        scan.skipped.append(SkippedFile(path, reason))
 
     def add(photo: InputPhoto) -> None:
         try:
             key = os.path.normcase(os.path.realpath(photo.path))
         except (OSError, ValueError):
             key = photo.path
-        if key in seen:
+        if key in seen:  # a link to, or another spelling of, a photo already listed: said so
+            if photo.path != seen[key]:
+                skip(photo.path, f"same file as {display(seen[key])}: analysed once")
             return
-        seen.add(key)
+        seen[key] = photo.path
         scan.photos.append(photo)
-
-    def skip(path: str, reason: str) -> None:
-        scan.skipped.append(SkippedFile(path, reason))
 
     def consider(full: str, name: str, given: str) -> None:
         suffix = Path(name).suffix.lower()

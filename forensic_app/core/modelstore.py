@@ -185,6 +185,31 @@ def check_model_file(
     return actual, f"not verified: {path.name} is not listed in {MANIFEST_NAME}"
 
 
+def vouched_by_installation(
+    path: Path,
+    sha256: str,
+    note: str | None,
+    directory: Path,
+    installed: dict[str, dict[str, str]] | None,
+) -> str | None:
+    """The "unverified" note of an explicitly named model, judged by the installation.
+
+    Why: a manifest lying beside a model in another folder comes from whoever supplied the
+    model, so an altered model with a matching planted manifest passed as verified (no
+    warning). Only the installation's manifest (``directory``) vouches: a file whose SHA-256
+    it lists is verified wherever it lies; a file listed only beside itself is checked against
+    that manifest (an altered copy still fails) but reported as unverified.
+    """
+    if any(e.get("sha256") == sha256 for e in (installed or {}).values()):
+        return None
+    if note is None and path.resolve().parent != directory.resolve():
+        return (
+            f"not verified: listed only in {path.parent / MANIFEST_NAME}, not in the "
+            f"installation's {directory / MANIFEST_NAME}"
+        )
+    return note
+
+
 def verified_model_path(file_name: str, directory: Path | None = None) -> tuple[Path, str]:
     """Return (path, sha256) of a model file, checked against ``manifest.json`` (required).
 

@@ -33,12 +33,35 @@ STATE_DIR = ownership.STATE_DIR
 #: Suffixes the annotated copy keeps; any other input is written as PNG (lossless, universal).
 WRITABLE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
 RECORD_VERSION = 1
+#: Longest output file name in bytes: the usual 255-byte file-system limit less what an atomic
+#: write adds for its temp file (``.NAME.xxxxxxxx.tmp``, core/atomic.py).
+MAX_NAME_BYTES = 255 - 16
+
+
+def _fit(stem: str, tail: str) -> str:
+    """``stem`` shortened so ``stem + tail`` fits :data:`MAX_NAME_BYTES`, with a hash of the
+    full stem so shortened names stay distinct (evidence may be named up to 255 bytes)."""
+    if len(os.fsencode(stem + tail)) <= MAX_NAME_BYTES:
+        return stem
+    digest = hashlib.sha256(os.fsencode(stem)).hexdigest()[:8]
+    budget = MAX_NAME_BYTES - len(os.fsencode(tail)) - len(digest) - 1
+    cut = stem
+    while len(os.fsencode(cut)) > budget:
+        cut = cut[:-1]
+    return f"{cut}~{digest}"
+
+
+def _inside(folder: Path, root: Path) -> bool:
+    """True when ``folder`` (links resolved) is ``root`` or below it: a symbolic link to a
+    subfolder must not carry a write into another folder (it may hold evidence)."""
+    real, top = os.path.realpath(folder), os.path.realpath(root)
+    return real == top or real.startswith(top.rstrip(os.sep) + os.sep)
 
 
 def annotated_name(relative: str, tag: str = "") -> str:
     rel = Path(relative)
     suffix = rel.suffix.lower() if rel.suffix.lower() in WRITABLE_SUFFIXES else ".png"
-    stem = rel.stem + (f"-{tag}" if tag else "")
+    stem = _fit(rel.stem + (f"-{tag}" if tag else ""), ANNOTATED_TAG + suffix)
     parent = rel.parent
     # A relative path never climbs out of the output folder.
     parts = [p for p in parent.parts if p not in ("..", ".", "/", "\\") and not Path(p).anchor]
@@ -107,13 +130,31 @@ class OutputFolder:
         """Create the folder (and its state folder); raises OSError with the reason.
 
         Temp files an interrupted run left in the state folder are removed (the files they were
-        meant to replace are intact). The folder gets the ownership marker (core/ownership.py).
+        meant to replace are intact). The folder gets the ownership marker (core/ownership.py)
+        first: a folder holding a state folder the tool cannot vouch for (planted) raises
+        ForeignStateError and nothing in it is touched.
         """
-        self.records.mkdir(parents=True, exist_ok=True)
-        # A folder that refuses the marker refuses every output too: each photo then fails
-        # with its reason ("result not saved") while the analysis itself is still reported.
-        with contextlib.suppress(OSError):
+        owned = ownership.OwnedFolders()
+        inside = owned.owned_folder_reason(os.fspath(self.root))
+        marker = ownership.read_marker(self.root)
+        if inside or (marker and marker.get("kind") == ownership.KIND_CASE):
+            # A case's own folders hold only what its audit log vouches for: copies written
+            # there would make the examiner's own case fail verification.
+            raise atomic.ProtectedFileError(
+                f"refusing to write into {display(self.root)}: it is "
+                + (inside or "a case folder")
+                + "; choose a folder outside the case"
+            )
+        self.root.mkdir(parents=True, exist_ok=True)
+        try:
             ownership.mark(self.root, ownership.KIND_OUTPUT)
+        except ownership.ForeignStateError:
+            raise
+        except OSError:
+            # A folder that refuses the marker refuses every output too: each photo then fails
+            # with its reason ("result not saved") while the analysis itself is still reported.
+            pass
+        self.records.mkdir(parents=True, exist_ok=True)
         for name in os.listdir(self.records):
             if name.startswith(".") and name.endswith(".tmp"):
                 with contextlib.suppress(OSError):
@@ -161,6 +202,11 @@ class OutputFolder:
                 f"refusing to write {display(target)}: a file the tool did not write is there"
             )
         target.parent.mkdir(parents=True, exist_ok=True)
+        if not _inside(target.parent, self.root):
+            raise atomic.ProtectedFileError(
+                f"refusing to write {display(target)}: its folder is a link leading out of "
+                f"the output folder {display(self.root)}"
+            )
         save_annotated(image.rgb, result.faces, target, protected=[item.path])
         ownership.record_file(self.root, target)  # the ledger: this copy is ours, not evidence
         self.written[item.path] = target

@@ -16,13 +16,25 @@ folder, the window's export folder) carries a marker, ``.forensic_app/owner.json
 Before writing, every target is compared with every input by file identity
 (:func:`is_input`, ``os.path.samefile``); planning never picks a name that exists unless the
 ledger shows it is the tool's own earlier output (:func:`may_replace`).
+
+Why the marker and every ledger line carry a ``mac`` (HMAC-SHA256 under a per-user secret key,
+``<config dir>/ownership.key``, created on first use, mode 0600): the tool is public, so anyone
+preparing a device can write a ``.forensic_app/`` folder into it. A planted ledger listing an
+evidence photo used to drop it from the run *and* let the annotated copy of ``x.jpg`` replace it;
+a planted marker "owning" ``photos/`` hid a whole subfolder. Only this installation's user key
+can vouch, so a planted (or another installation's) marker or ledger line vouches for nothing:
+the files are evidence, and such a folder is never used as an output folder (its files are
+never changed, :class:`ForeignStateError`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import json
 import os
+import secrets
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -37,8 +49,57 @@ KIND_OUTPUT = "output-folder"
 KIND_CASE = "case"
 KIND_EXPORTS = "exports"
 TOOL = "forensic_app"
+KEY_FILE = "ownership.key"
+MAC_FIELD = "mac"
 
 _ledger_lock = threading.Lock()
+_keys: dict[str, bytes | None] = {}
+
+
+class ForeignStateError(OSError):
+    """The folder holds a ``.forensic_app`` state this user's key does not vouch for (planted,
+    or written by another installation): it is not used for outputs, so nothing in it changes."""
+
+
+def _key() -> bytes | None:
+    """This user's secret key (created on first use), or None when it cannot be had: then
+    nothing is vouched for and every file is evidence (the safe direction)."""
+    from forensic_app.core.paths import config_dir
+
+    path = config_dir() / KEY_FILE
+    cache = str(path)
+    if cache in _keys:
+        return _keys[cache]
+    key = None
+    with contextlib.suppress(OSError, ValueError):
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileExistsError):
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                try:
+                    os.write(fd, (secrets.token_hex(32) + "\n").encode("ascii"))
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+        raw = bytes.fromhex(path.read_text(encoding="ascii").strip())
+        key = raw if len(raw) == 32 else None
+    _keys[cache] = key
+    return key
+
+
+def _mac(data: dict[str, Any]) -> str | None:
+    key = _key()
+    if key is None:
+        return None
+    fields = {k: v for k, v in data.items() if k != MAC_FIELD}
+    text = json.dumps(fields, sort_keys=True, ensure_ascii=True)
+    return hmac.new(key, text.encode("ascii"), hashlib.sha256).hexdigest()
+
+
+def _vouched(data: dict[str, Any]) -> bool:
+    """True when ``data`` carries a MAC made with this user's key."""
+    mac, expected = data.get(MAC_FIELD), _mac(data)
+    return isinstance(mac, str) and expected is not None and hmac.compare_digest(mac, expected)
 
 
 def marker_path(root: str | Path) -> Path:
@@ -48,21 +109,48 @@ def marker_path(root: str | Path) -> Path:
 def mark(root: str | Path, kind: str, owned: Iterable[str] = ()) -> None:
     """Leave (or complete) the marker saying the tool writes outputs into ``root``.
 
-    Raises OSError when the folder cannot be written. An existing marker keeps its kind and
-    gains the new owned subfolders.
+    Raises OSError when the folder cannot be written, ForeignStateError when it already holds
+    a state folder this user's key does not vouch for (it is left exactly as it is). An existing
+    marker keeps its kind and gains the new owned subfolders.
     """
     path = marker_path(root)
-    current = read_marker(root) or {}
+    current = read_marker(root)
+    state = path.parent
+    if current is None and _holds_files(state):
+        from forensic_app.core.paths import config_dir
+
+        why = "" if _key() else f" (this user's key {config_dir() / KEY_FILE} is unavailable)"
+        raise ForeignStateError(
+            f"{state} was not written by this tool for this user (planted, or made by another "
+            f"installation){why}; it is left untouched and the folder is not used for outputs"
+        )
+    current = current or {}
     owned_all = sorted({STATE_DIR, *current.get("owned", []), *owned})
     if current.get("kind") and current.get("owned") == owned_all:
         return
-    data = {"tool": TOOL, "kind": current.get("kind") or kind, "owned": owned_all}
+    data: dict[str, Any] = {"tool": TOOL, "kind": current.get("kind") or kind, "owned": owned_all}
+    mac = _mac(data)
+    if mac is not None:
+        data[MAC_FIELD] = mac
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic.write_text_atomic(path, json.dumps(data, indent=2) + "\n")
 
 
+def _holds_files(state: Path) -> bool:
+    """True when a state folder is a link or holds any file or link: something to vouch for
+    (a planted resume record could pass off a forged result as "unchanged"). Empty folders,
+    left by a run that stopped early, hold nothing."""
+    if os.path.islink(state):
+        return True
+    for top, dirs, files in os.walk(state):
+        if files or any(os.path.islink(os.path.join(top, d)) for d in dirs):
+            return True
+    return False
+
+
 def read_marker(folder: str | Path) -> dict[str, Any] | None:
-    """The folder's marker, or None when it has none (or an unusable one)."""
+    """The folder's marker, or None when it has none, an unusable one, or one this user's key
+    does not vouch for (a planted marker owns nothing)."""
     path = marker_path(folder)
     try:
         from forensic_app.core.imaging import open_regular
@@ -71,7 +159,7 @@ def read_marker(folder: str | Path) -> dict[str, Any] | None:
             data = json.loads(fh.read().decode("utf-8"))
     except (OSError, ValueError):
         return None
-    if not isinstance(data, dict) or data.get("tool") != TOOL:
+    if not isinstance(data, dict) or data.get("tool") != TOOL or not _vouched(data):
         return None
     owned = data.get("owned")
     if not isinstance(owned, list) or not all(isinstance(o, str) for o in owned):
@@ -82,7 +170,11 @@ def read_marker(folder: str | Path) -> dict[str, Any] | None:
 def record_written(root: str | Path, target: str | Path, sha256: str, size: int) -> None:
     """Append ``target`` (a file just written inside ``root``) to the folder's ledger."""
     rel = os.path.relpath(target, root)
-    line = json.dumps({"path": rel, "size": size, "sha256": sha256}, ensure_ascii=True) + "\n"
+    entry: dict[str, Any] = {"path": rel, "size": size, "sha256": sha256}
+    mac = _mac(entry)
+    if mac is not None:
+        entry[MAC_FIELD] = mac
+    line = json.dumps(entry, ensure_ascii=True) + "\n"
     ledger = Path(root) / STATE_DIR / LEDGER_FILE
     ledger.parent.mkdir(parents=True, exist_ok=True)
     with _ledger_lock:
@@ -122,6 +214,8 @@ def _read_ledger(root: Path) -> dict[str, set[tuple[int, str]]]:
             for raw in fh:
                 try:
                     entry = json.loads(raw)
+                    if not isinstance(entry, dict) or not _vouched(entry):
+                        continue  # planted, or another installation's: vouches for nothing
                     key = os.path.normcase(os.path.normpath(entry["path"]))
                     out.setdefault(key, set()).add((int(entry["size"]), str(entry["sha256"])))
                 except (ValueError, KeyError, TypeError):

@@ -478,7 +478,8 @@ def write_report(
             )
         atomic.refuse_overwrite_of(out, facts["inputs"])
         digest = hashlib.sha256()
-        with atomic.atomic_stream(out) as fh:
+        write = atomic.named_output_stream if out_path else atomic.atomic_stream
+        with write(out) as fh:
 
             def put(data: bytes) -> None:
                 digest.update(data)

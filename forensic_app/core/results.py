@@ -11,7 +11,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from forensic_app.core.names import decode_name, encode_name, text_safe
+from forensic_app.core.names import B64_SUFFIX, decode_name, encode_name, text_safe
 
 SCHEMA_VERSION = 1
 GENDER_LABELS = ("female", "male", "uncertain")
@@ -178,7 +178,16 @@ class ModelInfo:
         d = asdict(self)
         if d["unverified"] is None:
             del d["unverified"]
+        else:
+            d["unverified"] = text_safe(d["unverified"])
+        d.update(encode_name("path", self.path))  # a model file name need not be UTF-8 either
         return d
+
+
+def _model_from_dict(m: dict[str, Any]) -> ModelInfo:
+    """A ModelInfo from its JSON form (the exact path restored from ``path_b64``)."""
+    fields = {k: v for k, v in m.items() if k != "path" + B64_SUFFIX}
+    return ModelInfo(**{**fields, "path": decode_name(m, "path")})
 
 
 @dataclass
@@ -213,7 +222,7 @@ class AnalysisDocument:
     def from_dict(cls, d: dict[str, Any]) -> AnalysisDocument:
         return cls(
             tool_version=d["tool_version"],
-            models=[ModelInfo(**m) for m in d.get("models", [])],
+            models=[_model_from_dict(m) for m in d.get("models", [])],
             provider=d.get("provider", ""),
             settings=d.get("settings", {}),
             images=[ImageResult.from_dict(i) for i in d.get("images", [])],

@@ -23,7 +23,7 @@ THIRD_PARTY = [
     ("OpenCV", "Apache-2.0"),
     ("NumPy", "BSD-3-Clause"),
     ("Pillow", "MIT-CMU (HPND)"),
-    ("pillow-heif (HEIC/HEIF)", "BSD-3-Clause; its libheif and libde265 LGPL-3.0, x265 GPL-2.0"),
+    ("pi-heif (HEIC/HEIF decoding)", "BSD-3-Clause; its libheif and libde265 LGPL-3.0"),
 ]
 
 

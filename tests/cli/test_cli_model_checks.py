@@ -85,6 +85,60 @@ def test_explicit_gender_model_without_manifest_runs_and_says_unverified(models,
     assert "UNVERIFIED" in err and str(chosen.name) in err
 
 
+def test_model_with_a_planted_manifest_beside_it_is_still_unverified(
+    models, make_gender_model, tmp_path
+):
+    """Red-team: an altered model in its own folder with a manifest.json listing its hash
+    (what its supplier can write) ran as verified, without any warning."""
+    evil = tmp_path / "evil"
+    evil.mkdir()
+    chosen = make_gender_model(evil / "g.onnx", gain=-1.0)  # flipped perceived genders
+    (evil / "manifest.json").write_text(json.dumps({"g.onnx": {"sha256": sha(chosen)}}))
+    argv = ["analyze", "a.jpg", "--models", str(models), "--gender-model", str(chosen)]
+    rc, out, err = run([*argv, "--json", "-"])
+    assert rc == 0, err
+    unverified = {m["role"]: m.get("unverified") for m in json.loads(out)["models"]}
+    assert unverified["detector"] is None  # the installation's manifest vouches for it
+    assert "listed only in" in unverified["gender"] and "UNVERIFIED" in err
+    # A copy of the installed model, anywhere, is vouched for by the installation's hash.
+    copy = tmp_path / "copy.onnx"
+    copy.write_bytes((models / GENDER_FILE).read_bytes())
+    argv = ["analyze", "a.jpg", "--models", str(models), "--gender-model", str(copy)]
+    rc, out, err = run([*argv, "--json", "-"])
+    assert rc == 0, err
+    assert all(m.get("unverified") is None for m in json.loads(out)["models"])
+    assert "UNVERIFIED" not in err
+
+
+def test_info_shows_a_hostile_model_name_escaped(models, make_gender_model):
+    """Red-team: model_name/model_version come from the model file's metadata; ``info``
+    printed them raw, so a model could drive the terminal."""
+    chosen = make_gender_model(
+        metadata={"model_name": "m\x1b[2J\u202e", "model_version": "1\x1b]0;t\x07"}
+    )
+    rc, out, err = run(["info", "--models", str(models), "--gender-model", str(chosen)])
+    assert rc == 0, err
+    assert "\x1b" not in out + err and "\u202e" not in out + err
+    assert "m\\x1b[2J\\u202e 1\\x1b]0;t\\x07" in out
+
+
+def test_model_file_with_a_hostile_name_loads_and_round_trips(models, make_gender_model, tmp_path):
+    """Red-team: a gender model named with an undecodable byte and an escape could not be
+    loaded (onnxruntime takes only str paths: exit 3 with a pybind dump), and its path would
+    have broken the JSON document."""
+    raw = os.fsencode(tmp_path) + b"/g\xff\x1b[31m.onnx"
+    chosen = make_gender_model(Path(os.fsdecode(raw)), input_size=16)
+    argv = ["analyze", "a.jpg", "--models", str(models), "--gender-model", str(chosen)]
+    rc, out, err = run([*argv, "--json", "-"])
+    assert rc == 0, err
+    assert "\x1b" not in err
+    from forensic_app.core.results import AnalysisDocument
+
+    doc = AnalysisDocument.from_dict(json.loads(out))
+    gender = next(m for m in doc.models if m.role == "gender")
+    assert os.fsencode(gender.path) == raw and gender.unverified
+
+
 BAD_METADATA = [
     {"temperature": "0"},
     {"temperature": "-1.5"},

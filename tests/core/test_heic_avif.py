@@ -1,4 +1,4 @@
-"""HEIC/HEIF (pillow-heif) and AVIF (Pillow) photos are read, oriented once and found in folders.
+"""HEIC/HEIF (decoded by pi-heif) and AVIF (Pillow) photos are read, oriented once and found.
 
 iPhone photos are HEIC; a folder of them used to be "no photos". The files here are real
 encodings made by the same libraries, with an EXIF orientation that must be honoured once.
@@ -20,8 +20,9 @@ FORMATS = {"HEIF": ".heic", "AVIF": ".avif"}
 
 
 def _encode(rgb: np.ndarray, fmt: str, orientation: int | None = None) -> bytes:
-    import pillow_heif  # noqa: F401 - registers the HEIF encoder (also done by core.imaging)
-
+    """Encode with the writers (pillow-heif from the test extra for HEIF, Pillow for AVIF);
+    Pillow's registered HEIF *opener* stays the app's decoder (pi-heif), so decoding is tested
+    with what ships."""
     im = Image.fromarray(rgb)
     buf = io.BytesIO()
     kwargs = {"quality": 95}
@@ -29,8 +30,23 @@ def _encode(rgb: np.ndarray, fmt: str, orientation: int | None = None) -> bytes:
         exif = Image.Exif()
         exif[0x0112] = orientation
         kwargs["exif"] = exif.tobytes()
-    im.save(buf, format=fmt, **kwargs)
+    if fmt == "HEIF":
+        pillow_heif = pytest.importorskip("pillow_heif", reason="test extra: writes HEIC files")
+        pillow_heif.from_pillow(im).save(buf, **kwargs)
+    else:
+        im.save(buf, format=fmt, **kwargs)
     return buf.getvalue()
+
+
+def test_runtime_decoder_is_the_decode_only_pi_heif() -> None:
+    """pi-heif ships no HEVC encoder (pillow-heif's wheel bundles GPL-2.0 x265)."""
+    pi_heif = pytest.importorskip("pi_heif")
+    from forensic_app.core import imaging
+
+    assert imaging.HEIF_DECODER == "pi_heif"
+    assert not any("265" in e for e in pi_heif.libheif_info()["encoders"])
+    heif_open = Image.OPEN.get("HEIF")
+    assert heif_open is not None and heif_open[0].__module__.startswith("pi_heif")
 
 
 def _left_red_right_blue(h: int = 48, w: int = 96) -> np.ndarray:

@@ -249,3 +249,26 @@ def test_suffixes() -> None:
         assert is_image_path(name), name
     assert not is_image_path("notes.txt") and not is_image_path("archive.jpg.zip")
     assert all(s == s.lower() and s.startswith(".") for s in IMAGE_SUFFIXES)
+
+
+def test_tiff_with_a_corrupt_later_page_keeps_its_first_page(tmp_path: Path) -> None:
+    """Red-team (found by the loader fuzz test): a 2-page TIFF whose second page has no width
+    tag made counting pages raise TypeError out of the loader (a crash, not a per-photo
+    error). The first page is analysed and the note says why the count is unknown."""
+    pages = [Image.new("RGB", (32, 24), c) for c in ((200, 30, 30), (30, 30, 200))]
+    buf = io.BytesIO()
+    pages[0].save(buf, format="TIFF", save_all=True, append_images=pages[1:])
+    data = bytearray(buf.getvalue())
+    first = struct.unpack_from("<I", data, 4)[0]
+    count = struct.unpack_from("<H", data, first)[0]
+    second = struct.unpack_from("<I", data, first + 2 + 12 * count)[0]
+    for i in range(struct.unpack_from("<H", data, second)[0]):
+        entry = second + 2 + 12 * i
+        if struct.unpack_from("<H", data, entry)[0] == 256:  # ImageWidth: gone
+            struct.pack_into("<H", data, entry, 0x7FFF)
+    path = tmp_path / "two-pages.tif"
+    path.write_bytes(bytes(data))
+    image = load_image(path)
+    assert (image.width, image.height) == (32, 24)
+    assert tuple(image.rgb[0, 0]) == (200, 30, 30)
+    assert any("frame count unreadable" in n for n in image.notes)

@@ -44,6 +44,10 @@ def test_excludes_cover_training_and_unused_qt(bundle) -> None:
         assert name in bundle.EXCLUDES
     for qt in ("QtWebEngineCore", "Qt3DCore", "QtQuick", "QtQml", "QtMultimedia", "QtNetwork"):
         assert f"PySide6.{qt}" in bundle.EXCLUDES
+    # The GPL-2.0 x265 encoder travels with pillow-heif's wheel: the app decodes with pi-heif.
+    assert "pillow_heif" in bundle.EXCLUDES and "_pillow_heif" in bundle.EXCLUDES
+    spec = (REPO / "packaging" / "forensic_app.spec").read_text(encoding="utf-8")
+    assert '"pi_heif", "_pi_heif"' in spec
 
 
 def _imported_modules(path: Path) -> set[str]:
@@ -129,9 +133,9 @@ def test_unused_qt_parts_are_dropped(bundle, dest: str) -> None:
     "pillow.libs/libxcb-9065bb12.so.1.1.0",
     "libXau-154567c4.so.6.0.0",
     "onnxruntime/capi/libonnxruntime.so.1.31.1",
-    "_pillow_heif.cpython-311-x86_64-linux-gnu.so",  # HEIC/HEIF (iPhone photos)
-    "pillow_heif.libs/libheif-e72ea93c.so.1.23.6",
-    "pillow_heif.libs/libde265-91206b2b.so.0.2.3",
+    "_pi_heif.cpython-311-x86_64-linux-gnu.so",  # HEIC/HEIF (iPhone photos), decode-only
+    "pi_heif.libs/libheif-7a3e919c.so.1.23.0",
+    "pi_heif.libs/libde265-90fb0ce1.so.0.2.0",
 ])
 def test_needed_parts_are_kept(bundle, dest: str) -> None:
     assert not bundle.is_dropped(dest)
