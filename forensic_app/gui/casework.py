@@ -32,6 +32,11 @@ EDIT_ACTIONS = {"manual_add", "manual_delete", "manual_relabel", "undo_manual_ad
                 "undo_manual_delete", "undo_manual_relabel"}
 
 
+def _corrected(result: Any) -> bool:
+    """Whether a result holds an examiner's correction."""
+    return any(f.manual for f in result.faces)
+
+
 class CaseController(QObject):
     caseChanged = Signal(object)  # Case | None
 
@@ -136,9 +141,20 @@ class CaseController(QObject):
         engine = self.window.engines.engine
         if case is None or engine is None or doc.result is None or doc.image is None:
             return
-        case.save_single(engine, self.window.prefs.analysis, copy.deepcopy(doc.result),
-                         doc.image)
+        rec = case.save_single(engine, self.window.prefs.analysis, copy.deepcopy(doc.result),
+                               doc.image)
         self.window.corrections_saved()  # the stored result carries the corrections
+        if rec is not None and rec.result.ok and _corrected(rec.result) and not _corrected(
+            doc.result
+        ):
+            # The photo came back (PgUp, Open) and was analysed afresh: the case carried the
+            # examiner's earlier corrections onto the new result. Show that result, or the
+            # next edit would store the window's uncorrected faces over them.
+            shown = copy.deepcopy(rec.result)
+            shown.path = doc.image.path
+            doc.set_result(shown)
+            log.info("showing %d earlier correction(s) from case %r",
+                     sum(1 for f in shown.faces if f.manual), case.name)
 
     # ---- reports -----------------------------------------------------------------------
     def write_html_report(self, out_path: str | Path | None = None):

@@ -1,0 +1,42 @@
+"""Attacks on "never lose a correction" that went through every prompt and still lost one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from gui_helpers import open_and_wait, write_photo
+
+
+@pytest.fixture
+def photos(tmp_path: Path) -> list[Path]:
+    return [write_photo(tmp_path / "ev" / f"p{i}.png", seed=i) for i in range(2)]
+
+
+def _record(window, path: Path):
+    case = window.casework.cases.case
+    return next(r for r in case.records() if Path(r.abs_path) == path.resolve())
+
+
+def test_coming_back_to_a_corrected_photo_in_a_case_shows_and_keeps_the_correction(
+    qtbot, make_window, photos, tmp_path
+):
+    # A relabel saved into the case, PgDown, PgUp: the photo is analysed afresh on opening.
+    # The window showed the model's labels and the next edit (a delete) overwrote the record,
+    # dropping the relabel from the case (and so from the report).
+    window = make_window()
+    window.casework.cases.new_case(tmp_path / "case", "Harbour", "Examiner")
+    open_and_wait(qtbot, window, photos[0])
+    window.select_face(0)
+    window.relabel_selected("male")
+    with qtbot.waitSignal(window.analysisFinished, timeout=10_000):
+        window.act_next.trigger()
+    with qtbot.waitSignal(window.analysisFinished, timeout=10_000):
+        window.act_prev.trigger()
+    assert Path(window.doc.image.path) == photos[0]
+    face = window.doc.faces[0]
+    assert face.gender == "male" and face.manual_label  # on screen again
+    window.select_face(1)
+    window.delete_selected()
+    faces = _record(window, photos[0]).result.faces
+    assert len(faces) == 2 and faces[0].gender == "male" and faces[0].manual_label
