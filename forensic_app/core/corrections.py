@@ -62,7 +62,8 @@ def carry_corrections(
       their order in ``previous``) refreshes their model fields, never a label set by hand.
     * A label set by hand moves to the fresh detection of the same face (IoU >= ``MATCH_IOU``),
       whose own answer becomes ``model_gender``; with no such detection the old face is kept.
-    * Fresh detections of a box in ``removed_boxes`` (deleted by the examiner) are dropped.
+    * Fresh detections of a box in ``removed_boxes`` or ``previous.removed`` (deleted by the
+      examiner) are dropped, and the merged result remembers those boxes as deleted.
     * Faces matched to an earlier face keep its number; new faces get numbers never used
       (above every number in ``previous`` and at least ``number_floor``).
 
@@ -71,6 +72,11 @@ def carry_corrections(
     drawn = [f for f in previous.faces if f.manual_box]
     if reclassified is not None and len(reclassified) != len(drawn):
         raise ValueError(f"{len(reclassified)} re-classified faces for {len(drawn)} drawn boxes")
+    removed = [list(b) for b in previous.removed]
+    for b in removed_boxes:
+        if list(b) not in removed:
+            removed.append(list(b))
+    removed_boxes = removed
     new = list(fresh.faces)
     if removed_boxes and new:
         iou = iou_matrix(np.asarray([f.box for f in new]), np.asarray(removed_boxes, float))
@@ -114,4 +120,4 @@ def carry_corrections(
             face.number = nxt
             nxt += 1
     out.sort(key=lambda f: f.number or 0)
-    return replace(fresh, faces=out, notes=list(fresh.notes)), carried
+    return replace(fresh, faces=out, notes=list(fresh.notes), removed=removed), carried

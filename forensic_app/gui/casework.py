@@ -34,7 +34,7 @@ EDIT_ACTIONS = {"manual_add", "manual_delete", "manual_relabel", "undo_manual_ad
 
 def _corrected(result: Any) -> bool:
     """Whether a result holds an examiner's correction."""
-    return any(f.manual for f in result.faces)
+    return bool(result.removed) or any(f.manual for f in result.faces)
 
 
 class CaseController(QObject):

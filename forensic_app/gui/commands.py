@@ -53,12 +53,17 @@ class DeleteFaceCommand(QUndoCommand):
 
     def redo(self) -> None:
         self.face = self.doc.remove_face(self.index)
+        if not self.face.manual_box and self.doc.result is not None:
+            # Remembered in the result, so a re-analysis anywhere keeps it deleted.
+            self.doc.result.removed.append(list(self.face.box))
         if self.on_edit:
             self.on_edit("manual_delete", {"face": self.number, "box": _box(self.face),
                                            "gender": self.face.gender})
 
     def undo(self) -> None:
         assert self.face is not None
+        if self.doc.result is not None and list(self.face.box) in self.doc.result.removed:
+            self.doc.result.removed.remove(list(self.face.box))
         self.doc.insert_face(self.index, self.face)
         if self.on_edit:
             self.on_edit("undo_manual_delete", {"face": self.number})

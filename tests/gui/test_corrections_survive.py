@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from gui_helpers import open_and_wait, write_photo
 
+from forensic_app.core.settings import AnalysisSettings
+
 
 @pytest.fixture
 def photos(tmp_path: Path) -> list[Path]:
@@ -40,3 +42,41 @@ def test_coming_back_to_a_corrected_photo_in_a_case_shows_and_keeps_the_correcti
     window.delete_selected()
     faces = _record(window, photos[0]).result.faces
     assert len(faces) == 2 and faces[0].gender == "male" and faces[0].manual_label
+
+
+def test_a_deleted_detection_stays_deleted_when_the_photo_comes_back_in_a_case(
+    qtbot, make_window, photos, tmp_path
+):
+    # Deletions were kept only in the undo stack: after PgDown/PgUp (a fresh analysis) the
+    # false detection was back on screen and in the case record, so in the report.
+    window = make_window()
+    window.casework.cases.new_case(tmp_path / "case", "Harbour", "Examiner")
+    open_and_wait(qtbot, window, photos[0])
+    window.select_face(1)
+    window.delete_selected()
+    assert len(_record(window, photos[0]).result.faces) == 2
+    with qtbot.waitSignal(window.analysisFinished, timeout=10_000):
+        window.act_next.trigger()
+    with qtbot.waitSignal(window.analysisFinished, timeout=10_000):
+        window.act_prev.trigger()
+    assert [f.gender for f in window.doc.faces] == ["female", "uncertain"]
+    assert [f.gender for f in _record(window, photos[0]).result.faces] == ["female", "uncertain"]
+
+
+def test_a_batch_rerun_with_new_settings_keeps_a_deletion_in_the_case(
+    qtbot, make_window, photos, tmp_path
+):
+    window = make_window(analyze_on_open=False)
+    window.casework.cases.new_case(tmp_path / "case", "Harbour", "Examiner")
+    with qtbot.waitSignal(window.casework.batch.finished, timeout=20_000):
+        assert window.open_folder(photos[0].parent)
+    window.casework.open_review(0)
+    qtbot.waitUntil(lambda: window.doc.image is not None and len(window.doc.faces) == 3)
+    window.select_face(1)  # the male detection: a false one
+    window.delete_selected()
+    assert len(_record(window, photos[0]).result.faces) == 2
+    window.prefs.analysis = AnalysisSettings(det_threshold=0.5)  # re-run with new settings
+    with qtbot.waitSignal(window.casework.batch.finished, timeout=20_000):
+        assert window.open_folder(photos[0].parent)
+    faces = _record(window, photos[0]).result.faces
+    assert [f.gender for f in faces] == ["female", "uncertain"]
