@@ -80,3 +80,24 @@ def test_a_batch_rerun_with_new_settings_keeps_a_deletion_in_the_case(
         assert window.open_folder(photos[0].parent)
     faces = _record(window, photos[0]).result.faces
     assert [f.gender for f in faces] == ["female", "uncertain"]
+
+
+def test_a_box_drawn_for_a_missed_face_is_not_counted_twice_after_lowering_the_threshold(
+    qtbot, make_window, photos
+):
+    # The examiner draws the face the detector missed at 0.7, then lowers the threshold and
+    # re-analyses: the fresh detection of that face came in beside the hand-drawn box, and the
+    # one person was counted twice (on screen, in exports and reports).
+    window = make_window(analyze_on_open=False)
+    window.prefs.analysis = AnalysisSettings(det_threshold=0.7)
+    assert window.open_path(photos[0], analyze=False)
+    with qtbot.waitSignal(window.analysisFinished, timeout=10_000):
+        window.analyze()
+    assert len(window.doc.faces) == 2
+    with qtbot.waitSignal(window.faceAdded, timeout=10_000):
+        window.add_face_box([270.0, 50.0, 333.0, 121.0])  # the third person (fake face 3)
+    with qtbot.waitSignal(window.analysisFinished, timeout=10_000):
+        window.apply_settings(AnalysisSettings(det_threshold=0.5), True, reanalyze=True)
+    faces = window.doc.faces
+    assert len(faces) == 3
+    assert sum(f.manual_box for f in faces) == 1
