@@ -101,6 +101,9 @@ class CaseController(QObject):
             if action == "open":
                 case.log(audit.PHOTO_OPENED, sha, path=detail.get("path"),
                          width=detail.get("width"), height=detail.get("height"))
+                stored = self.stored_result()
+                if stored is not None and not doc.faces:
+                    doc.set_result(stored)  # the case's truth, corrections and all
             elif action == "analyze" and doc.result is not None:
                 self._store_analysis()
             elif action in EDIT_ACTIONS and doc.result is not None:
@@ -115,6 +118,26 @@ class CaseController(QObject):
         except Exception as exc:  # noqa: BLE001 - the examiner must know the trail has a gap
             self.window.show_error("Case record not written",
                                    f"{action} could not be recorded in case {case.name}: {exc}")
+
+    def stored_result(self) -> Any | None:
+        """A copy of the open case's record for the photo under review (None without one).
+
+        Why: the case record is where the examiner's corrections live; a photo opened, or
+        reviewed from a batch row (whose result is the batch's fresh one), must show that, or
+        the next edit stores the uncorrected faces over it."""
+        case, image = self.case, self.window.doc.image
+        if case is None or image is None or not image.sha256:
+            return None
+        try:
+            rec = case.record_for(image.sha256)
+        except Exception as exc:  # noqa: BLE001 - an unusable record is listed on opening
+            log.error("case record for %s unusable: %s", image.path, exc)
+            return None
+        if rec is None or not rec.ok:
+            return None
+        result = copy.deepcopy(rec.result)
+        result.path = image.path
+        return result
 
     def save_corrections(self, why: str) -> bool:
         """Store the photo's corrected result in the open case now; False when it failed."""

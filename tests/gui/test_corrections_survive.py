@@ -101,3 +101,51 @@ def test_a_box_drawn_for_a_missed_face_is_not_counted_twice_after_lowering_the_t
     faces = window.doc.faces
     assert len(faces) == 3
     assert sum(f.manual_box for f in faces) == 1
+
+
+def test_reviewing_a_batch_row_after_a_rerun_shows_and_keeps_the_case_corrections(
+    qtbot, make_window, photos, tmp_path
+):
+    # The batch row holds the batch's fresh result; the case record holds it with the
+    # examiner's corrections carried. Double-clicking the row showed the uncorrected one, and
+    # the next edit stored it over the record.
+    window = make_window(analyze_on_open=False)
+    window.casework.cases.new_case(tmp_path / "case", "Harbour", "Examiner")
+    with qtbot.waitSignal(window.casework.batch.finished, timeout=20_000):
+        assert window.open_folder(photos[0].parent)
+    window.casework.open_review(0)
+    qtbot.waitUntil(lambda: len(window.doc.faces) == 3)
+    window.select_face(0)
+    window.relabel_selected("male")
+    window.prefs.analysis = AnalysisSettings(det_threshold=0.5)
+    with qtbot.waitSignal(window.casework.batch.finished, timeout=20_000):
+        assert window.open_folder(photos[0].parent)
+    window.casework.open_review(1)
+    qtbot.waitUntil(lambda: Path(window.doc.image.path) == photos[1])
+    window.casework.open_review(0)  # double-click the corrected photo's row
+    qtbot.waitUntil(lambda: Path(window.doc.image.path) == photos[0])
+    assert window.doc.faces[0].gender == "male" and window.doc.faces[0].manual_label
+    window.select_face(2)
+    window.delete_selected()
+    faces = _record(window, photos[0]).result.faces
+    assert faces[0].gender == "male" and faces[0].manual_label and len(faces) == 2
+
+
+def test_a_box_drawn_on_a_photo_not_yet_re_analysed_keeps_the_case_record(
+    qtbot, make_window, photos, tmp_path
+):
+    # With "analyse on open" off, a photo of the case opened empty; drawing a box stored just
+    # that box as the photo's record: its detections and the earlier relabel left the report.
+    window = make_window()
+    window.casework.cases.new_case(tmp_path / "case", "Harbour", "Examiner")
+    open_and_wait(qtbot, window, photos[0])
+    window.select_face(0)
+    window.relabel_selected("male")
+    window.prefs.analyze_on_open = False
+    assert window.open_path(photos[1])
+    assert window.open_path(photos[0])
+    assert window.doc.faces[0].gender == "male" and window.doc.faces[0].manual_label
+    with qtbot.waitSignal(window.faceAdded, timeout=10_000):
+        window.add_face_box([400.0, 40.0, 460.0, 110.0])
+    faces = _record(window, photos[0]).result.faces
+    assert len(faces) == 4 and faces[0].manual_label and faces[-1].manual_box
