@@ -393,6 +393,7 @@ class MainWindow(QMainWindow):
     def corrections_saved(self) -> None:
         """The corrections as they are now are stored (exported or in the case)."""
         self._unsaved = False
+        self.undo_stack.setClean()  # undoing a stored correction is a change to save again
         self._update_title()
 
     def confirm_leave(self, what: str) -> bool:

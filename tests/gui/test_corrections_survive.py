@@ -8,6 +8,7 @@ import pytest
 from gui_helpers import open_and_wait, write_photo
 
 from forensic_app.core.settings import AnalysisSettings
+from forensic_app.gui import unsaved
 
 
 @pytest.fixture
@@ -149,3 +150,27 @@ def test_a_box_drawn_on_a_photo_not_yet_re_analysed_keeps_the_case_record(
         window.add_face_box([400.0, 40.0, 460.0, 110.0])
     faces = _record(window, photos[0]).result.faces
     assert len(faces) == 4 and faces[0].manual_label and faces[-1].manual_box
+
+
+def test_undoing_an_exported_correction_asks_before_quitting(
+    qtbot, make_window, photos, tmp_path, unsaved_answers
+):
+    # Relabel, export, Ctrl+Z: the screen no longer has the relabel but the export on disk
+    # says "manual". The undo stack was back at its first (clean) state, so Ctrl+Q quit
+    # without asking and the export kept claiming a correction the examiner had taken back.
+    window = make_window()
+    open_and_wait(qtbot, window, photos[0])
+    window.select_face(0)
+    window.relabel_selected("male")
+    (tmp_path / "out").mkdir()
+    assert window.export_to(tmp_path / "out" / "p0_annotated.png") is not None
+    assert not window.has_unsaved_corrections()
+    window.act_undo.trigger()
+    assert window.doc.faces[0].gender == "female"
+    assert window.has_unsaved_corrections()
+    unsaved_answers["next"] = unsaved.CANCEL
+    window.act_quit.trigger()
+    assert unsaved_answers["asked"] == [("p0.png", "quitting", False)]
+    assert window.isVisible()
+    window.act_redo.trigger()  # back to what was exported: nothing to ask
+    assert not window.has_unsaved_corrections()
