@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 
 #: Window events that are manual corrections (including their undo/redo).
 EDIT_ACTIONS = {"manual_add", "manual_delete", "manual_relabel", "undo_manual_add",
-                "undo_manual_delete", "undo_manual_relabel"}
+                "undo_manual_delete", "undo_manual_relabel", "undo_reanalyze",
+                "redo_reanalyze"}
 
 
 def _corrected(result: Any) -> bool:

@@ -76,18 +76,25 @@ class ReanalyzeCommand(QUndoCommand):
     brings back the result the earlier commands were made on.
     """
 
-    def __init__(self, doc: PhotoDocument, result: ImageResult) -> None:
+    def __init__(self, doc: PhotoDocument, result: ImageResult,
+                 on_edit: EditHook | None = None) -> None:
         super().__init__("Re-analyse")
-        self.doc = doc
+        self.doc, self.on_edit = doc, on_edit
         self.old = doc.result
         self.new = result
+        self._pushed = False
 
     def redo(self) -> None:
         self.doc.set_result(self.new)
+        if self.on_edit and self._pushed:  # the first run is the analysis, reported as such
+            self.on_edit("redo_reanalyze", {"faces": len(self.new.faces)})
+        self._pushed = True
 
     def undo(self) -> None:
         if self.old is not None:
             self.doc.set_result(self.old)
+            if self.on_edit:  # what is on screen changed: an open case must store it too
+                self.on_edit("undo_reanalyze", {"faces": len(self.old.faces)})
 
 
 def relabelled(face: Face, gender: str) -> Face:

@@ -668,7 +668,7 @@ class MainWindow(QMainWindow):
         self._selected = -1
         if self.undo_stack.count():
             # Keep the edit history: the re-analysis is one more undoable step.
-            self.undo_stack.push(ReanalyzeCommand(self.doc, result))
+            self.undo_stack.push(ReanalyzeCommand(self.doc, result, self._on_edit))
         else:
             self.doc.set_result(result)
         if carried:

@@ -197,3 +197,24 @@ def test_discarded_batch_corrections_do_not_come_back_as_if_kept(
     assert window.doc.faces[0].gender == "female" and not window.doc.faces[0].manual_label
     row = window.casework.panel.model.rows[0]
     assert not any(f.manual for f in row.result.faces)
+
+
+def test_undoing_a_reanalysis_in_a_case_stores_what_the_screen_shows(
+    qtbot, make_window, photos, tmp_path
+):
+    # Re-analyse at 0.7 (a face drops out), decide it was wrong, Ctrl+Z: the screen was back
+    # to three faces but the case record (and report) kept the 0.7 result with two.
+    window = make_window()
+    window.casework.cases.new_case(tmp_path / "case", "Harbour", "Examiner")
+    open_and_wait(qtbot, window, photos[0])
+    window.select_face(0)
+    window.relabel_selected("male")
+    with qtbot.waitSignal(window.analysisFinished, timeout=10_000):
+        window.apply_settings(AnalysisSettings(det_threshold=0.7), True, reanalyze=True)
+    assert len(_record(window, photos[0]).result.faces) == 2
+    window.act_undo.trigger()
+    assert len(window.doc.faces) == 3
+    faces = _record(window, photos[0]).result.faces
+    assert len(faces) == 3 and faces[0].manual_label
+    window.act_redo.trigger()
+    assert len(_record(window, photos[0]).result.faces) == 2
