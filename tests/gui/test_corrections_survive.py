@@ -218,3 +218,21 @@ def test_undoing_a_reanalysis_in_a_case_stores_what_the_screen_shows(
     assert len(faces) == 3 and faces[0].manual_label
     window.act_redo.trigger()
     assert len(_record(window, photos[0]).result.faces) == 2
+
+
+def test_face_numbers_stay_put_after_a_delete_on_a_result_stored_without_numbers(
+    qtbot, make_window, photos
+):
+    # Results stored before faces carried numbers (and this fake engine's) number faces by
+    # position: deleting face 1 renamed face 2 "face 1", so "face 2" in the notes and in an
+    # earlier export now pointed at another person.
+    window = make_window()
+    open_and_wait(qtbot, window, photos[0])
+    window.select_face(0)
+    window.delete_selected()
+    assert [window.face_list.item(i).text().split(" \u2014")[0] for i in range(2)] == [
+        "Face 2",
+        "Face 3",
+    ]
+    window.act_undo.trigger()
+    assert [f.number for f in window.doc.faces] == [1, 2, 3]
