@@ -403,6 +403,10 @@ class MainWindow(QMainWindow):
         is; this covers a case opened after the edits). Otherwise the examiner chooses: save to
         the case, export (image + JSON + CSV), discard, or cancel (stay on the photo).
         """
+        if self.task is not None and self._task_kind == "classify":
+            # A drawn box still being classified is a correction too: let it land first.
+            self.task.wait(60_000)
+            QApplication.processEvents()
         if not self.has_unsaved_corrections():
             return True
         cases = self.casework.cases

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
-from gui_helpers import open_and_wait, write_photo
+from gui_helpers import FakeEngine, open_and_wait, write_photo
 
 from forensic_app.core.settings import AnalysisSettings
 from forensic_app.gui import unsaved
@@ -236,3 +237,27 @@ def test_face_numbers_stay_put_after_a_delete_on_a_result_stored_without_numbers
     ]
     window.act_undo.trigger()
     assert [f.number for f in window.doc.faces] == [1, 2, 3]
+
+
+def test_quitting_while_a_drawn_box_is_being_classified_asks_and_keeps_the_box(
+    qtbot, make_window, photos, unsaved_answers
+):
+    # The first drawn box loads the models (seconds). Ctrl+Q meanwhile quit without a
+    # question: the box was not on the photo yet, so nothing counted as unsaved.
+    class SlowClassify(FakeEngine):
+        def classify_boxes(self, rgb, boxes, settings=AnalysisSettings()):  # noqa: B008
+            self.started_classify.set()
+            self.release.wait(10)
+            return super().classify_boxes(rgb, boxes, settings)
+
+    engine = SlowClassify()
+    engine.started_classify, engine.release = threading.Event(), threading.Event()
+    window = make_window(engine=engine)
+    open_and_wait(qtbot, window, photos[0])
+    window.add_face_box([400.0, 40.0, 460.0, 110.0])
+    assert engine.started_classify.wait(10)
+    engine.release.set()
+    unsaved_answers["next"] = unsaved.CANCEL
+    window.act_quit.trigger()
+    assert unsaved_answers["asked"] == [("p0.png", "quitting", False)]
+    assert window.isVisible() and window.doc.faces[-1].manual_box
