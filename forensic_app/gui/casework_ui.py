@@ -84,8 +84,6 @@ class CaseworkUi(QObject):
         self.cases = CaseController(window)
         self.panel = BatchPanel()
         self.review_row = -1
-        #: The batch row's result as it was when its photo was shown (put back on "Discard").
-        self._review_saved: Any = None
         self.dock = QDockWidget("Batch", window)
         self.dock.setObjectName("dock_batch")
         self.dock.setWidget(self.panel)
@@ -265,7 +263,6 @@ class CaseworkUi(QObject):
 
         def show_result() -> None:  # once the photo is shown (a large one loads in background)
             self.review_row = index
-            self._review_saved = copy.deepcopy(row.result)
             doc = self.w.doc
             if has_result and doc.image is not None and stored.sha256 == doc.image.sha256:
                 # In a case, its record (corrections carried) wins over the batch's fresh result.
@@ -305,9 +302,8 @@ class CaseworkUi(QObject):
         return True
 
     def _window_event(self, action: str, detail: dict[str, Any]) -> None:
-        """Keep the batch row of the photo under review in step with corrections (and put its
-        own result back when they are discarded: it must not show them as if kept)."""
-        if action not in EDIT_ACTIONS and action not in ("analyze", "discard", "export_results"):
+        """Keep the batch row of the photo under review in step with corrections."""
+        if action not in EDIT_ACTIONS and action != "analyze":
             return
         rows = self.panel.model.rows
         doc = self.w.doc
@@ -315,14 +311,7 @@ class CaseworkUi(QObject):
             return
         if Path(rows[self.review_row].path).resolve() != Path(doc.image.path).resolve():
             return
-        if action == "discard":
-            if self._review_saved is not None:
-                self.panel.model.set_result(self.review_row, copy.deepcopy(self._review_saved))
-            return
-        if action == "export_results" or self.cases.case is not None:  # stored: keep them
-            self._review_saved = copy.deepcopy(doc.result)
-        if action != "export_results":
-            self.panel.model.set_result(self.review_row, copy.deepcopy(doc.result))
+        self.panel.model.set_result(self.review_row, copy.deepcopy(doc.result))
 
     # ---- case --------------------------------------------------------------------------
     def new_case_dialog(self) -> None:

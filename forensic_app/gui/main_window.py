@@ -422,7 +422,6 @@ class MainWindow(QMainWindow):
         if answer == unsaved.DISCARD:
             log.warning("corrections to %s discarded (%s)", name, what)
             self._unsaved = False
-            self._notify("discard", {})  # e.g. the batch row puts back its own result
             return True
         return False
 

@@ -177,29 +177,6 @@ def test_undoing_an_exported_correction_asks_before_quitting(
     assert not window.has_unsaved_corrections()
 
 
-def test_discarded_batch_corrections_do_not_come_back_as_if_kept(
-    qtbot, make_window, photos, unsaved_answers
-):
-    # No case: relabel a batch photo, PgDown, answer Discard. The batch row had taken the
-    # correction as it was made, so PgUp showed it again as if kept; nothing then asked
-    # before quitting and it was lost after all.
-    window = make_window(analyze_on_open=False)
-    with qtbot.waitSignal(window.casework.batch.finished, timeout=20_000):
-        assert window.open_folder(photos[0].parent)
-    window.casework.open_review(0)
-    qtbot.waitUntil(lambda: len(window.doc.faces) == 3)
-    window.select_face(0)
-    window.relabel_selected("male")
-    unsaved_answers["next"] = unsaved.DISCARD
-    window.act_next.trigger()
-    qtbot.waitUntil(lambda: Path(window.doc.image.path) == photos[1])
-    window.act_prev.trigger()
-    qtbot.waitUntil(lambda: Path(window.doc.image.path) == photos[0])
-    assert window.doc.faces[0].gender == "female" and not window.doc.faces[0].manual_label
-    row = window.casework.panel.model.rows[0]
-    assert not any(f.manual for f in row.result.faces)
-
-
 def test_undoing_a_reanalysis_in_a_case_stores_what_the_screen_shows(
     qtbot, make_window, photos, tmp_path
 ):
