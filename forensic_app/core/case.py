@@ -949,7 +949,8 @@ def _keep_corrections(previous: PhotoRecord | None, result: ImageResult) -> tupl
         or not previous.ok
         or result.error is not None
         or any(f.manual for f in result.faces)
-        or not any(f.manual for f in previous.result.faces)
+        or result.removed
+        or not (any(f.manual for f in previous.result.faces) or previous.result.removed)
     ):
         return result, 0
     from forensic_app.core.corrections import carry_corrections

@@ -41,6 +41,11 @@ def result_problem(d: Any) -> str | None:
         return "'result.notes' is not a list of text"
     if not isinstance(d.get("timings_ms") or {}, dict):
         return "'result.timings_ms' is not an object"
+    removed = d.get("removed_boxes") or []
+    if not isinstance(removed, list) or not all(
+        isinstance(b, list) and len(b) == 4 and all(_is_num(v, False) for v in b) for b in removed
+    ):
+        return "'result.removed_boxes' is not a list of boxes"
     faces = d.get("faces") or []
     if not isinstance(faces, list):
         return "'result.faces' is not a list"

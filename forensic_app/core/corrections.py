@@ -58,11 +58,14 @@ def carry_corrections(
 ) -> tuple[ImageResult, int]:
     """``fresh`` (a new model result) with the corrections of ``previous`` put back.
 
-    * Boxes drawn by hand are kept; ``reclassified`` (the model's fresh answers for them, in
-      their order in ``previous``) refreshes their model fields, never a label set by hand.
+    * Boxes drawn by hand are kept, and a fresh detection of a drawn face (IoU >= ``MATCH_IOU``,
+      not matched to an earlier detection) is dropped; ``reclassified`` (the model's fresh
+      answers for them, in their order in ``previous``) refreshes their model fields, never a
+      label set by hand.
     * A label set by hand moves to the fresh detection of the same face (IoU >= ``MATCH_IOU``),
       whose own answer becomes ``model_gender``; with no such detection the old face is kept.
-    * Fresh detections of a box in ``removed_boxes`` (deleted by the examiner) are dropped.
+    * Fresh detections of a box in ``removed_boxes`` or ``previous.removed`` (deleted by the
+      examiner) are dropped, and the merged result remembers those boxes as deleted.
     * Faces matched to an earlier face keep its number; new faces get numbers never used
       (above every number in ``previous`` and at least ``number_floor``).
 
@@ -71,12 +74,24 @@ def carry_corrections(
     drawn = [f for f in previous.faces if f.manual_box]
     if reclassified is not None and len(reclassified) != len(drawn):
         raise ValueError(f"{len(reclassified)} re-classified faces for {len(drawn)} drawn boxes")
+    removed = [list(b) for b in previous.removed]
+    for b in removed_boxes:
+        if list(b) not in removed:
+            removed.append(list(b))
+    removed_boxes = removed
     new = list(fresh.faces)
     if removed_boxes and new:
         iou = iou_matrix(np.asarray([f.box for f in new]), np.asarray(removed_boxes, float))
         new = [f for f, row in zip(new, iou, strict=True) if row.max() < MATCH_IOU]
     detected_before = [f for f in previous.faces if not f.manual_box]
     pairs = _pairs(detected_before, new)
+    if drawn and new:
+        # A fresh detection of a face the examiner drew (missed before, found now at a lower
+        # threshold) is that same face: the drawn box stands for it, so it is not counted twice.
+        iou = iou_matrix(np.asarray([f.box for f in new]), np.asarray([f.box for f in drawn]))
+        keep = [i in pairs or row.max() < MATCH_IOU for i, row in enumerate(iou)]
+        pairs = {sum(keep[:i]): j for i, j in pairs.items()}
+        new = [f for f, k in zip(new, keep, strict=True) if k]
     carried = len(drawn) + len(removed_boxes)
     out: list[Face] = []
     matched_old: set[int] = set()
@@ -114,4 +129,4 @@ def carry_corrections(
             face.number = nxt
             nxt += 1
     out.sort(key=lambda f: f.number or 0)
-    return replace(fresh, faces=out, notes=list(fresh.notes)), carried
+    return replace(fresh, faces=out, notes=list(fresh.notes), removed=removed), carried

@@ -125,13 +125,16 @@ class ImageResult:
     timings_ms: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # e.g. "multi-page TIFF: first page analysed"
     settings: dict[str, Any] | None = None
+    #: Boxes of detections the examiner deleted: a correction too, so a re-analysis (window,
+    #: batch re-run into a case) keeps them deleted (``core.corrections``).
+    removed: list[list[float]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return self.error is None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d = {
             **encode_name("path", self.path),
             "sha256": self.sha256,
             "width": self.width,
@@ -142,6 +145,9 @@ class ImageResult:
             "notes": [text_safe(n) for n in self.notes],
             "settings": self.settings,
         }
+        if self.removed:  # absent when nothing was deleted, as before
+            d["removed_boxes"] = [[round(float(v), 1) for v in b] for b in self.removed]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ImageResult:
@@ -155,6 +161,7 @@ class ImageResult:
             timings_ms=dict(d.get("timings_ms") or {}),
             notes=list(d.get("notes") or []),
             settings=d.get("settings"),
+            removed=[[float(v) for v in b] for b in d.get("removed_boxes") or []],
         )
 
 

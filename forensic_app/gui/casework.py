@@ -29,7 +29,13 @@ log = logging.getLogger(__name__)
 
 #: Window events that are manual corrections (including their undo/redo).
 EDIT_ACTIONS = {"manual_add", "manual_delete", "manual_relabel", "undo_manual_add",
-                "undo_manual_delete", "undo_manual_relabel"}
+                "undo_manual_delete", "undo_manual_relabel", "undo_reanalyze",
+                "redo_reanalyze"}
+
+
+def _corrected(result: Any) -> bool:
+    """Whether a result holds an examiner's correction."""
+    return bool(result.removed) or any(f.manual for f in result.faces)
 
 
 class CaseController(QObject):
@@ -96,6 +102,9 @@ class CaseController(QObject):
             if action == "open":
                 case.log(audit.PHOTO_OPENED, sha, path=detail.get("path"),
                          width=detail.get("width"), height=detail.get("height"))
+                stored = self.stored_result()
+                if stored is not None and not doc.faces:
+                    doc.set_result(stored)  # the case's truth, corrections and all
             elif action == "analyze" and doc.result is not None:
                 self._store_analysis()
             elif action in EDIT_ACTIONS and doc.result is not None:
@@ -110,6 +119,26 @@ class CaseController(QObject):
         except Exception as exc:  # noqa: BLE001 - the examiner must know the trail has a gap
             self.window.show_error("Case record not written",
                                    f"{action} could not be recorded in case {case.name}: {exc}")
+
+    def stored_result(self) -> Any | None:
+        """A copy of the open case's record for the photo under review (None without one).
+
+        Why: the case record is where the examiner's corrections live; a photo opened, or
+        reviewed from a batch row (whose result is the batch's fresh one), must show that, or
+        the next edit stores the uncorrected faces over it."""
+        case, image = self.case, self.window.doc.image
+        if case is None or image is None or not image.sha256:
+            return None
+        try:
+            rec = case.record_for(image.sha256)
+        except Exception as exc:  # noqa: BLE001 - an unusable record is listed on opening
+            log.error("case record for %s unusable: %s", image.path, exc)
+            return None
+        if rec is None or not rec.ok:
+            return None
+        result = copy.deepcopy(rec.result)
+        result.path = image.path
+        return result
 
     def save_corrections(self, why: str) -> bool:
         """Store the photo's corrected result in the open case now; False when it failed."""
@@ -136,9 +165,20 @@ class CaseController(QObject):
         engine = self.window.engines.engine
         if case is None or engine is None or doc.result is None or doc.image is None:
             return
-        case.save_single(engine, self.window.prefs.analysis, copy.deepcopy(doc.result),
-                         doc.image)
+        rec = case.save_single(engine, self.window.prefs.analysis, copy.deepcopy(doc.result),
+                               doc.image)
         self.window.corrections_saved()  # the stored result carries the corrections
+        if rec is not None and rec.result.ok and _corrected(rec.result) and not _corrected(
+            doc.result
+        ):
+            # The photo came back (PgUp, Open) and was analysed afresh: the case carried the
+            # examiner's earlier corrections onto the new result. Show that result, or the
+            # next edit would store the window's uncorrected faces over them.
+            shown = copy.deepcopy(rec.result)
+            shown.path = doc.image.path
+            doc.set_result(shown)
+            log.info("showing %d earlier correction(s) from case %r",
+                     sum(1 for f in shown.faces if f.manual), case.name)
 
     # ---- reports -----------------------------------------------------------------------
     def write_html_report(self, out_path: str | Path | None = None):

@@ -265,7 +265,8 @@ class CaseworkUi(QObject):
             self.review_row = index
             doc = self.w.doc
             if has_result and doc.image is not None and stored.sha256 == doc.image.sha256:
-                result = stored
+                # In a case, its record (corrections carried) wins over the batch's fresh result.
+                result = self.cases.stored_result() or stored
                 result.path = doc.image.path
                 doc.set_result(result)
                 if doc.faces:

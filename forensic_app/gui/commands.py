@@ -53,12 +53,17 @@ class DeleteFaceCommand(QUndoCommand):
 
     def redo(self) -> None:
         self.face = self.doc.remove_face(self.index)
+        if not self.face.manual_box and self.doc.result is not None:
+            # Remembered in the result, so a re-analysis anywhere keeps it deleted.
+            self.doc.result.removed.append(list(self.face.box))
         if self.on_edit:
             self.on_edit("manual_delete", {"face": self.number, "box": _box(self.face),
                                            "gender": self.face.gender})
 
     def undo(self) -> None:
         assert self.face is not None
+        if self.doc.result is not None and list(self.face.box) in self.doc.result.removed:
+            self.doc.result.removed.remove(list(self.face.box))
         self.doc.insert_face(self.index, self.face)
         if self.on_edit:
             self.on_edit("undo_manual_delete", {"face": self.number})
@@ -71,18 +76,25 @@ class ReanalyzeCommand(QUndoCommand):
     brings back the result the earlier commands were made on.
     """
 
-    def __init__(self, doc: PhotoDocument, result: ImageResult) -> None:
+    def __init__(self, doc: PhotoDocument, result: ImageResult,
+                 on_edit: EditHook | None = None) -> None:
         super().__init__("Re-analyse")
-        self.doc = doc
+        self.doc, self.on_edit = doc, on_edit
         self.old = doc.result
         self.new = result
+        self._pushed = False
 
     def redo(self) -> None:
         self.doc.set_result(self.new)
+        if self.on_edit and self._pushed:  # the first run is the analysis, reported as such
+            self.on_edit("redo_reanalyze", {"faces": len(self.new.faces)})
+        self._pushed = True
 
     def undo(self) -> None:
         if self.old is not None:
             self.doc.set_result(self.old)
+            if self.on_edit:  # what is on screen changed: an open case must store it too
+                self.on_edit("undo_reanalyze", {"faces": len(self.old.faces)})
 
 
 def relabelled(face: Face, gender: str) -> Face:

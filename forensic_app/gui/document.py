@@ -10,7 +10,7 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, Signal
 
 from forensic_app.core.imaging import LoadedImage
-from forensic_app.core.results import Face, ImageResult, next_face_number
+from forensic_app.core.results import Face, ImageResult, face_number, next_face_number
 from forensic_app.gui.qt_compat import emit
 
 
@@ -45,6 +45,9 @@ class PhotoDocument(QObject):
         emit(self.facesChanged)
 
     def set_result(self, result: ImageResult) -> None:
+        for i, face in enumerate(result.faces):
+            if face.number is None:  # stored before faces had numbers: keep the one shown
+                face.number = face_number(face, i)
         self.result = result
         self._number_floor = next_face_number(result.faces, self._number_floor)
         emit(self.facesChanged)

@@ -393,6 +393,7 @@ class MainWindow(QMainWindow):
     def corrections_saved(self) -> None:
         """The corrections as they are now are stored (exported or in the case)."""
         self._unsaved = False
+        self.undo_stack.setClean()  # undoing a stored correction is a change to save again
         self._update_title()
 
     def confirm_leave(self, what: str) -> bool:
@@ -402,6 +403,10 @@ class MainWindow(QMainWindow):
         is; this covers a case opened after the edits). Otherwise the examiner chooses: save to
         the case, export (image + JSON + CSV), discard, or cancel (stay on the photo).
         """
+        if self.task is not None and self._task_kind == "classify":
+            # A drawn box still being classified is a correction too: let it land first.
+            self.task.wait(60_000)
+            QApplication.processEvents()
         if not self.has_unsaved_corrections():
             return True
         cases = self.casework.cases
@@ -666,7 +671,7 @@ class MainWindow(QMainWindow):
         self._selected = -1
         if self.undo_stack.count():
             # Keep the edit history: the re-analysis is one more undoable step.
-            self.undo_stack.push(ReanalyzeCommand(self.doc, result))
+            self.undo_stack.push(ReanalyzeCommand(self.doc, result, self._on_edit))
         else:
             self.doc.set_result(result)
         if carried:

@@ -123,7 +123,7 @@ def test_reanalysis_keeps_hand_drawn_boxes_labels_deletions_and_undo_history(qtb
     window.label_actions["male"].trigger()  # the model said female 0.92
     window.select_face(2)
     window.act_delete.trigger()  # the uncertain detection is a false one
-    assert [f.number for f in window.doc.faces] == [None, None, 4]
+    assert [f.number for f in window.doc.faces] == [1, 2, 4]  # as shown, kept
     window.prefs.analysis = AnalysisSettings(uncertain_band=(0.05, 0.95))  # new settings
     with qtbot.waitSignal(window.analysisFinished, timeout=10_000):
         window.act_analyze.trigger()  # F5
