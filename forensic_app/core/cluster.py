@@ -33,6 +33,7 @@ import queue
 import re
 import threading
 import uuid
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -332,20 +333,26 @@ def connect(
     """A ``distributed.Client`` for ``where``; a LocalCluster is started (and stopped) for
     ``local:N``: N worker processes with one thread each, on loopback only, no dashboard."""
     distributed = _import_distributed()
-    if quiet:
-        for name in ("distributed", "distributed.nanny", "distributed.worker"):
-            logging.getLogger(name).setLevel(logging.ERROR)
+    if quiet:  # the tool says what went wrong in its own words; Dask's tracebacks need -v
+        names = [n for n in logging.root.manager.loggerDict if n.startswith("distributed.")]
+        for name in ("distributed", *names):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     cluster = None
     try:
         if where.local_workers is not None:
-            cluster = distributed.LocalCluster(
-                n_workers=where.local_workers,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                scheduler_port=0,
-                dashboard_address=None,
-            )
+            with warnings.catch_warnings():
+                # The scheduler's small HTTP server (on 127.0.0.1 too) takes another port when
+                # 8787 is busy and warns about it: nothing for the user to act on.
+                warnings.filterwarnings("ignore", message="Port .* is already in use")
+                cluster = distributed.LocalCluster(
+                    n_workers=where.local_workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    scheduler_port=0,
+                    dashboard_address=None,
+                    silence_logs=logging.CRITICAL if quiet else logging.WARNING,
+                )
             client = distributed.Client(cluster, timeout=timeout_s)
         else:
             client = distributed.Client(where.address, timeout=timeout_s)
@@ -405,6 +412,8 @@ def check_workers(
         except ClusterError as exc:
             other_problems.append(str(exc))
         except Exception as exc:  # noqa: BLE001 - a worker without the tool, a timeout
+            if client.status != "running" or fut.status == "cancelled":
+                raise ClusterError(_lost_message(client)) from None
             other_problems.append(
                 f"worker {addr} failed the check ({type(exc).__name__}: {exc}); is "
                 f"forensic-app {__version__} installed there?"
