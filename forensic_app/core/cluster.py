@@ -32,8 +32,10 @@ import os
 import queue
 import re
 import threading
+import time
 import uuid
 import warnings
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -61,6 +63,10 @@ CONNECT_TIMEOUT_S = 30.0
 #: Tasks in flight per worker thread: enough to keep every worker busy while the client saves
 #: results, small enough that the client holds few results (each one annotated copy) at once.
 WINDOW_PER_THREAD = 2
+#: Seconds between re-reads of the cluster's size (workers joining widen the window).
+WINDOW_REFRESH_S = 10.0
+#: Photos hashed by one task when a rerun checks which photos are already recorded.
+HASH_CHUNK = 32
 #: Seconds between checks of cancel and of the scheduler while waiting for results.
 POLL_S = 0.5
 
@@ -260,16 +266,20 @@ def check_worker(spec: WorkerSpec, sample_path: str | None = None) -> dict[str, 
     }
 
 
-def hash_task(spec: WorkerSpec, path: str) -> str | None:
-    """The SHA-256 of a photo as the worker reads it (None when unreadable: analysing it then
-    gives the proper error). Used for resume, so the client never reads the evidence."""
+def hash_task(spec: WorkerSpec, paths: list[str]) -> list[str | None]:
+    """The SHA-256 of each photo as the worker reads it (None when unreadable: analysing it then
+    gives the proper error). Used for resume, so the client never reads the evidence; one task
+    hashes a chunk of photos because hashing one costs less than a task's round trip."""
     from forensic_app.core.imaging import sha256_path
 
     _engine_for(spec)  # refuse a mismatched worker before it contributes anything
-    try:
-        return sha256_path(path)
-    except OSError:
-        return None
+    out: list[str | None] = []
+    for path in paths:
+        try:
+            out.append(sha256_path(path))
+        except OSError:
+            out.append(None)
+    return out
 
 
 class _CaptureStore:
@@ -433,8 +443,9 @@ def check_workers(
 
 @dataclass
 class _Task:
-    item: BatchItem
+    items: list[BatchItem]  # one photo to analyse, or a chunk of photos to hash
     phase: str  # "hash" | "analyse"
+    key: str = ""
     future: Any = field(default=None, repr=False)
 
 
@@ -456,6 +467,7 @@ class ClusterBatchRunner(BatchRunner):
         spec: WorkerSpec,
         path_map: PathMap | None = None,
         window: int | None = None,
+        hash_chunk: int = HASH_CHUNK,
         annotated_suffix: Callable[[str], str] | None = None,
         **kwargs: Any,
     ) -> None:
@@ -465,6 +477,7 @@ class ClusterBatchRunner(BatchRunner):
         self.spec = spec
         self.path_map = path_map or PathMap()
         self.window = window
+        self.hash_chunk = max(1, hash_chunk)
         self._suffix = annotated_suffix or _default_suffix
         self.stopped_by: Exception | None = None
 
@@ -478,38 +491,57 @@ class ClusterBatchRunner(BatchRunner):
         return max(2, WINDOW_PER_THREAD * threads)
 
     def _submit(self, task: _Task, done: queue.Queue) -> None:
-        wpath = self.path_map.to_worker(task.item.path)
-        key = f"forensic-{task.phase}-{uuid.uuid4().hex}"
+        task.key = f"forensic-{task.phase}-{uuid.uuid4().hex}"
         if task.phase == "hash":
-            fut = self.client.submit(hash_task, self.spec, wpath, key=key, pure=False)
+            wpaths = [self.path_map.to_worker(i.path) for i in task.items]
+            fut = self.client.submit(hash_task, self.spec, wpaths, key=task.key, pure=False)
         else:
+            item = task.items[0]
             self.progress.mark_started_work()
-            task.item.status, task.item.message = RUNNING, "analysing"
-            self._emit(task.item)
-            suffix = self._suffix(task.item.path)
-            fut = self.client.submit(analyse_task, self.spec, wpath, suffix, key=key, pure=False)
+            item.status, item.message = RUNNING, "analysing"
+            self._emit(item)
+            wpath, suffix = self.path_map.to_worker(item.path), self._suffix(item.path)
+            fut = self.client.submit(
+                analyse_task, self.spec, wpath, suffix, key=task.key, pure=False
+            )
         task.future = fut
         fut.add_done_callback(lambda _f, t=task: done.put(t))
 
     def _run_pipelined(self) -> None:
         done: queue.Queue[_Task] = queue.Queue()
-        in_flight: dict[int, _Task] = {}
+        in_flight: dict[str, _Task] = {}
+        ready: deque[BatchItem] = deque()  # hashed, no valid record: to analyse
         pending = iter(self.items)
         lookup = self.store is not None and self.store.wants_lookup()
-        window = self._window()
+        window = [self._window(), time.monotonic()]
+
+        def next_item() -> BatchItem | None:
+            for item in pending:
+                if item.path not in self._preset_errors:
+                    return item
+                err = _error_result(item.path, self._preset_errors[item.path])
+                self._finish(item, "error", err, None)
+            return None
 
         def feed() -> None:
-            while len(in_flight) < window and not self._cancel.is_set():
-                item = next(pending, None)
-                if item is None:
-                    return
-                if item.path in self._preset_errors:
-                    err = _error_result(item.path, self._preset_errors[item.path])
-                    self._finish(item, "error", err, None)
-                    continue
-                task = _Task(item, "hash" if lookup else "analyse")
+            if time.monotonic() - window[1] > WINDOW_REFRESH_S:  # workers may join or leave
+                window[:] = [self._window(), time.monotonic()]
+            while len(in_flight) < window[0] and not self._cancel.is_set():
+                if ready:
+                    task = _Task([ready.popleft()], "analyse")
+                elif lookup:
+                    chunk = []
+                    while len(chunk) < self.hash_chunk and (item := next_item()) is not None:
+                        chunk.append(item)
+                    if not chunk:
+                        return
+                    task = _Task(chunk, "hash")
+                else:
+                    if (item := next_item()) is None:
+                        return
+                    task = _Task([item], "analyse")
                 self._submit(task, done)
-                in_flight[item.index] = task
+                in_flight[task.key] = task
 
         try:
             feed()
@@ -520,10 +552,9 @@ class ClusterBatchRunner(BatchRunner):
                     if self.client.status not in ("running", "connecting"):
                         self._stop(ClusterError(_lost_message(self.client)))
                     continue
-                if in_flight.get(task.item.index) is not task:
+                if in_flight.pop(task.key, None) is None:
                     continue  # a stale callback of a task already handled
-                del in_flight[task.item.index]
-                self._handle(task, in_flight, done)
+                self._handle(task, ready)
                 feed()
         except BaseException:
             self._cancel.set()  # Ctrl-C: what was saved stays; the rest is cancelled
@@ -535,18 +566,18 @@ class ClusterBatchRunner(BatchRunner):
                     self.client.cancel(leftover)
                 except Exception:  # noqa: BLE001 - the scheduler may be gone
                     pass
-            for t in in_flight.values():
-                if not t.item.finished:
-                    t.item.status, t.item.message = CANCELLED, "cancelled"
-                    self._emit(t.item)
+            for item in [i for t in in_flight.values() for i in t.items] + list(ready):
+                if not item.finished:
+                    item.status, item.message = CANCELLED, "cancelled"
+                    self._emit(item)
 
     def _stop(self, reason: Exception) -> None:
         if self.stopped_by is None:
             self.stopped_by = reason
         self._cancel.set()
 
-    def _handle(self, task: _Task, in_flight: dict[int, _Task], done: queue.Queue) -> None:
-        fut, item = task.future, task.item
+    def _handle(self, task: _Task, ready: deque[BatchItem]) -> None:
+        fut = task.future
         task.future = None
         status = fut.status
         if status == "cancelled":
@@ -565,8 +596,11 @@ class ClusterBatchRunner(BatchRunner):
                 )
             else:
                 msg = f"analysis failed on a cluster worker: {exc}"
-            log.error("%s: %s", item.path, msg)
-            self._finish(item, "image", _error_result(item.path, msg), None)
+            if task.phase == "hash":  # hashing is retried as part of each photo's analysis
+                ready.extend(task.items)
+                return
+            log.error("%s: %s", task.items[0].path, msg)
+            self._finish(task.items[0], "image", _error_result(task.items[0].path, msg), None)
             return
         try:
             value = fut.result()
@@ -576,20 +610,20 @@ class ClusterBatchRunner(BatchRunner):
         finally:
             del fut
         if task.phase == "hash":
-            stored = self.store.lookup(item.path, value) if value and self.store else None
-            if stored is not None:
-                self._finish(item, "skip", stored, None)
-                return
-            nxt = _Task(item, "analyse")
-            self._submit(nxt, done)
-            in_flight[item.index] = nxt
+            assert self.store is not None
+            for item, sha in zip(task.items, value, strict=True):
+                stored = self.store.lookup(item.path, sha) if sha else None
+                if stored is not None:
+                    self._finish(item, "skip", stored, None)
+                else:
+                    ready.append(item)
             return
         reply: WorkerReply = value
         result = ImageResult.from_dict(reply.result)
         image = EncodedAnnotation(reply.annotated) if reply.annotated is not None else None
         # "image" even without an annotated copy: the store then records the result as a local
         # batch records a photo whose copy could not be drawn (it never re-reads the photo).
-        self._finish(item, "image", result, image)
+        self._finish(task.items[0], "image", result, image)
 
     def run(
         self, paths: Sequence[str], preset_errors: dict[str, str] | None = None

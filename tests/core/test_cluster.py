@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -77,6 +78,13 @@ def audit_actions(case_dir: Path, action: str) -> list[dict]:
 
 
 def local_cluster(**worker_kwargs):
+    """Two worker processes, one thread each, everything on loopback."""
+    with warnings.catch_warnings():  # the HTTP server takes another port when 8787 is busy
+        warnings.filterwarnings("ignore", message="Port .* is already in use")
+        return _local_cluster(**worker_kwargs)
+
+
+def _local_cluster(**worker_kwargs):
     return distributed.LocalCluster(
         n_workers=2,
         threads_per_worker=1,
@@ -146,7 +154,10 @@ def test_worker_task_fails_a_bad_photo_exactly_as_a_local_batch(
     assert reply.result["error"] == local.result.error and "cannot be read" in local.result.error
     assert reply.result["sha256"] == hashlib.sha256(bad.read_bytes()).hexdigest()
     assert reply.annotated is None
-    assert cl.hash_task(spec, str(tmp_path / "gone.jpg")) is None
+    assert cl.hash_task(spec, [str(tmp_path / "gone.jpg"), str(bad)]) == [
+        None,
+        reply.result["sha256"],
+    ]
 
 
 def test_worker_refuses_other_models_and_another_tool_version(spec: cl.WorkerSpec) -> None:
