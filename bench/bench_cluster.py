@@ -77,6 +77,21 @@ def records(case_dir: Path) -> dict[str, dict]:
     return out
 
 
+def _cpu_seconds() -> float:
+    """CPU seconds (user + system) of the calling process: what a photo costs, whatever the
+    load of other work on the machine (which only stretches the wall-clock time)."""
+    t = os.times()
+    return t.user + t.system
+
+
+def cpu_self() -> float:
+    return _cpu_seconds()
+
+
+def cpu_workers(client) -> float:
+    return sum(client.run(_cpu_seconds).values())
+
+
 def secs_list(times: list[float]) -> str:
     return ", ".join(f"{t:.0f}" for t in times)
 
@@ -109,21 +124,25 @@ def main() -> int:
     n = args.workers
     rows = []
     local_saves: list[float] = []
+    cpu: dict[str, list[float]] = {"local": [], "client": [], "workers": []}
     cluster_saves: list[float] = []
 
     def local_round() -> tuple[float, list[float]]:
         case, saves = timed_case(work / "local", engine, settings)
-        t0 = time.perf_counter()
+        c0, t0 = cpu_self(), time.perf_counter()
         out = BatchRunner(engine, settings, store=case, workers=n).run(paths)
         assert out.all_ok, [i.message for i in out.failed]
+        cpu["local"].append(cpu_self() - c0)
         return time.perf_counter() - t0, saves
 
     def cluster_round(client, spec) -> tuple[float, list[float]]:
         case, saves = timed_case(work / "cluster", engine, settings)
         runner = cl.ClusterBatchRunner(engine, settings, client=client, spec=spec, store=case)
-        t0 = time.perf_counter()
+        c0, w0, t0 = cpu_self(), cpu_workers(client), time.perf_counter()
         out = runner.run(paths)
         assert out.all_ok and runner.stopped_by is None, [i.message for i in out.failed]
+        cpu["client"].append(cpu_self() - c0)
+        cpu["workers"].append(cpu_workers(client) - w0)
         return time.perf_counter() - t0, saves
 
     def noop_rate(client, in_flight: int) -> float:
@@ -198,6 +217,9 @@ def main() -> int:
     save_local_ms = statistics.median(local_saves) * 1000
     shutil.rmtree(work, ignore_errors=True)
 
+    def cpu_per(mode: str) -> float:
+        return min(cpu[mode]) / len(paths)
+
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         "## Local batch vs --cluster local:N (bench/bench_cluster.py)",
@@ -216,6 +238,10 @@ def main() -> int:
         lines.append(f"| {name} | {secs:.1f} | {len(paths) / secs:.2f} | {local_s / secs:.2f}x |")
     lines += [
         "",
+        f"- **CPU seconds per photo** (user + system; not stretched by other work on the "
+        f"machine, so the basis for sizing): local batch {cpu_per('local'):.2f}; cluster "
+        f"{cpu_per('workers'):.2f} on the workers + {cpu_per('client'):.2f} on the client "
+        f"(which also runs the LocalCluster's scheduler).",
         f"- Cluster start-up (2 worker processes, imports, engine built and models checked on "
         f"every worker), not in the time above: {start_s:.1f} s.",
         f"- Records identical to the local batch (faces, boxes, probabilities, annotated "

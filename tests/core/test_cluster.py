@@ -170,6 +170,149 @@ def test_worker_refuses_other_models_and_another_tool_version(spec: cl.WorkerSpe
     assert cl.check_worker(spec)["provider"]
 
 
+# -- the client's loop, with an in-process stand-in for distributed.Client ---------------------
+class _FakeFuture:
+    def __init__(self) -> None:
+        self.status = "pending"
+        self._value = self._exc = None
+        self._callbacks: list = []
+        self._lock = threading.Lock()
+
+    def _set(self, value=None, exc=None) -> None:
+        with self._lock:
+            self._value, self._exc = value, exc
+            self.status = "error" if exc is not None else "finished"
+            callbacks = list(self._callbacks)
+        for cb in callbacks:
+            cb(self)
+
+    def add_done_callback(self, cb) -> None:
+        with self._lock:
+            if self.status == "pending":
+                self._callbacks.append(cb)
+                return
+        cb(self)
+
+    def result(self):
+        if self._exc is not None:
+            raise self._exc
+        return self._value
+
+    def exception(self):
+        return self._exc
+
+
+class FakeClient:
+    """Runs submitted tasks one by one on a thread, like a one-thread worker; counts how many
+    tasks were submitted and not yet collected (the client's in-flight window)."""
+
+    status = "running"
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, object]] = []
+        self.outstanding = 0
+        self.max_outstanding = 0
+        self._lock = threading.Lock()
+        self._jobs: list = []
+        self._wake = threading.Condition(self._lock)
+        threading.Thread(target=self._work, daemon=True).start()
+
+    def nthreads(self) -> dict[str, int]:
+        return {"tcp://fake:1": 1}
+
+    def submit(self, fn, *args, key=None, pure=True):
+        fut = _FakeFuture()
+        with self._lock:
+            self.calls.append((fn.__name__, args[1]))
+            self.outstanding += 1
+            self.max_outstanding = max(self.max_outstanding, self.outstanding)
+            self._jobs.append((fut, fn, args))
+            self._wake.notify()
+        orig = fut.result
+
+        def collected():
+            with self._lock:
+                self.outstanding -= 1
+            return orig()
+
+        fut.result = collected  # type: ignore[method-assign]
+        return fut
+
+    def cancel(self, futures) -> None:
+        for f in futures:
+            f.status = "cancelled"
+
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                while not self._jobs:
+                    self._wake.wait()
+                fut, fn, args = self._jobs.pop(0)
+            try:
+                fut._set(fn(*args))
+            except Exception as exc:  # noqa: BLE001
+                fut._set(exc=exc)
+
+
+def test_client_keeps_a_window_maps_paths_and_resumes_by_worker_hashes(
+    tmp_path: Path, monkeypatch
+) -> None:
+    engine = FakeEngine()
+    monkeypatch.setattr(cl, "_engine_for", lambda spec: engine)
+    client_dir = tmp_path / "client-view"
+    photos = [
+        str(make_photo(client_dir / f"p{i:02d}.png", color=(20 + 9 * i, 30, 30))) for i in range(20)
+    ]
+    (tmp_path / "worker-view").symlink_to(client_dir)
+    path_map = cl.PathMap.parse([f"{client_dir}={tmp_path / 'worker-view'}"])
+    settings = AnalysisSettings()
+    spec = cl.WorkerSpec.for_engine(engine, settings)
+    case = Case.create(tmp_path / "case", engine=engine, settings=settings)
+    case.begin_batch(engine, settings)
+    fake = FakeClient()
+    runner = cl.ClusterBatchRunner(
+        engine, settings, client=fake, spec=spec, path_map=path_map, store=case, window=3
+    )
+    outcome = runner.run(photos)
+    assert outcome.all_ok and runner.stopped_by is None
+    assert fake.max_outstanding <= 3 and len(fake.calls) == 20
+    assert all(str(p).startswith(str(tmp_path / "worker-view")) for _, p in fake.calls)
+    assert [r.path for r in outcome.results] == photos  # the client's paths in the results
+    assert sorted(r.path for r in case.records()) == photos
+    assert len(list((tmp_path / "case" / "annotated").iterdir())) == 20
+
+    # Rerun: chunks of 8 hashed on the "worker", every photo found in the case, none analysed.
+    case.begin_batch(engine, settings)
+    fake = FakeClient()
+    runner = cl.ClusterBatchRunner(
+        engine, settings, client=fake, spec=spec, path_map=path_map, store=case, hash_chunk=8
+    )
+    outcome = runner.run(photos)
+    assert outcome.progress.skipped == 20 and outcome.all_ok
+    assert [name for name, _ in fake.calls] == ["hash_task"] * 3
+
+
+def test_cancel_stops_submitting_and_marks_the_rest_cancelled(tmp_path: Path, monkeypatch):
+    engine = FakeEngine(delay_s=0.05)
+    monkeypatch.setattr(cl, "_engine_for", lambda spec: engine)
+    photos = [str(make_photo(tmp_path / f"p{i}.png")) for i in range(12)]
+    settings = AnalysisSettings()
+    fake = FakeClient()
+    runner = cl.ClusterBatchRunner(
+        engine,
+        settings,
+        client=fake,
+        spec=cl.WorkerSpec.for_engine(engine, settings),
+        window=2,
+        on_item=lambda it: runner.cancel() if it.status == DONE else None,
+    )
+    outcome = runner.run(photos)
+    assert outcome.cancelled and not outcome.all_ok
+    statuses = [i.status for i in outcome.items]
+    assert statuses.count(DONE) >= 1 and statuses.count("cancelled") >= 8
+    assert len(fake.calls) <= 4  # nothing new was submitted after the cancel
+
+
 # -- real clusters ----------------------------------------------------------------------------
 @pytest.mark.slow
 def test_cluster_case_is_identical_to_a_local_one_and_resumes(
