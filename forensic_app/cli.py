@@ -801,6 +801,8 @@ def _cmd_batch_cluster(
     from forensic_app.core import cluster as cl
     from forensic_app.core.case import Case, CaseError
 
+    if args.workers:
+        raise UsageError("--workers is for a local batch; with --cluster, `dask worker` sets it")
     try:
         where = cl.ClusterAddress.parse(args.cluster)
         path_map = cl.PathMap.parse(args.path_map)

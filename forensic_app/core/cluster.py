@@ -338,11 +338,12 @@ def _import_distributed() -> Any:
 
 @contextmanager
 def connect(
-    where: ClusterAddress, *, timeout_s: float = CONNECT_TIMEOUT_S, quiet: bool = True
+    where: ClusterAddress, *, timeout_s: float | None = None, quiet: bool = True
 ) -> Iterator[Any]:
     """A ``distributed.Client`` for ``where``; a LocalCluster is started (and stopped) for
     ``local:N``: N worker processes with one thread each, on loopback only, no dashboard."""
     distributed = _import_distributed()
+    timeout_s = CONNECT_TIMEOUT_S if timeout_s is None else timeout_s
     if quiet:  # the tool says what went wrong in its own words; Dask's tracebacks need -v
         names = [n for n in logging.root.manager.loggerDict if n.startswith("distributed.")]
         for name in ("distributed", *names):

@@ -34,9 +34,9 @@ REPO = Path(__file__).resolve().parents[2]
 distributed = pytest.importorskip("distributed", reason="pip install -e .[cluster]")
 
 
-def run_cli(*argv: str) -> tuple[int, str, str]:
+def run_cli(*argv: str, engine_factory=None) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
-    code = cli.main(list(argv), stdout=out, stderr=err)
+    code = cli.main(list(argv), stdout=out, stderr=err, engine_factory=engine_factory)
     return code, out.getvalue(), err.getvalue()
 
 
@@ -132,6 +132,34 @@ def test_bad_cluster_options_are_usage_errors(tmp_path: Path) -> None:
         "nonsense",
     )
     assert code == cli.EXIT_USAGE and "CLIENT_PREFIX=WORKER_PREFIX" in err
+    code, _, err = run_cli(
+        "batch",
+        str(photo),
+        "--case",
+        str(tmp_path / "c"),
+        "--cluster",
+        "local:2",
+        "--workers",
+        "2",
+    )
+    assert code == cli.EXIT_USAGE and "dask worker" in err
+    assert not (tmp_path / "c").exists()
+
+
+def test_an_unreachable_scheduler_is_a_clear_error(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(cl, "CONNECT_TIMEOUT_S", 2.0)
+    photo = make_photo(tmp_path / "a.png")
+    address = f"tcp://127.0.0.1:{_free_port()}"  # nothing listens there
+    code, _, err = run_cli(
+        "batch",
+        str(photo),
+        "--case",
+        str(tmp_path / "c"),
+        "--cluster",
+        address,
+        engine_factory=lambda args: FakeEngine(),
+    )
+    assert code == cli.EXIT_USAGE and f"cannot reach the Dask scheduler {address}" in err
     assert not (tmp_path / "c").exists()
 
 
