@@ -620,6 +620,7 @@ class ClusterBatchRunner(BatchRunner):
                     ready.append(item)
             return
         reply: WorkerReply = value
+        log.debug("%s analysed on %s", task.items[0].path, reply.worker)
         result = ImageResult.from_dict(reply.result)
         image = EncodedAnnotation(reply.annotated) if reply.annotated is not None else None
         # "image" even without an annotated copy: the store then records the result as a local
