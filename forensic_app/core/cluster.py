@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from forensic_app import __version__
+from forensic_app.core.annotate import EncodedCopy
 from forensic_app.core.batch import (
     CANCELLED,
     ERROR,
@@ -192,15 +193,16 @@ class WorkerReply:
     """A worker's answer for one photo: the compact result and the encoded annotated copy."""
 
     result: dict[str, Any]
-    annotated: bytes | None = None
+    annotated: EncodedCopy | None = None
     worker: str = ""
 
 
 @dataclass
 class EncodedAnnotation:
-    """What the client hands ``Case.save`` in place of pixels: the annotated copy, encoded."""
+    """What the client hands ``Case.save`` in place of a LoadedImage: its ``rgb`` is the copy
+    the worker drew, which ``save_annotated`` writes as it is (core/annotate.py)."""
 
-    annotated: bytes
+    rgb: EncodedCopy
 
 
 _engines: dict[tuple[Any, ...], Any] = {}
@@ -287,7 +289,7 @@ class _CaptureStore:
 
     def __init__(self, suffix: str) -> None:
         self.suffix = suffix
-        self.annotated: bytes | None = None
+        self.annotated: EncodedCopy | None = None
 
     def wants_lookup(self) -> bool:
         return False
@@ -299,7 +301,8 @@ class _CaptureStore:
         if image is not None and result.error is None and result.sha256:
             from forensic_app.core.annotate import encode_image, render_annotated
 
-            self.annotated = encode_image(render_annotated(image.rgb, result.faces), self.suffix)
+            data = encode_image(render_annotated(image.rgb, result.faces), self.suffix)
+            self.annotated = EncodedCopy(data, self.suffix)
 
 
 def analyse_task(spec: WorkerSpec, path: str, suffix: str) -> WorkerReply:

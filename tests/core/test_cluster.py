@@ -163,6 +163,18 @@ def test_an_unreachable_scheduler_is_a_clear_error(tmp_path: Path, monkeypatch) 
     assert not (tmp_path / "c").exists()
 
 
+def test_a_copy_encoded_by_a_worker_is_written_as_it_is(tmp_path: Path) -> None:
+    from forensic_app.core.annotate import EncodedCopy, save_annotated
+
+    out = save_annotated(EncodedCopy(b"drawn elsewhere", ".jpg"), [], tmp_path / "a.jpg")
+    assert out.read_bytes() == b"drawn elsewhere"
+    with pytest.raises(ValueError, match="encoded as .png"):
+        save_annotated(EncodedCopy(b"png bytes", ".png"), [], tmp_path / "b.jpg")
+    assert not (tmp_path / "b.jpg").exists()
+    with pytest.raises(PermissionError):  # never over an input, drawn here or elsewhere
+        save_annotated(EncodedCopy(b"x", ".jpg"), [], out, protected=[out])
+
+
 # -- the worker side, in this process -------------------------------------------------------------
 @pytest.fixture(scope="module")
 def spec(real_models: Path) -> cl.WorkerSpec:
