@@ -718,7 +718,9 @@ def cmd_batch(
         _print_skipped(skipped, stderr)
         raise UsageError("no photos found in the given paths")
     if args.cluster:
-        return _cmd_batch_cluster(args, engine_factory, settings, photos, preset, stdout, stderr)
+        return _cmd_batch_cluster(
+            args, engine_factory, settings, photos, preset, skipped, stdout, stderr
+        )
     args.threads, workers = recommended_parallelism(
         len(photos), workers=args.workers, threads=args.threads
     )
@@ -789,6 +791,7 @@ def _cmd_batch_cluster(
     settings: AnalysisSettings,
     photos: Sequence[Any],
     preset: dict[str, str],
+    skipped: Sequence[Any],
     stdout: TextIO,
     stderr: TextIO,
 ) -> int:
@@ -810,6 +813,7 @@ def _cmd_batch_cluster(
         raise UsageError(str(exc)) from None
     args.threads = args.threads or 1  # the client's engine only vouches for the model hashes
     engine = engine_factory(args)
+    _warn_unverified(engine, stderr)
     paths = [p.path for p in photos]
     spec = cl.WorkerSpec.for_engine(
         engine,
@@ -836,6 +840,8 @@ def _cmd_batch_cluster(
                 stderr.write(f"forensic-app: error: {exc}\n")
                 return EXIT_FAILED
             case.begin_batch(used, settings, reanalyse=args.reanalyse, photos=len(paths))
+            if skipped:
+                case.log(audit.INPUTS_SKIPPED, files=[s.to_dict() for s in skipped])
             reporter = StderrProgress(stderr, len(paths), quiet=args.quiet)
             runner = cl.ClusterBatchRunner(
                 engine,
@@ -849,6 +855,10 @@ def _cmd_batch_cluster(
             )
             try:
                 outcome = runner.run(paths, preset_errors=preset)
+            except KeyboardInterrupt:
+                note = "Ctrl-C: the batch stopped; results saved are kept"
+                case.log(audit.INTERRUPTED, note=note)
+                raise
             finally:
                 reporter.close()
             case.end_batch(outcome)
@@ -857,8 +867,8 @@ def _cmd_batch_cluster(
     except cl.ClusterError as exc:
         stderr.write(f"forensic-app: error: {exc}\n")
         return EXIT_USAGE
-    _print_summary(outcome, stdout, per_photo=False)
-    stdout.write(f"case folder: {case.root}\n")
+    _print_summary(outcome, stdout, per_photo=False, skipped=skipped)
+    stdout.write(f"case folder: {display(case.root)}\n")
     if runner.stopped_by is not None:
         stderr.write(f"forensic-app: error: {runner.stopped_by}\n")
         return EXIT_MODEL if isinstance(runner.stopped_by, cl.WorkerModelError) else EXIT_FAILED

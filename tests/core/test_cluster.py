@@ -438,7 +438,11 @@ def test_a_worker_with_other_models_is_refused_with_exit_3(
     other = tmp_path / "other-models"
     other.mkdir()
     (other / CENTERFACE_FILE).symlink_to(real_models / CENTERFACE_FILE)
-    shutil.copy(tiny_gender_model, other / GENDER_FILE)  # no manifest: any gender model loads
+    shutil.copy(tiny_gender_model, other / GENDER_FILE)
+    # A consistent installation of other models: its own manifest vouches for them.
+    manifest = json.loads((real_models / "manifest.json").read_text(encoding="utf-8"))
+    manifest[GENDER_FILE]["sha256"] = hashlib.sha256((other / GENDER_FILE).read_bytes()).hexdigest()
+    (other / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     case_dir = tmp_path / "case"
     with local_cluster(env={"FORENSIC_APP_MODELS_DIR": str(other)}) as lc:
         code, _, err = run_cli(
