@@ -835,33 +835,38 @@ def _cmd_batch_cluster(
                 )
             used = SimpleNamespace(models=engine.models, provider=", ".join(providers))
             try:
-                case = Case.open_or_create(args.case, args.name, args.examiner, used, settings)
+                if args.wait and not args.quiet:
+                    _say_if_busy(args.case, stderr)
+                case = Case.open_or_create(
+                    args.case, args.name, args.examiner, used, settings, wait=args.wait
+                )
             except CaseError as exc:
                 stderr.write(f"forensic-app: error: {exc}\n")
                 return EXIT_FAILED
-            case.begin_batch(used, settings, reanalyse=args.reanalyse, photos=len(paths))
-            if skipped:
-                case.log(audit.INPUTS_SKIPPED, files=[s.to_dict() for s in skipped])
-            reporter = StderrProgress(stderr, len(paths), quiet=args.quiet)
-            runner = cl.ClusterBatchRunner(
-                engine,
-                settings,
-                client=client,
-                spec=spec,
-                path_map=path_map,
-                store=case,
-                on_item=reporter.on_item,
-                on_progress=reporter.on_progress,
-            )
-            try:
-                outcome = runner.run(paths, preset_errors=preset)
-            except KeyboardInterrupt:
-                note = "Ctrl-C: the batch stopped; results saved are kept"
-                case.log(audit.INTERRUPTED, note=note)
-                raise
-            finally:
-                reporter.close()
-            case.end_batch(outcome)
+            with case:  # the writer lock is held for the whole run, as in a local batch
+                case.begin_batch(used, settings, reanalyse=args.reanalyse, photos=len(paths))
+                if skipped:
+                    case.log(audit.INPUTS_SKIPPED, files=[s.to_dict() for s in skipped])
+                reporter = StderrProgress(stderr, len(paths), quiet=args.quiet)
+                runner = cl.ClusterBatchRunner(
+                    engine,
+                    settings,
+                    client=client,
+                    spec=spec,
+                    path_map=path_map,
+                    store=case,
+                    on_item=reporter.on_item,
+                    on_progress=reporter.on_progress,
+                )
+                try:
+                    outcome = runner.run(paths, preset_errors=preset)
+                except KeyboardInterrupt:
+                    note = "Ctrl-C: the batch stopped; results saved are kept"
+                    case.log(audit.INTERRUPTED, note=note)
+                    raise
+                finally:
+                    reporter.close()
+                case.end_batch(outcome)
     except cl.WorkerModelError:
         raise  # a ModelError: exit 3
     except cl.ClusterError as exc:
