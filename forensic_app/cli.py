@@ -821,6 +821,7 @@ def _cmd_batch_cluster(
         models_dir=args.models,
         gender_model=args.gender_model,
         threads=args.threads,
+        precision=getattr(args, "precision", None),
         path_map=path_map,
     )
     try:

@@ -164,6 +164,7 @@ class WorkerSpec:
     models_dir: str | None = None  # worker-side path; None = the worker's own models folder
     gender_model: str | None = None  # worker-side path of an explicit gender model
     threads: int = 1  # intra-op threads per model call on the worker
+    precision: str | None = None  # --precision (int8/fp32 per model), as the client chose
 
     @classmethod
     def for_engine(
@@ -174,6 +175,7 @@ class WorkerSpec:
         models_dir: str | None = None,
         gender_model: str | None = None,
         threads: int | None = None,
+        precision: str | None = None,
         path_map: PathMap | None = None,
     ) -> WorkerSpec:
         pm = path_map or PathMap()
@@ -185,6 +187,7 @@ class WorkerSpec:
             models_dir=pm.to_worker(models_dir) if models_dir else None,
             gender_model=pm.to_worker(gender_model) if gender_model else None,
             threads=threads or 1,
+            precision=precision,
         )
 
 
@@ -225,7 +228,7 @@ def _engine_for(spec: WorkerSpec) -> Any:
             f"worker {_worker_address()} runs forensic-app {__version__}, the client "
             f"{spec.tool_version}: install the same version on every worker"
         )
-    key = (spec.models_dir, spec.gender_model, spec.threads)
+    key = (spec.models_dir, spec.gender_model, spec.threads, spec.precision)
     with _engines_lock:
         engine = _engines.get(key)
         if engine is None:
@@ -236,6 +239,7 @@ def _engine_for(spec: WorkerSpec) -> Any:
                     models_dir=Path(spec.models_dir) if spec.models_dir else None,
                     gender_model=Path(spec.gender_model) if spec.gender_model else None,
                     threads=spec.threads,
+                    precision=spec.precision,
                 )
             except ModelError as exc:
                 raise WorkerModelError(f"worker {_worker_address()}: {exc}") from None
