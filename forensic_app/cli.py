@@ -858,6 +858,7 @@ def _cmd_batch_cluster(
                     store=case,
                     on_item=reporter.on_item,
                     on_progress=reporter.on_progress,
+                    keep_results=False,  # the case holds them: client memory stays flat
                 )
                 try:
                     outcome = runner.run(paths, preset_errors=preset)
