@@ -228,6 +228,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="when another writer has the case, wait for it instead of exiting with status 2",
     )
     _add_analysis_options(b)
+    cl = b.add_argument_group('lab cluster (Dask; needs pip install -e ".[cluster]")')
+    cl.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="analyse on the workers of a Dask scheduler (tcp://host:8786), or local:N for N "
+        "worker processes on this machine; this machine stays the only writer of the case",
+    )
+    cl.add_argument(
+        "--path-map",
+        action="append",
+        metavar="CLIENT=WORKER",
+        help="workers see the folder CLIENT (here) as WORKER (repeatable)",
+    )
 
     r = sub.add_parser("report", help="write the HTML or PDF report of a case folder")
     r.add_argument("--case", required=True, metavar="DIR", help="case folder")
@@ -712,6 +725,10 @@ def cmd_batch(
     if not photos:
         _print_skipped(skipped, stderr)
         raise UsageError("no photos found in the given paths")
+    if args.cluster:
+        return _cmd_batch_cluster(
+            args, engine_factory, settings, photos, preset, skipped, stdout, stderr
+        )
     args.threads, workers = recommended_parallelism(
         len(photos), workers=args.workers, threads=args.threads
     )
@@ -774,6 +791,103 @@ def _print_verification(check: Any, stream: TextIO) -> None:
         stream.write(f"  INTEGRITY: {display(finding.describe())}\n")
     for issue in check.input_issues:
         stream.write(f"  INTEGRITY: {display(issue.describe())}\n")
+
+
+def _cmd_batch_cluster(
+    args: argparse.Namespace,
+    engine_factory: EngineFactory,
+    settings: AnalysisSettings,
+    photos: Sequence[Any],
+    preset: dict[str, str],
+    skipped: Sequence[Any],
+    stdout: TextIO,
+    stderr: TextIO,
+) -> int:
+    """``batch --cluster``: the workers analyse, this process writes the case (core/cluster.py).
+
+    Exit 2 when the cluster cannot be used (address, version), 3 when a worker has other models,
+    1 when the scheduler went away mid-batch (a rerun completes the case)."""
+    from types import SimpleNamespace
+
+    from forensic_app.core import cluster as cl
+    from forensic_app.core.case import Case, CaseError
+
+    if args.workers:
+        raise UsageError("--workers is for a local batch; with --cluster, `dask worker` sets it")
+    try:
+        where = cl.ClusterAddress.parse(args.cluster)
+        path_map = cl.PathMap.parse(args.path_map)
+    except cl.ClusterError as exc:
+        raise UsageError(str(exc)) from None
+    args.threads = args.threads or 1  # the client's engine only vouches for the model hashes
+    engine = engine_factory(args)
+    _warn_unverified(engine, stderr)
+    paths = [p.path for p in photos]
+    spec = cl.WorkerSpec.for_engine(
+        engine,
+        settings,
+        models_dir=args.models,
+        gender_model=args.gender_model,
+        threads=args.threads,
+        precision=getattr(args, "precision", None),
+        path_map=path_map,
+    )
+    try:
+        with cl.connect(where, quiet=not args.verbose) as client:
+            sample = next((p for p in paths if p not in preset and os.path.isfile(p)), None)
+            infos = cl.check_workers(client, spec, path_map.to_worker(sample) if sample else None)
+            providers = sorted({str(i.get("provider")) for i in infos.values()})
+            if not args.quiet:
+                stderr.write(
+                    f"{where.describe()}: {len(infos)} worker(s) checked, same tool version "
+                    f"and models ({', '.join(providers)})\n"
+                )
+            used = SimpleNamespace(models=engine.models, provider=", ".join(providers))
+            try:
+                if args.wait and not args.quiet:
+                    _say_if_busy(args.case, stderr)
+                case = Case.open_or_create(
+                    args.case, args.name, args.examiner, used, settings, wait=args.wait
+                )
+            except CaseError as exc:
+                stderr.write(f"forensic-app: error: {exc}\n")
+                return EXIT_FAILED
+            with case:  # the writer lock is held for the whole run, as in a local batch
+                case.begin_batch(used, settings, reanalyse=args.reanalyse, photos=len(paths))
+                if skipped:
+                    case.log(audit.INPUTS_SKIPPED, files=[s.to_dict() for s in skipped])
+                reporter = StderrProgress(stderr, len(paths), quiet=args.quiet)
+                runner = cl.ClusterBatchRunner(
+                    engine,
+                    settings,
+                    client=client,
+                    spec=spec,
+                    path_map=path_map,
+                    store=case,
+                    on_item=reporter.on_item,
+                    on_progress=reporter.on_progress,
+                    keep_results=False,  # the case holds them: client memory stays flat
+                )
+                try:
+                    outcome = runner.run(paths, preset_errors=preset)
+                except KeyboardInterrupt:
+                    note = "Ctrl-C: the batch stopped; results saved are kept"
+                    case.log(audit.INTERRUPTED, note=note)
+                    raise
+                finally:
+                    reporter.close()
+                case.end_batch(outcome)
+    except cl.WorkerModelError:
+        raise  # a ModelError: exit 3
+    except cl.ClusterError as exc:
+        stderr.write(f"forensic-app: error: {exc}\n")
+        return EXIT_USAGE
+    _print_summary(outcome, stdout, per_photo=False, skipped=skipped)
+    stdout.write(f"case folder: {display(case.root)}\n")
+    if runner.stopped_by is not None:
+        stderr.write(f"forensic-app: error: {runner.stopped_by}\n")
+        return EXIT_MODEL if isinstance(runner.stopped_by, cl.WorkerModelError) else EXIT_FAILED
+    return EXIT_OK if outcome.all_ok else EXIT_FAILED
 
 
 def cmd_report(

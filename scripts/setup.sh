@@ -2,7 +2,8 @@
 # Set up forensic_app in ./.venv and fetch the CenterFace model (the only network step).
 #
 #   bash scripts/setup.sh           app only (what an investigator running from source needs)
-#   bash scripts/setup.sh --dev     + tests, training (torch, timm) and packaging tools
+#   bash scripts/setup.sh --dev     + tests, training (torch, timm), packaging tools and the Dask
+#                                   cluster extra (distributed), so the cluster tests run too
 #
 # Safe to run again: it reuses .venv and skips what is already in place.
 set -euo pipefail
@@ -10,7 +11,7 @@ cd "$(dirname "$0")/.."
 
 extras=""
 if [[ "${1:-}" == "--dev" ]]; then
-    extras="[test,train,package]"
+    extras="[test,train,package,cluster]"
 fi
 
 python_bin="${PYTHON:-}"

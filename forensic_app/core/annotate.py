@@ -310,16 +310,35 @@ def encode_image(rgb: np.ndarray, suffix: str) -> bytes:
     return buf.getvalue()
 
 
+@dataclass(frozen=True)
+class EncodedCopy:
+    """An annotated copy already rendered and encoded (by a cluster worker, core/cluster.py,
+    with :func:`render_annotated` and :func:`encode_image`), for the file suffix it names."""
+
+    data: bytes
+    suffix: str
+
+
 def save_annotated(
-    rgb: np.ndarray,
+    rgb: np.ndarray | EncodedCopy,
     faces: Sequence[Face],
     out_path: str | Path,
     protected: Iterable[str | Path] = (),
     selected: int | None = None,
 ) -> Path:
-    """Render and write an annotated copy atomically; never over an input file."""
+    """Render and write an annotated copy atomically; never over an input file.
+
+    ``rgb`` may be an :class:`EncodedCopy` drawn elsewhere from the same pixels: it is written
+    as it is (so a cluster's client never decodes a photo), after checking it was encoded for
+    this file's format.
+    """
     target = Path(out_path)
     refuse_overwrite_of(target, protected)
-    data = encode_image(render_annotated(rgb, faces, selected), target.suffix)
+    if isinstance(rgb, EncodedCopy):
+        if _SAVE_FORMATS.get(rgb.suffix.lower()) != _SAVE_FORMATS.get(target.suffix.lower()):
+            raise ValueError(f"annotated copy encoded as {rgb.suffix}, not for {target.name}")
+        data = rgb.data
+    else:
+        data = encode_image(render_annotated(rgb, faces, selected), target.suffix)
     write_bytes_atomic(target, data)
     return target

@@ -92,6 +92,11 @@ def _safe_stem(name: str, limit: int = 40) -> str:
     return stem[:limit]
 
 
+def annotated_suffix(path: str) -> str:
+    """File suffix of a photo's annotated copy: JPEG stays JPEG, anything else becomes PNG."""
+    return ".jpg" if Path(path).suffix.lower() in (".jpg", ".jpeg") else ".png"
+
+
 def _path_id(path: str) -> str:
     return hashlib.sha256(os.path.abspath(path).encode("utf-8", "surrogateescape")).hexdigest()[:16]
 
@@ -638,7 +643,7 @@ class Case:
         self._has_records = True
 
     def _annotated_name(self, sha256: str, path: str) -> str:
-        suffix = ".jpg" if Path(path).suffix.lower() in (".jpg", ".jpeg") else ".png"
+        suffix = annotated_suffix(path)
         return f"{ANNOTATED_DIR}/{sha256[:16]}_{_safe_stem(Path(path).name)}{suffix}"
 
     def _write_annotated(self, rec: PhotoRecord, rgb: Any, wrote: dict[str, str | None]) -> None:
