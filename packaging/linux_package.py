@@ -150,8 +150,10 @@ def stage_deb(onedir: Path, root: Path, version: str, arch: str) -> Path:
     for size in resources.ICON_SIZES:
         target = hicolor / f"{size}x{size}" / "apps"
         target.mkdir(parents=True)
-        shutil.copyfile(REPO / "resources" / resources.ICONS_SUBDIR
-                        / resources.icon_file_name(size), target / f"{bundle.APP_ID}.png")
+        shutil.copyfile(
+            REPO / "resources" / resources.ICONS_SUBDIR / resources.icon_file_name(size),
+            target / f"{bundle.APP_ID}.png",
+        )
     scalable = hicolor / "scalable" / "apps"
     scalable.mkdir(parents=True)
     shutil.copyfile(REPO / "resources" / resources.ICON_SVG, scalable / f"{bundle.APP_ID}.svg")
@@ -188,8 +190,11 @@ def build_deb(root: Path, out: Path, level: int = 6) -> Path:
     if dpkg_deb is None:
         raise SystemExit("dpkg-deb not found: install dpkg (Debian/Ubuntu: it is always there)")
     out.unlink(missing_ok=True)
-    subprocess.run([dpkg_deb, "--root-owner-group", "-Zgzip", f"-z{level}", "--build", str(root),
-                    str(out)], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [dpkg_deb, "--root-owner-group", "-Zgzip", f"-z{level}", "--build", str(root), str(out)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     return out
 
 
@@ -224,8 +229,16 @@ def source_fingerprint() -> str:
             if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
                 h.update(path.relative_to(REPO).as_posix().encode())
                 h.update(hashlib.sha256(path.read_bytes()).digest())
-    for dist in ("forensic-app", "PySide6-Essentials", "onnxruntime", "onnx", "numpy",
-                 "opencv-python-headless", "pillow", "pyinstaller"):
+    for dist in (
+        "forensic-app",
+        "PySide6-Essentials",
+        "onnxruntime",
+        "onnx",
+        "numpy",
+        "opencv-python-headless",
+        "pillow",
+        "pyinstaller",
+    ):
         try:
             h.update(f"{dist}={version(dist)}".encode())
         except PackageNotFoundError:
@@ -240,14 +253,24 @@ def folder_size(path: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dist", type=Path, default=REPO / "dist", help="PyInstaller distpath")
-    parser.add_argument("--work", type=Path, default=REPO / "build" / "deb",
-                        help="staging folder for the .deb tree")
+    parser.add_argument(
+        "--work", type=Path, default=REPO / "build" / "deb", help="staging folder for the .deb tree"
+    )
     parser.add_argument("--no-deb", action="store_true", help="only the .tar.gz")
-    parser.add_argument("--compress-level", type=int, default=6, choices=range(1, 10),
-                        metavar="1-9", help="gzip level of both archives (default 6; the "
-                        "packaging tests use 1: about 20%% faster, 10%% larger)")
-    parser.add_argument("--fingerprint", default=None,
-                        help="source fingerprint taken before PyInstaller ran (build_linux.sh)")
+    parser.add_argument(
+        "--compress-level",
+        type=int,
+        default=6,
+        choices=range(1, 10),
+        metavar="1-9",
+        help="gzip level of both archives (default 6; the "
+        "packaging tests use 1: about 20%% faster, 10%% larger)",
+    )
+    parser.add_argument(
+        "--fingerprint",
+        default=None,
+        help="source fingerprint taken before PyInstaller ran (build_linux.sh)",
+    )
     args = parser.parse_args(argv)
 
     onedir = args.dist / bundle.APP_NAME
@@ -261,14 +284,19 @@ def main(argv: list[str] | None = None) -> int:
     # on a 2-core CI machine that halves the packaging time.
     with ThreadPoolExecutor(max_workers=2) as pool:
         tar_job = pool.submit(
-            build_tarball, onedir,
+            build_tarball,
+            onedir,
             args.dist / f"{bundle.APP_NAME}-{version}-linux-{platform.machine()}.tar.gz",
-            args.compress_level)
+            args.compress_level,
+        )
         deb = None
         if not args.no_deb:
-            root = stage_deb(onedir,
-                             args.work / f"{bundle.APP_NAME}_{deb_version(version)}_{arch}",
-                             version, arch)
+            root = stage_deb(
+                onedir,
+                args.work / f"{bundle.APP_NAME}_{deb_version(version)}_{arch}",
+                version,
+                arch,
+            )
             deb = build_deb(root, args.dist / f"{root.name}.deb", args.compress_level)
             shutil.rmtree(root)
             print(f"wrote {deb} ({deb.stat().st_size / 1e6:.1f} MB)")

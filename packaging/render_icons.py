@@ -61,8 +61,9 @@ def main(argv: list[str] | None = None) -> int:
         image.save(icons / icon_file_name(size), format="PNG", optimize=True)
     largest = images[max(ICO_SIZES)]
     others = [images[s] for s in ICO_SIZES if s != max(ICO_SIZES)]
-    largest.save(args.out / ICON_ICO, format="ICO",
-                 sizes=[(s, s) for s in ICO_SIZES], append_images=others)
+    largest.save(
+        args.out / ICON_ICO, format="ICO", sizes=[(s, s) for s in ICO_SIZES], append_images=others
+    )
     print(f"wrote {len(images)} PNGs to {icons} and {args.out / ICON_ICO}")
     return 0
 

@@ -41,8 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gender-model", type=Path, default=None)
     parser.add_argument("--allow-test-model", action="store_true")
     parser.add_argument("--size", default="1500x940", help="window size WxH")
-    parser.add_argument("--face", type=int, default=-1,
-                        help="face to select (0-based); default: the largest")
+    parser.add_argument(
+        "--face", type=int, default=-1, help="face to select (0-based); default: the largest"
+    )
     parser.add_argument("--dark", action="store_true", help="ask Qt for the dark colour scheme")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds for the analysis")
     opts = parser.parse_args(argv)
@@ -53,8 +54,12 @@ def main(argv: list[str] | None = None) -> int:
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     home = Path(tempfile.mkdtemp(prefix="forensic_app_screenshot_"))
-    for var, sub in (("XDG_CONFIG_HOME", "config"), ("XDG_STATE_HOME", "state"),
-                     ("APPDATA", "config"), ("LOCALAPPDATA", "state")):
+    for var, sub in (
+        ("XDG_CONFIG_HOME", "config"),
+        ("XDG_STATE_HOME", "state"),
+        ("APPDATA", "config"),
+        ("LOCALAPPDATA", "state"),
+    ):
         os.environ[var] = str(home / sub)
 
     from forensic_app.core import modelstore
@@ -63,8 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     default_model = modelstore.models_dir() / modelstore.GENDER_FILE
     if gender_model is None and not default_model.is_file():
         if not opts.allow_test_model:
-            print(f"gender model missing: {default_model}. Train/export it, pass --gender-model, "
-                  "or --allow-test-model for a placeholder picture.", file=sys.stderr)
+            print(
+                f"gender model missing: {default_model}. Train/export it, pass --gender-model, "
+                "or --allow-test-model for a placeholder picture.",
+                file=sys.stderr,
+            )
             return 2
         gender_model = tiny_test_model(home)
         print(f"note: using the tiny TEST gender model {gender_model}; labels are meaningless")
@@ -83,11 +91,17 @@ def main(argv: list[str] | None = None) -> int:
         app.setStyle("Fusion")
         pal = QPalette()
         roles = QPalette.ColorRole
-        for role, rgb in ((roles.Window, (45, 45, 48)), (roles.WindowText, (230, 230, 230)),
-                          (roles.Base, (30, 30, 32)), (roles.AlternateBase, (45, 45, 48)),
-                          (roles.Text, (230, 230, 230)), (roles.Button, (53, 53, 56)),
-                          (roles.ButtonText, (230, 230, 230)), (roles.Highlight, (42, 130, 218)),
-                          (roles.HighlightedText, (255, 255, 255))):
+        for role, rgb in (
+            (roles.Window, (45, 45, 48)),
+            (roles.WindowText, (230, 230, 230)),
+            (roles.Base, (30, 30, 32)),
+            (roles.AlternateBase, (45, 45, 48)),
+            (roles.Text, (230, 230, 230)),
+            (roles.Button, (53, 53, 56)),
+            (roles.ButtonText, (230, 230, 230)),
+            (roles.Highlight, (42, 130, 218)),
+            (roles.HighlightedText, (255, 255, 255)),
+        ):
             pal.setColor(role, QColor(*rgb))
         for role in (roles.WindowText, roles.Text, roles.ButtonText):
             pal.setColor(QPalette.ColorGroup.Disabled, role, QColor(120, 120, 120))
@@ -115,17 +129,26 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     faces = window.doc.faces
     if faces:
-        index = opts.face if 0 <= opts.face < len(faces) else max(
-            range(len(faces)), key=lambda i: (faces[i].box[2] - faces[i].box[0])
-            * (faces[i].box[3] - faces[i].box[1]))
+        index = (
+            opts.face
+            if 0 <= opts.face < len(faces)
+            else max(
+                range(len(faces)),
+                key=lambda i: (
+                    (faces[i].box[2] - faces[i].box[0]) * (faces[i].box[3] - faces[i].box[1])
+                ),
+            )
+        )
         window.face_list.setCurrentRow(index)
     for _ in range(20):
         app.processEvents()
     opts.out.parent.mkdir(parents=True, exist_ok=True)
     pixmap = window.grab()
     ok = pixmap.save(str(opts.out), "PNG")
-    print(f"{'saved' if ok else 'FAILED to save'} {opts.out} ({pixmap.width()}x{pixmap.height()}), "
-          f"{len(faces)} faces, platform {QApplication.platformName()}")
+    print(
+        f"{'saved' if ok else 'FAILED to save'} {opts.out} ({pixmap.width()}x{pixmap.height()}), "
+        f"{len(faces)} faces, platform {QApplication.platformName()}"
+    )
     window.close()
     return 0 if ok else 1
 

@@ -45,7 +45,8 @@ def about_html(engine: Any | None, engine_error: str | None = None) -> str:
             f"{' ' + esc(m.version) if m.version else ''}<br><small>{esc(m.path)}</small></td>"
             f"<td>{esc(getattr(m, 'precision', 'fp32'))}</td>"
             f"<td><code>{esc(m.sha256)}</code></td>"
-            f"<td>{esc(licence or 'see model card')}</td></tr>")
+            f"<td>{esc(licence or 'see model card')}</td></tr>"
+        )
     if not rows:
         why = esc(engine_error) if engine_error else "not loaded yet (they load on first analysis)"
         rows.append(f"<tr><td colspan=5>Models {why}.</td></tr>")
@@ -59,7 +60,8 @@ def about_html(engine: Any | None, engine_error: str | None = None) -> str:
         "<b>uncertain</b>. Results are leads to be checked by a person, not findings.</p>"
         "<h3>Models</h3><table border=1 cellspacing=0 cellpadding=4>"
         "<tr><th>role</th><th>model</th><th>precision</th><th>SHA-256</th><th>licence</th></tr>"
-        + "".join(rows) + "</table>"
+        + "".join(rows)
+        + "</table>"
         f"<p><b>Execution provider:</b> {provider}</p>"
         f"<p><b>Runtime:</b> Python {esc(platform.python_version())}, "
         f"PySide6 {esc(PySide6.__version__)}, {esc(platform.platform())}</p>"
@@ -71,15 +73,18 @@ def about_html(engine: Any | None, engine_error: str | None = None) -> str:
 
 
 class AboutDialog(QDialog):
-    def __init__(self, engine: Any | None, engine_error: str | None = None,
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self, engine: Any | None, engine_error: str | None = None, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("About forensic_app")
         self.resize(760, 560)
         self.browser = QTextBrowser()
         self.browser.setOpenExternalLinks(False)
-        self.browser.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse
-                                             | Qt.TextInteractionFlag.TextSelectableByKeyboard)
+        self.browser.setTextInteractionFlags(
+            Qt.TextInteractionFlag.TextSelectableByMouse
+            | Qt.TextInteractionFlag.TextSelectableByKeyboard
+        )
         self.browser.setHtml(about_html(engine, engine_error))
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)

@@ -39,13 +39,17 @@ def setup_logging(level: int = logging.INFO) -> Path | None:
     try:
         path = ensure_dir(log_dir()) / LOG_FILE
         handler: logging.Handler = logging.handlers.RotatingFileHandler(
-            path, maxBytes=2_000_000, backupCount=5, encoding="utf-8")
+            path, maxBytes=2_000_000, backupCount=5, encoding="utf-8"
+        )
     except OSError as exc:
-        print(f"forensic_app: cannot write a log file ({exc}); logging to stderr only",
-              file=sys.stderr)
+        print(
+            f"forensic_app: cannot write a log file ({exc}); logging to stderr only",
+            file=sys.stderr,
+        )
         return None
-    handler.setFormatter(logging.Formatter(
-        "%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s"))
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s")
+    )
     logger.addHandler(handler)
     _file_handler = handler
     return path
@@ -69,8 +73,7 @@ def qt_message_handler(mode, context, message: str) -> None:
     logging.getLogger("forensic_app.qt").log(level, "%s", message)
 
 
-def excepthook(exc_type: type[BaseException], exc: BaseException,
-               tb: TracebackType | None) -> None:
+def excepthook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
     """Unhandled exception: log it with its traceback and tell the user, don't die silently."""
     if issubclass(exc_type, KeyboardInterrupt):
         sys.__excepthook__(exc_type, exc, tb)
@@ -81,10 +84,13 @@ def excepthook(exc_type: type[BaseException], exc: BaseException,
         from PySide6.QtWidgets import QApplication, QMessageBox
 
         if QApplication.instance() is not None:
-            box = QMessageBox(QMessageBox.Icon.Critical, "Unexpected error",
-                              f"An unexpected error occurred: {exc_type.__name__}: {exc}\n\n"
-                              "Your photos were not changed. The details are in the log file:\n"
-                              f"{log_file_path()}")
+            box = QMessageBox(
+                QMessageBox.Icon.Critical,
+                "Unexpected error",
+                f"An unexpected error occurred: {exc_type.__name__}: {exc}\n\n"
+                "Your photos were not changed. The details are in the log file:\n"
+                f"{log_file_path()}",
+            )
             box.setDetailedText(text)
             box.exec()
     except Exception:  # noqa: BLE001 - the hook itself must never raise
@@ -102,8 +108,12 @@ def parse_args(args: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="forensic-app", description="Open the window.")
     parser.add_argument("path", nargs="?", help="photo (or folder) to open")
     parser.add_argument("--models-dir", type=Path, default=None, help="folder with the models")
-    parser.add_argument("--gender-model", type=Path, default=None,
-                        help="gender ONNX model following the metadata contract")
+    parser.add_argument(
+        "--gender-model",
+        type=Path,
+        default=None,
+        help="gender ONNX model following the metadata contract",
+    )
     return parser.parse_args(args)
 
 

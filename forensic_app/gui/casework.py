@@ -28,9 +28,16 @@ from forensic_app.gui.qt_compat import emit
 log = logging.getLogger(__name__)
 
 #: Window events that are manual corrections (including their undo/redo).
-EDIT_ACTIONS = {"manual_add", "manual_delete", "manual_relabel", "undo_manual_add",
-                "undo_manual_delete", "undo_manual_relabel", "undo_reanalyze",
-                "redo_reanalyze"}
+EDIT_ACTIONS = {
+    "manual_add",
+    "manual_delete",
+    "manual_relabel",
+    "undo_manual_add",
+    "undo_manual_delete",
+    "undo_manual_relabel",
+    "undo_reanalyze",
+    "redo_reanalyze",
+}
 
 
 def _corrected(result: Any) -> bool:
@@ -48,11 +55,17 @@ class CaseController(QObject):
         window.edit_hooks.append(self.on_event)
 
     # ---- open / close ------------------------------------------------------------------
-    def new_case(self, folder: str | Path, name: str | None = None,
-                 examiner: str | None = None) -> Case:
+    def new_case(
+        self, folder: str | Path, name: str | None = None, examiner: str | None = None
+    ) -> Case:
         engine = self.window.engines.engine
-        case = Case.create(folder, name=name or None, examiner=examiner or None, engine=engine,
-                           settings=self.window.prefs.analysis)
+        case = Case.create(
+            folder,
+            name=name or None,
+            examiner=examiner or None,
+            engine=engine,
+            settings=self.window.prefs.analysis,
+        )
         self._replace(case)
         log.info("case %r created in %s", case.name, case.root)
         return case
@@ -65,10 +78,11 @@ class CaseController(QObject):
         if problems:  # never dropped silently: the examiner is told which files
             for problem in problems:
                 log.error("unusable case record: %s", problem)
-            self.window.show_error("Unusable case records",
-                                   f"{len(problems)} record file(s) of case {case.name} cannot "
-                                   "be used; Case verify and the report list them:\n\n"
-                                   + "\n".join(problems[:20]))
+            self.window.show_error(
+                "Unusable case records",
+                f"{len(problems)} record file(s) of case {case.name} cannot "
+                "be used; Case verify and the report list them:\n\n" + "\n".join(problems[:20]),
+            )
         return case
 
     def close_case(self) -> None:
@@ -100,8 +114,13 @@ class CaseController(QObject):
         sha = detail.get("sha256")
         try:
             if action == "open":
-                case.log(audit.PHOTO_OPENED, sha, path=detail.get("path"),
-                         width=detail.get("width"), height=detail.get("height"))
+                case.log(
+                    audit.PHOTO_OPENED,
+                    sha,
+                    path=detail.get("path"),
+                    width=detail.get("width"),
+                    height=detail.get("height"),
+                )
                 stored = self.stored_result()
                 if stored is not None and not doc.faces:
                     doc.set_result(stored)  # the case's truth, corrections and all
@@ -114,11 +133,18 @@ class CaseController(QObject):
                 self.window.corrections_saved()
             elif action in ("export_annotated", "export_results"):
                 files = {k: v for k, v in detail.items() if k not in ("path", "sha256")}
-                case.log(audit.EXPORTED, sha, kind=action.replace("export_", ""),
-                         photo=detail.get("path"), **files)
+                case.log(
+                    audit.EXPORTED,
+                    sha,
+                    kind=action.replace("export_", ""),
+                    photo=detail.get("path"),
+                    **files,
+                )
         except Exception as exc:  # noqa: BLE001 - the examiner must know the trail has a gap
-            self.window.show_error("Case record not written",
-                                   f"{action} could not be recorded in case {case.name}: {exc}")
+            self.window.show_error(
+                "Case record not written",
+                f"{action} could not be recorded in case {case.name}: {exc}",
+            )
 
     def stored_result(self) -> Any | None:
         """A copy of the open case's record for the photo under review (None without one).
@@ -146,8 +172,9 @@ class CaseController(QObject):
         if case is None or doc.result is None or doc.image is None:
             return False
         try:
-            case.save_manual_edit(copy.deepcopy(doc.result), {"edit": why, "path": doc.image.path},
-                                  rgb=doc.image.rgb)
+            case.save_manual_edit(
+                copy.deepcopy(doc.result), {"edit": why, "path": doc.image.path}, rgb=doc.image.rgb
+            )
         except Exception as exc:  # noqa: BLE001 - the examiner is asked instead
             log.error("could not save the corrections into case %s: %s", case.name, exc)
             return False
@@ -165,11 +192,15 @@ class CaseController(QObject):
         engine = self.window.engines.engine
         if case is None or engine is None or doc.result is None or doc.image is None:
             return
-        rec = case.save_single(engine, self.window.prefs.analysis, copy.deepcopy(doc.result),
-                               doc.image)
+        rec = case.save_single(
+            engine, self.window.prefs.analysis, copy.deepcopy(doc.result), doc.image
+        )
         self.window.corrections_saved()  # the stored result carries the corrections
-        if rec is not None and rec.result.ok and _corrected(rec.result) and not _corrected(
-            doc.result
+        if (
+            rec is not None
+            and rec.result.ok
+            and _corrected(rec.result)
+            and not _corrected(doc.result)
         ):
             # The photo came back (PgUp, Open) and was analysed afresh: the case carried the
             # examiner's earlier corrections onto the new result. Show that result, or the
@@ -177,24 +208,36 @@ class CaseController(QObject):
             shown = copy.deepcopy(rec.result)
             shown.path = doc.image.path
             doc.set_result(shown)
-            log.info("showing %d earlier correction(s) from case %r",
-                     sum(1 for f in shown.faces if f.manual), case.name)
+            log.info(
+                "showing %d earlier correction(s) from case %r",
+                sum(1 for f in shown.faces if f.manual),
+                case.name,
+            )
 
     # ---- reports -----------------------------------------------------------------------
     def write_html_report(self, out_path: str | Path | None = None):
         """Re-hash the inputs and write the HTML report; returns core's ReportOutcome."""
         assert self.case is not None
         outcome = write_report(self.case, out_path, generated_by=self._examiner())
-        log.info("report written: %s (SHA-256 %s, %d photo(s), %d face(s))", outcome.path,
-                 outcome.sha256, outcome.photos, outcome.faces)
+        log.info(
+            "report written: %s (SHA-256 %s, %d photo(s), %d face(s))",
+            outcome.path,
+            outcome.sha256,
+            outcome.photos,
+            outcome.faces,
+        )
         return outcome
 
     def write_pdf_report(self, out_path: str | Path):
         """Print the report to PDF (``gui.pdf_report``: A4, text in points); its PdfOutcome."""
         assert self.case is not None
         outcome = write_pdf_report(self.case, out_path, generated_by=self._examiner())
-        log.info("PDF report written: %s (%d page(s), SHA-256 %s)", outcome.path, outcome.pages,
-                 outcome.sha256)
+        log.info(
+            "PDF report written: %s (%d page(s), SHA-256 %s)",
+            outcome.path,
+            outcome.pages,
+            outcome.sha256,
+        )
         return outcome
 
     def _examiner(self) -> str | None:

@@ -35,8 +35,10 @@ class AddFaceCommand(QUndoCommand):
     def redo(self) -> None:
         self.doc.insert_face(self.index, self.face)
         if self.on_edit:
-            self.on_edit("manual_add", {"face": self.number, "box": _box(self.face),
-                                        "gender": self.face.gender})
+            self.on_edit(
+                "manual_add",
+                {"face": self.number, "box": _box(self.face), "gender": self.face.gender},
+            )
 
     def undo(self) -> None:
         self.doc.remove_face(self.index)
@@ -57,8 +59,10 @@ class DeleteFaceCommand(QUndoCommand):
             # Remembered in the result, so a re-analysis anywhere keeps it deleted.
             self.doc.result.removed.append(list(self.face.box))
         if self.on_edit:
-            self.on_edit("manual_delete", {"face": self.number, "box": _box(self.face),
-                                           "gender": self.face.gender})
+            self.on_edit(
+                "manual_delete",
+                {"face": self.number, "box": _box(self.face), "gender": self.face.gender},
+            )
 
     def undo(self) -> None:
         assert self.face is not None
@@ -76,8 +80,9 @@ class ReanalyzeCommand(QUndoCommand):
     brings back the result the earlier commands were made on.
     """
 
-    def __init__(self, doc: PhotoDocument, result: ImageResult,
-                 on_edit: EditHook | None = None) -> None:
+    def __init__(
+        self, doc: PhotoDocument, result: ImageResult, on_edit: EditHook | None = None
+    ) -> None:
         super().__init__("Re-analyse")
         self.doc, self.on_edit = doc, on_edit
         self.old = doc.result
@@ -108,8 +113,9 @@ def relabelled(face: Face, gender: str) -> Face:
 
 
 class RelabelCommand(QUndoCommand):
-    def __init__(self, doc: PhotoDocument, index: int, gender: str,
-                 on_edit: EditHook | None = None) -> None:
+    def __init__(
+        self, doc: PhotoDocument, index: int, gender: str, on_edit: EditHook | None = None
+    ) -> None:
         self.number = face_number(doc.faces[index], index)
         super().__init__(f"Label face {self.number} {gender}")
         self.doc, self.index, self.gender, self.on_edit = doc, index, gender, on_edit
@@ -119,8 +125,9 @@ class RelabelCommand(QUndoCommand):
     def redo(self) -> None:
         self.doc.replace_face(self.index, self.new)
         if self.on_edit:
-            self.on_edit("manual_relabel", {"face": self.number, "from": self.old.gender,
-                                            "to": self.gender})
+            self.on_edit(
+                "manual_relabel", {"face": self.number, "from": self.old.gender, "to": self.gender}
+            )
 
     def undo(self) -> None:
         self.doc.replace_face(self.index, self.old)

@@ -32,14 +32,25 @@ class PhotoDocument(QObject):
 
     @property
     def analysed(self) -> bool:
-        return self.result is not None and self.result.ok and bool(self.result.timings_ms
-                                                                   or self.result.faces)
+        return (
+            self.result is not None
+            and self.result.ok
+            and bool(self.result.timings_ms or self.result.faces)
+        )
 
     def set_image(self, image: LoadedImage | None) -> None:
         self.image = image
-        self.result = None if image is None else ImageResult(
-            path=image.path, sha256=image.sha256, width=image.width, height=image.height,
-            notes=list(image.notes))
+        self.result = (
+            None
+            if image is None
+            else ImageResult(
+                path=image.path,
+                sha256=image.sha256,
+                width=image.width,
+                height=image.height,
+                notes=list(image.notes),
+            )
+        )
         self._number_floor = 1
         emit(self.imageChanged)
         emit(self.facesChanged)

@@ -88,9 +88,11 @@ class EngineHolder:
                     self.error = str(exc)
                     raise
                 self.error = None
-                log.info("models loaded: %s on %s", ", ".join(
-                    f"{m.role} {m.name}" for m in getattr(self._engine, "models", [])),
-                    getattr(self._engine, "provider", "?"))
+                log.info(
+                    "models loaded: %s on %s",
+                    ", ".join(f"{m.role} {m.name}" for m in getattr(self._engine, "models", [])),
+                    getattr(self._engine, "provider", "?"),
+                )
             return self._engine
 
     def for_batch(self, n_photos: int, cores: int | None = None) -> tuple[Any, int]:

@@ -56,7 +56,8 @@ class FacePanel(QWidget):
         self.title_label.setText(face_title(index, face))
         # Data colour on the title: the same colour as the face's box everywhere.
         self.title_label.setStyleSheet(
-            f"background-color: {color.name()}; color: {fg.name()}; border-radius: 3px;")
+            f"background-color: {color.name()}; color: {fg.name()}; border-radius: 3px;"
+        )
         self.details_label.setText(face_details(face))
 
     def has_face(self) -> bool:
@@ -67,9 +68,14 @@ class FacePanel(QWidget):
             return
         size = self.image_label.size()
         side = max(64, min(size.width(), size.height()))
-        self.image_label.setPixmap(self._pixmap.scaled(
-            side, side, Qt.AspectRatioMode.KeepAspectRatio,
-            Qt.TransformationMode.SmoothTransformation))
+        self.image_label.setPixmap(
+            self._pixmap.scaled(
+                side,
+                side,
+                Qt.AspectRatioMode.KeepAspectRatio,
+                Qt.TransformationMode.SmoothTransformation,
+            )
+        )
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
         super().resizeEvent(event)

@@ -25,8 +25,9 @@ class QtLogHandler(logging.Handler):
     def __init__(self) -> None:
         super().__init__(level=logging.INFO)
         self.bridge = _Bridge()
-        self.setFormatter(logging.Formatter("%(asctime)s  %(levelname)-7s %(message)s",
-                                            datefmt="%H:%M:%S"))
+        self.setFormatter(
+            logging.Formatter("%(asctime)s  %(levelname)-7s %(message)s", datefmt="%H:%M:%S")
+        )
 
     def emit(self, record: logging.LogRecord) -> None:
         try:

@@ -58,10 +58,14 @@ from forensic_app.gui.workers import Task
 log = logging.getLogger("forensic_app.gui")
 APP_LOGGER = logging.getLogger("forensic_app")
 
-IMAGE_FILTER = ("Images (*.jpg *.jpeg *.jpe *.jfif *.png *.bmp *.tif *.tiff *.webp *.gif)"
-                ";;All files (*)")
-SAVE_FILTERS = {"JPEG image (*.jpg *.jpeg)": ".jpg", "PNG image (*.png)": ".png",
-                "TIFF image (*.tif *.tiff)": ".tif"}
+IMAGE_FILTER = (
+    "Images (*.jpg *.jpeg *.jpe *.jfif *.png *.bmp *.tif *.tiff *.webp *.gif);;All files (*)"
+)
+SAVE_FILTERS = {
+    "JPEG image (*.jpg *.jpeg)": ".jpg",
+    "PNG image (*.png)": ".png",
+    "TIFF image (*.tif *.tiff)": ".tif",
+}
 
 
 #: Photos this large (pixels, read from the file's header) are decoded off the UI thread.
@@ -90,9 +94,12 @@ class MainWindow(QMainWindow):
     #: Emitted when a hand-drawn box has been classified and added (its list index).
     faceAdded = Signal(int)
 
-    def __init__(self, engine_factory: Callable[[], Any] | None = None,
-                 preferences: Preferences | None = None,
-                 batch_engine_factory: Callable[[int | None], Any] | None = None) -> None:
+    def __init__(
+        self,
+        engine_factory: Callable[[], Any] | None = None,
+        preferences: Preferences | None = None,
+        batch_engine_factory: Callable[[int | None], Any] | None = None,
+    ) -> None:
         super().__init__()
         self.setWindowTitle("forensic_app")
         self.setAcceptDrops(True)
@@ -123,12 +130,15 @@ class MainWindow(QMainWindow):
             APP_LOGGER.setLevel(logging.INFO)
         self.log_pane.attach(APP_LOGGER)
 
-        self.panel_dock = self._dock("Selected face", "dock_face", self.face_panel,
-                                     Qt.DockWidgetArea.RightDockWidgetArea)
-        self.list_dock = self._dock("Faces", "dock_faces", self.face_list,
-                                    Qt.DockWidgetArea.RightDockWidgetArea)
-        self.log_dock = self._dock("Log", "dock_log", self.log_pane,
-                                   Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.panel_dock = self._dock(
+            "Selected face", "dock_face", self.face_panel, Qt.DockWidgetArea.RightDockWidgetArea
+        )
+        self.list_dock = self._dock(
+            "Faces", "dock_faces", self.face_list, Qt.DockWidgetArea.RightDockWidgetArea
+        )
+        self.log_dock = self._dock(
+            "Log", "dock_log", self.log_pane, Qt.DockWidgetArea.BottomDockWidgetArea
+        )
         # The face docks run the full height (the list shows many rows); the log sits only
         # under the photo.
         self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
@@ -164,12 +174,25 @@ class MainWindow(QMainWindow):
         self.progress.setRange(0, 0)  # busy indicator
         self.progress.setMaximumWidth(140)
         self.progress.setVisible(False)
-        for w in (self.progress, self.status_zoom, self.status_size, self.status_time,
-                  self.status_model, self.status_provider):
+        for w in (
+            self.progress,
+            self.status_zoom,
+            self.status_size,
+            self.status_time,
+            self.status_model,
+            self.status_provider,
+        ):
             sb.addPermanentWidget(w)
 
-    def _action(self, text: str, slot: Callable | None = None, shortcut: Any = None,
-                tip: str = "", checkable: bool = False, icon: str | None = None) -> QAction:
+    def _action(
+        self,
+        text: str,
+        slot: Callable | None = None,
+        shortcut: Any = None,
+        tip: str = "",
+        checkable: bool = False,
+        icon: str | None = None,
+    ) -> QAction:
         act = QAction(text, self)
         if icon:
             act.setIcon(QIcon.fromTheme(icon))
@@ -178,9 +201,12 @@ class MainWindow(QMainWindow):
             act.setShortcuts([QKeySequence(s) for s in seqs])
         if tip:
             act.setStatusTip(tip)
-            act.setToolTip(f"{text.replace('&', '').rstrip('…')} "
-                           f"({act.shortcut().toString(QKeySequence.SequenceFormat.NativeText)})"
-                           if shortcut is not None else tip)
+            act.setToolTip(
+                f"{text.replace('&', '').rstrip('…')} "
+                f"({act.shortcut().toString(QKeySequence.SequenceFormat.NativeText)})"
+                if shortcut is not None
+                else tip
+            )
         act.setCheckable(checkable)
         if slot is not None:
             act.triggered.connect(slot)
@@ -189,33 +215,63 @@ class MainWindow(QMainWindow):
 
     def _build_actions(self) -> None:
         K = QKeySequence.StandardKey  # noqa: N806
-        self.act_open = self._action("&Open photo…", self.open_dialog, K.Open,
-                                     "Open a photo for review", icon="document-open")
-        self.act_next = self._action("&Next photo", self.next_photo,
-                                     [Qt.Key.Key_PageDown, "Ctrl+Right"],
-                                     "Next photo in the folder (or in the batch list)",
-                                     icon="go-next")
-        self.act_prev = self._action("&Previous photo", self.previous_photo,
-                                     [Qt.Key.Key_PageUp, "Ctrl+Left"],
-                                     "Previous photo in the folder (or in the batch list)",
-                                     icon="go-previous")
-        self.act_save = self._action("&Save annotated image as…", self.save_annotated_dialog,
-                                     K.Save, "Save a copy with the boxes drawn (JPEG/PNG/TIFF)",
-                                     icon="document-save-as")
-        self.act_export = self._action("&Export results (image + JSON + CSV)…",
-                                       self.export_dialog, "Ctrl+E",
-                                       "Annotated image with its JSON and CSV results beside it",
-                                       icon="document-export")
+        self.act_open = self._action(
+            "&Open photo…",
+            self.open_dialog,
+            K.Open,
+            "Open a photo for review",
+            icon="document-open",
+        )
+        self.act_next = self._action(
+            "&Next photo",
+            self.next_photo,
+            [Qt.Key.Key_PageDown, "Ctrl+Right"],
+            "Next photo in the folder (or in the batch list)",
+            icon="go-next",
+        )
+        self.act_prev = self._action(
+            "&Previous photo",
+            self.previous_photo,
+            [Qt.Key.Key_PageUp, "Ctrl+Left"],
+            "Previous photo in the folder (or in the batch list)",
+            icon="go-previous",
+        )
+        self.act_save = self._action(
+            "&Save annotated image as…",
+            self.save_annotated_dialog,
+            K.Save,
+            "Save a copy with the boxes drawn (JPEG/PNG/TIFF)",
+            icon="document-save-as",
+        )
+        self.act_export = self._action(
+            "&Export results (image + JSON + CSV)…",
+            self.export_dialog,
+            "Ctrl+E",
+            "Annotated image with its JSON and CSV results beside it",
+            icon="document-export",
+        )
         self.act_quit = self._action("&Quit", self.close, K.Quit)
-        self.act_analyze = self._action("&Analyze", self.analyze, [Qt.Key.Key_F5, "Ctrl+R"],
-                                        "Find faces and estimate perceived gender",
-                                        icon="system-run")
-        self.act_cancel = self._action("&Cancel analysis", self.cancel_analysis,
-                                       Qt.Key.Key_Escape, "Stop the running analysis",
-                                       icon="process-stop")
-        self.act_settings = self._action("Analysis &settings…", self.settings_dialog, "Ctrl+,",
-                                         "Detection threshold, face size, uncertain band",
-                                         icon="preferences-system")
+        self.act_analyze = self._action(
+            "&Analyze",
+            self.analyze,
+            [Qt.Key.Key_F5, "Ctrl+R"],
+            "Find faces and estimate perceived gender",
+            icon="system-run",
+        )
+        self.act_cancel = self._action(
+            "&Cancel analysis",
+            self.cancel_analysis,
+            Qt.Key.Key_Escape,
+            "Stop the running analysis",
+            icon="process-stop",
+        )
+        self.act_settings = self._action(
+            "Analysis &settings…",
+            self.settings_dialog,
+            "Ctrl+,",
+            "Detection threshold, face size, uncertain band",
+            icon="preferences-system",
+        )
         self.act_undo = self.undo_stack.createUndoAction(self, "&Undo")
         self.act_undo.setShortcuts(QKeySequence.keyBindings(K.Undo))
         self.act_redo = self.undo_stack.createRedoAction(self, "&Redo")
@@ -224,40 +280,64 @@ class MainWindow(QMainWindow):
         self.act_redo.setIcon(QIcon.fromTheme("edit-redo"))
         self.addAction(self.act_undo)
         self.addAction(self.act_redo)
-        self.act_add_face = self._action("&Add face box (drag on photo)", None, "A",
-                                         "Drag a box around a face the detector missed",
-                                         checkable=True, icon="list-add")
+        self.act_add_face = self._action(
+            "&Add face box (drag on photo)",
+            None,
+            "A",
+            "Drag a box around a face the detector missed",
+            checkable=True,
+            icon="list-add",
+        )
         self.act_add_face.toggled.connect(self.view.set_add_mode)
-        self.act_delete = self._action("&Delete face", self.delete_selected,
-                                       [Qt.Key.Key_Delete, Qt.Key.Key_Backspace],
-                                       "Remove the selected box (a false detection)",
-                                       icon="edit-delete")
+        self.act_delete = self._action(
+            "&Delete face",
+            self.delete_selected,
+            [Qt.Key.Key_Delete, Qt.Key.Key_Backspace],
+            "Remove the selected box (a false detection)",
+            icon="edit-delete",
+        )
         self.label_actions: dict[str, QAction] = {}
         group = QActionGroup(self)
         for gender, key in (("female", "Shift+F"), ("male", "Shift+M"), ("uncertain", "Shift+U")):
-            act = self._action(f"Label as &{gender}", None, key,
-                               f"Set the selected face's perceived gender to {gender} by hand")
+            act = self._action(
+                f"Label as &{gender}",
+                None,
+                key,
+                f"Set the selected face's perceived gender to {gender} by hand",
+            )
             act.triggered.connect(lambda _=False, g=gender: self.relabel_selected(g))
             group.addAction(act)
             self.label_actions[gender] = act
         group.setExclusive(False)
-        self.act_zoom_in = self._action("Zoom &in", self.view.zoom_in, [K.ZoomIn, "Ctrl+="],
-                                        icon="zoom-in")
-        self.act_zoom_out = self._action("Zoom &out", self.view.zoom_out, K.ZoomOut,
-                                         icon="zoom-out")
-        self.act_fit = self._action("&Fit to window", self.view.fit_to_window, "Ctrl+0",
-                                    icon="zoom-fit-best")
-        self.act_actual = self._action("&100 %", self.view.actual_size, "Ctrl+1",
-                                       icon="zoom-original")
+        self.act_zoom_in = self._action(
+            "Zoom &in", self.view.zoom_in, [K.ZoomIn, "Ctrl+="], icon="zoom-in"
+        )
+        self.act_zoom_out = self._action(
+            "Zoom &out", self.view.zoom_out, K.ZoomOut, icon="zoom-out"
+        )
+        self.act_fit = self._action(
+            "&Fit to window", self.view.fit_to_window, "Ctrl+0", icon="zoom-fit-best"
+        )
+        self.act_actual = self._action(
+            "&100 %", self.view.actual_size, "Ctrl+1", icon="zoom-original"
+        )
         self.act_about = self._action("&About forensic_app", self.about_dialog)
         # Short toolbar labels; menus keep the full text and show the shortcuts.
-        for act, short in ((self.act_open, "Open"), (self.act_prev, "\u25c0 Previous"),
-                           (self.act_next, "Next \u25b6"), (self.act_cancel, "Cancel"),
-                           (self.act_add_face, "Add face"), (self.act_delete, "Delete"),
-                           (self.act_undo, "Undo"), (self.act_redo, "Redo"),
-                           (self.act_fit, "Fit"), (self.act_actual, "100 %"),
-                           (self.act_save, "Save as\u2026"), (self.act_export, "Export\u2026"),
-                           (self.act_settings, "Settings\u2026")):
+        for act, short in (
+            (self.act_open, "Open"),
+            (self.act_prev, "\u25c0 Previous"),
+            (self.act_next, "Next \u25b6"),
+            (self.act_cancel, "Cancel"),
+            (self.act_add_face, "Add face"),
+            (self.act_delete, "Delete"),
+            (self.act_undo, "Undo"),
+            (self.act_redo, "Redo"),
+            (self.act_fit, "Fit"),
+            (self.act_actual, "100 %"),
+            (self.act_save, "Save as\u2026"),
+            (self.act_export, "Export\u2026"),
+            (self.act_settings, "Settings\u2026"),
+        ):
             act.setIconText(short)
 
     def _build_menus_and_toolbar(self) -> None:
@@ -303,10 +383,27 @@ class MainWindow(QMainWindow):
         tb = QToolBar("Main", self)
         tb.setObjectName("toolbar_main")
         tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        for act in (self.act_open, self.act_prev, self.act_next, None, self.act_analyze,
-                    self.act_cancel, None, self.act_add_face, self.act_delete, self.act_undo,
-                    self.act_redo, None, self.act_fit, self.act_actual, None, self.act_save,
-                    self.act_export, None, self.act_settings):
+        for act in (
+            self.act_open,
+            self.act_prev,
+            self.act_next,
+            None,
+            self.act_analyze,
+            self.act_cancel,
+            None,
+            self.act_add_face,
+            self.act_delete,
+            self.act_undo,
+            self.act_redo,
+            None,
+            self.act_fit,
+            self.act_actual,
+            None,
+            self.act_save,
+            self.act_export,
+            None,
+            self.act_settings,
+        ):
             if act is None:
                 tb.addSeparator()
             else:
@@ -338,17 +435,20 @@ class MainWindow(QMainWindow):
             # fits a 1280x720 laptop screen as well as a large monitor.
             screen = self.screen().availableGeometry() if self.screen() else None
             if screen is not None and screen.width() > 0:
-                self.resize(min(1400, int(screen.width() * 0.9)),
-                            min(900, int(screen.height() * 0.9)))
+                self.resize(
+                    min(1400, int(screen.width() * 0.9)), min(900, int(screen.height() * 0.9))
+                )
             else:
                 self.resize(1400, 900)
         if isinstance(state, QByteArray) and not state.isEmpty():
             self.restoreState(state)
         else:
-            self.resizeDocks([self.panel_dock, self.list_dock], [RIGHT_DOCK_WIDTH] * 2,
-                             Qt.Orientation.Horizontal)
-            self.resizeDocks([self.panel_dock, self.list_dock], [230, 10_000],
-                             Qt.Orientation.Vertical)
+            self.resizeDocks(
+                [self.panel_dock, self.list_dock], [RIGHT_DOCK_WIDTH] * 2, Qt.Orientation.Horizontal
+            )
+            self.resizeDocks(
+                [self.panel_dock, self.list_dock], [230, 10_000], Qt.Orientation.Vertical
+            )
             self.resizeDocks([self.log_dock], [LOG_DOCK_HEIGHT], Qt.Orientation.Vertical)
         self._docks_checked = False
         self._restored_state = isinstance(state, QByteArray) and not state.isEmpty()
@@ -370,8 +470,9 @@ class MainWindow(QMainWindow):
         if first_run or self.panel_dock.width() > self.width() // 3:
             self.resizeDocks([self.panel_dock], [RIGHT_DOCK_WIDTH], Qt.Orientation.Horizontal)
         if first_run:
-            self.resizeDocks([self.panel_dock, self.list_dock], [230, 10_000],
-                             Qt.Orientation.Vertical)
+            self.resizeDocks(
+                [self.panel_dock, self.list_dock], [230, 10_000], Qt.Orientation.Vertical
+            )
 
     def _save_window_state(self) -> None:
         qs = QSettings()
@@ -464,8 +565,9 @@ class MainWindow(QMainWindow):
         if path:
             self.open_path(path)
 
-    def open_path(self, path: str | Path, analyze: bool | None = None,
-                  then: Callable[[], None] | None = None) -> bool:
+    def open_path(
+        self, path: str | Path, analyze: bool | None = None, then: Callable[[], None] | None = None
+    ) -> bool:
         """Load a photo (read-only) and show it; analyse it if the preference says so.
 
         A large photo (``LARGE_PHOTO_PIXELS`` or more, by its header) is decoded in a worker
@@ -496,18 +598,19 @@ class MainWindow(QMainWindow):
         self._show_image(path, image, analyze, then)
         return True
 
-    def _open_in_background(self, path: Path, analyze: bool | None,
-                            then: Callable[[], None] | None) -> bool:
+    def _open_in_background(
+        self, path: Path, analyze: bool | None, then: Callable[[], None] | None
+    ) -> bool:
         def work(cancelled: Callable[[], bool], progress: Callable[[Any], None]) -> Any:
             return load_image(path)
 
         def failed(message: str, _details: str) -> None:
-            self.show_error("Cannot open photo", message if str(path) in message
-                            else f"{path}: {message}")
+            self.show_error(
+                "Cannot open photo", message if str(path) in message else f"{path}: {message}"
+            )
 
         task = Task(work, name="load photo", parent=self)
-        task.succeeded.connect(lambda image: setattr(self, "_loaded", (path, image, analyze,
-                                                                       then)))
+        task.succeeded.connect(lambda image: setattr(self, "_loaded", (path, image, analyze, then)))
         task.failed.connect(failed)
         task.finished.connect(self._task_finished)
         self.task, self._task_kind, self._loaded = task, "load", None
@@ -515,8 +618,9 @@ class MainWindow(QMainWindow):
         task.start()
         return True
 
-    def _show_image(self, path: Path, image: Any, analyze: bool | None,
-                    then: Callable[[], None] | None = None) -> None:
+    def _show_image(
+        self, path: Path, image: Any, analyze: bool | None, then: Callable[[], None] | None = None
+    ) -> None:
         self.undo_stack.clear()
         self._unsaved = False
         self._selected = -1
@@ -527,8 +631,14 @@ class MainWindow(QMainWindow):
         self._save_prefs()
         self._update_title()
         self.status_time.setText("")
-        log.info("opened %s (%d\u00d7%d, %s, SHA-256 %s)", path, image.width, image.height,
-                 image.format, image.sha256)
+        log.info(
+            "opened %s (%d\u00d7%d, %s, SHA-256 %s)",
+            path,
+            image.width,
+            image.height,
+            image.format,
+            image.sha256,
+        )
         for note in image.notes:
             log.info("note: %s", note)
         self._update_actions()
@@ -555,8 +665,10 @@ class MainWindow(QMainWindow):
             return []
         folder = Path(self.doc.image.path).parent
         try:
-            return sorted((p for p in folder.iterdir() if p.is_file() and is_image_path(p)),
-                          key=lambda p: p.name.lower())
+            return sorted(
+                (p for p in folder.iterdir() if p.is_file() and is_image_path(p)),
+                key=lambda p: p.name.lower(),
+            )
         except OSError:
             return []
 
@@ -640,9 +752,14 @@ class MainWindow(QMainWindow):
         self._outcome = ""
         self._analysis_started = time.perf_counter()
         self._set_busy(True)
-        log.info("analysing %s (threshold %.2f, min face %d px, detection size %d, %s)",
-                 Path(image.path).name, settings.det_threshold, settings.min_face,
-                 settings.detect_size, settings.detection_mode)
+        log.info(
+            "analysing %s (threshold %.2f, min face %d px, detection size %d, %s)",
+            Path(image.path).name,
+            settings.det_threshold,
+            settings.min_face,
+            settings.detect_size,
+            settings.detection_mode,
+        )
         task.start()
 
     def cancel_analysis(self) -> None:
@@ -677,9 +794,15 @@ class MainWindow(QMainWindow):
         if carried:
             log.info("kept %d correction(s) from before under the fresh results", carried)
         s = exporting.summary(result)
-        log.info("detected %d face(s) in %s: %d female, %d male, %d uncertain (%.0f ms)",
-                 s["faces"], Path(result.path).name, s["female"], s["male"], s["uncertain"],
-                 result.timings_ms.get("total", elapsed))
+        log.info(
+            "detected %d face(s) in %s: %d female, %d male, %d uncertain (%.0f ms)",
+            s["faces"],
+            Path(result.path).name,
+            s["female"],
+            s["male"],
+            s["uncertain"],
+            result.timings_ms.get("total", elapsed),
+        )
         self.status_time.setText(f"{result.timings_ms.get('total', elapsed):.0f} ms")
         self._notify("analyze", {"faces": s["faces"], "settings": result.settings})
         if self.doc.faces:
@@ -744,8 +867,9 @@ class MainWindow(QMainWindow):
         rgb = self.doc.image.rgb if self.doc.image is not None else None
         self.view.set_faces(faces, self._selected)
         self.face_list.set_faces(rgb, faces, self._selected)
-        self.face_panel.show_face(rgb, faces[self._selected] if self._selected >= 0 else None,
-                                  self._selected)
+        self.face_panel.show_face(
+            rgb, faces[self._selected] if self._selected >= 0 else None, self._selected
+        )
         self.list_dock.setWindowTitle(f"Faces ({len(faces)})" if self.doc.image else "Faces")
         self._update_placeholders()
         self._update_actions()
@@ -773,9 +897,14 @@ class MainWindow(QMainWindow):
         """Tell listeners (e.g. a case's audit log) what happened to the open photo."""
         for hook in list(self.edit_hooks):
             try:
-                hook(action, {"path": self.doc.image.path if self.doc.image else None,
-                              "sha256": self.doc.image.sha256 if self.doc.image else None,
-                              **detail})
+                hook(
+                    action,
+                    {
+                        "path": self.doc.image.path if self.doc.image else None,
+                        "sha256": self.doc.image.sha256 if self.doc.image else None,
+                        **detail,
+                    },
+                )
             except Exception:  # noqa: BLE001 - a listener failing must not break editing
                 log.exception("edit listener failed")
 
@@ -868,8 +997,12 @@ class MainWindow(QMainWindow):
         if last is not None and last.is_dir():
             default = last / default.name
         path, chosen = QFileDialog.getSaveFileName(
-            self, title, str(default), ";;".join(SAVE_FILTERS),
-            options=QFileDialog.Option.DontConfirmOverwrite)
+            self,
+            title,
+            str(default),
+            ";;".join(SAVE_FILTERS),
+            options=QFileDialog.Option.DontConfirmOverwrite,
+        )
         if not path:
             return None
         p = Path(path)
@@ -881,8 +1014,9 @@ class MainWindow(QMainWindow):
             self.show_error(error_title, str(exc))
             return None
         if p.exists():
-            answer = QMessageBox.question(self, "Replace file?",
-                                          f"{p.name} already exists in {p.parent}. Replace it?")
+            answer = QMessageBox.question(
+                self, "Replace file?", f"{p.name} already exists in {p.parent}. Replace it?"
+            )
             if answer != QMessageBox.StandardButton.Yes:
                 return None
         self.prefs.last_output_dir = str(p.parent)
@@ -901,14 +1035,23 @@ class MainWindow(QMainWindow):
         if image is None:
             return None
         try:
-            out = save_annotated(image.rgb, self.doc.faces, path, protected=[image.path],
-                                 selected=self._selected if self._selected >= 0 else None)
+            out = save_annotated(
+                image.rgb,
+                self.doc.faces,
+                path,
+                protected=[image.path],
+                selected=self._selected if self._selected >= 0 else None,
+            )
             exporting.note_exported([out])  # a later folder batch knows it is ours
         except Exception as exc:  # noqa: BLE001 - shown to the user, nothing is lost
             self.show_error("Could not save the annotated image", str(exc))
             return None
-        log.info("saved annotated image %s (%d face(s), %d manual)", out, len(self.doc.faces),
-                 self.doc.manual_count())
+        log.info(
+            "saved annotated image %s (%d face(s), %d manual)",
+            out,
+            len(self.doc.faces),
+            self.doc.manual_count(),
+        )
         self._notify("export_annotated", {"output": str(out)})
         self.statusBar().showMessage(f"Saved {out}", 5000)
         return out
@@ -916,8 +1059,10 @@ class MainWindow(QMainWindow):
     def export_dialog(self) -> None:
         if self.doc.image is None:
             return
-        path = self._ask_save_path("Export results: annotated image (JSON and CSV go beside it)",
-                                   "Could not export the results")
+        path = self._ask_save_path(
+            "Export results: annotated image (JSON and CSV go beside it)",
+            "Could not export the results",
+        )
         if path is not None:
             self.export_to(path)
 
@@ -932,11 +1077,17 @@ class MainWindow(QMainWindow):
             else:
                 import json
 
-                text = json.dumps({"tool": "forensic_app", "tool_version": __version__,
-                                   "images": [result.to_dict()]}, indent=2)
+                text = json.dumps(
+                    {
+                        "tool": "forensic_app",
+                        "tool_version": __version__,
+                        "images": [result.to_dict()],
+                    },
+                    indent=2,
+                )
             written = exporting.export_results(
-                image, result, path, text,
-                selected=self._selected if self._selected >= 0 else None)
+                image, result, path, text, selected=self._selected if self._selected >= 0 else None
+            )
         except Exception as exc:  # noqa: BLE001
             self.show_error("Could not export the results", str(exc))
             return None
@@ -952,17 +1103,25 @@ class MainWindow(QMainWindow):
         engine = self.engines.engine
         if engine is not None:
             band = tuple(engine.gender_spec.uncertain_band)
-        dlg = SettingsDialog(self.prefs.analysis, self.prefs.analyze_on_open, band, self,
-                             precision=self.prefs.precision)
+        dlg = SettingsDialog(
+            self.prefs.analysis,
+            self.prefs.analyze_on_open,
+            band,
+            self,
+            precision=self.prefs.precision,
+        )
         if dlg.exec() != SettingsDialog.DialogCode.Accepted:
             return
         self.prefs.precision = dlg.precision()
         if self.engines.set_precision(self.prefs.precision):
-            log.info("model precision set to %s; models reload on next use",
-                     self.prefs.precision or "default")
+            log.info(
+                "model precision set to %s; models reload on next use",
+                self.prefs.precision or "default",
+            )
             self._update_status()
-        self.apply_settings(dlg.settings(), dlg.analyze_on_open.isChecked(),
-                            reanalyze=dlg.reanalyze_requested)
+        self.apply_settings(
+            dlg.settings(), dlg.analyze_on_open.isChecked(), reanalyze=dlg.reanalyze_requested
+        )
 
     def apply_settings(self, settings, analyze_on_open: bool, reanalyze: bool = False) -> None:
         self.prefs.analysis = settings
@@ -1021,8 +1180,9 @@ class MainWindow(QMainWindow):
             self.status_provider.setText("")
             return self._update_size()
         else:
-            self.status_model.setText("Model: loads on first analysis" if not self.engines.error
-                                      else "Model: unavailable")
+            self.status_model.setText(
+                "Model: loads on first analysis" if not self.engines.error else "Model: unavailable"
+            )
             self.status_model.setToolTip(self.engines.error or "")
             self.status_provider.setText("")
         self._update_size()

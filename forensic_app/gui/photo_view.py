@@ -83,13 +83,17 @@ class CaptionItem(QGraphicsItem):
     def boundingRect(self) -> QRectF:  # noqa: N802 - Qt API
         return self._rect
 
-    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
-              widget: QWidget | None = None) -> None:
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
         painter.fillRect(self._rect, self._color)
         painter.setPen(text_color_on(self._color))
         painter.setFont(self._font)
-        painter.drawText(self._rect.adjusted(4, 0, -4, 0),
-                         Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, self._text)
+        painter.drawText(
+            self._rect.adjusted(4, 0, -4, 0),
+            Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
+            self._text,
+        )
 
 
 class FaceBoxItem(QGraphicsRectItem):
@@ -128,8 +132,9 @@ class FaceBoxItem(QGraphicsRectItem):
         self.setZValue(2.0 if selected else 1.0)
         self.update()
 
-    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
-              widget: QWidget | None = None) -> None:
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
         if self.selected:
             # Like the exports: a thick outline in the selection colour under the face colour.
             halo = QPen(qcolor("selected"), 6.0)
@@ -161,8 +166,9 @@ class PhotoView(QGraphicsView):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setScene(QGraphicsScene(self))
-        self.setRenderHints(QPainter.RenderHint.Antialiasing
-                            | QPainter.RenderHint.SmoothPixmapTransform)
+        self.setRenderHints(
+            QPainter.RenderHint.Antialiasing | QPainter.RenderHint.SmoothPixmapTransform
+        )
         self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
         self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
         self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
@@ -280,8 +286,10 @@ class PhotoView(QGraphicsView):
             sizes.append((r.width() / scale, r.height() / scale))
         img = self.image_rect()
         pad = 2.0 / scale  # the box outline's width on screen, in image pixels
-        boxes = [(x1 - pad, y1 - pad, x2 + pad, y2 + pad)
-                 for x1, y1, x2, y2 in (item.face.box for item in self._boxes)]
+        boxes = [
+            (x1 - pad, y1 - pad, x2 + pad, y2 + pad)
+            for x1, y1, x2, y2 in (item.face.box for item in self._boxes)
+        ]
         spots = layout_labels(boxes, sizes, img.width(), img.height())
         for item, spot in zip(self._boxes, spots, strict=True):
             x1, _y1, _x2, y2 = spot.rect
@@ -298,8 +306,14 @@ class PhotoView(QGraphicsView):
         for item in self._boxes:
             r = item.caption.boundingRect()
             pos = item.caption.scenePos()
-            out.append(QRectF(pos.x() + r.x() / scale, pos.y() + r.y() / scale,
-                              r.width() / scale, r.height() / scale))
+            out.append(
+                QRectF(
+                    pos.x() + r.x() / scale,
+                    pos.y() + r.y() / scale,
+                    r.width() / scale,
+                    r.height() / scale,
+                )
+            )
         return out
 
     def box_items(self) -> list[FaceBoxItem]:
@@ -368,14 +382,15 @@ class PhotoView(QGraphicsView):
             return
         steps = event.angleDelta().y() / 120.0
         if steps:
-            self.zoom_by(ZOOM_STEP ** steps)
+            self.zoom_by(ZOOM_STEP**steps)
         event.accept()
 
     # ---- add-face mode -------------------------------------------------------------------
     def set_add_mode(self, on: bool) -> None:
         self._add_mode = bool(on)
-        self.setDragMode(QGraphicsView.DragMode.NoDrag if on
-                         else QGraphicsView.DragMode.ScrollHandDrag)
+        self.setDragMode(
+            QGraphicsView.DragMode.NoDrag if on else QGraphicsView.DragMode.ScrollHandDrag
+        )
         cursor = Qt.CursorShape.CrossCursor if on else Qt.CursorShape.OpenHandCursor
         self.viewport().setCursor(cursor)
         emit(self.addModeChanged, self._add_mode)
@@ -395,8 +410,11 @@ class PhotoView(QGraphicsView):
         out fresh wrappers of scene-owned items, which PySide may outlive the scene with.
         """
         p = self.mapToScene(view_pos)
-        hits = [(b.rect().width() * b.rect().height(), b.index) for b in self._boxes
-                if b.rect().contains(p)]
+        hits = [
+            (b.rect().width() * b.rect().height(), b.index)
+            for b in self._boxes
+            if b.rect().contains(p)
+        ]
         return min(hits)[1] if hits else -1
 
     def mousePressEvent(self, event) -> None:  # noqa: N802 - Qt API

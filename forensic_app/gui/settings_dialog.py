@@ -35,9 +35,15 @@ MODE_HELP = {
 
 
 class SettingsDialog(QDialog):
-    def __init__(self, current: AnalysisSettings, analyze_on_open: bool,
-                 model_band: tuple[float, float] | None = None,
-                 parent: QWidget | None = None, *, precision: str | None = None) -> None:
+    def __init__(
+        self,
+        current: AnalysisSettings,
+        analyze_on_open: bool,
+        model_band: tuple[float, float] | None = None,
+        parent: QWidget | None = None,
+        *,
+        precision: str | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Analysis settings")
         self.reanalyze_requested = False
@@ -48,16 +54,19 @@ class SettingsDialog(QDialog):
         self.threshold.setValue(current.det_threshold)
         self.threshold.setToolTip(
             f"Detector score a face needs (default {core_settings.DEFAULT_DET_THRESHOLD}). "
-            "Lower finds more faces and more false ones.")
+            "Lower finds more faces and more false ones."
+        )
         self.min_face = QSpinBox(minimum=1, maximum=2000, suffix=" px")
         self.min_face.setValue(current.min_face)
         self.min_face.setToolTip(
-            f"Faces smaller than this are ignored (default {core_settings.DEFAULT_MIN_FACE} px).")
+            f"Faces smaller than this are ignored (default {core_settings.DEFAULT_MIN_FACE} px)."
+        )
         self.detect_size = QSpinBox(minimum=64, maximum=8192, singleStep=64, suffix=" px")
         self.detect_size.setValue(current.detect_size)
         self.detect_size.setToolTip(
             "Longest side the detector sees; larger finds smaller faces but is slower "
-            f"(default {core_settings.DEFAULT_DETECT_SIZE} px).")
+            f"(default {core_settings.DEFAULT_DETECT_SIZE} px)."
+        )
         self.mode = QComboBox()
         for m in DETECTION_MODES:
             self.mode.addItem(MODE_HELP.get(m, m), m)
@@ -92,7 +101,8 @@ class SettingsDialog(QDialog):
             "int8 files are quantized from the fp32 ones and faster on CPUs with VNNI. The int8 "
             "detector is about 2x faster and found one face fewer of 190 in thorough mode; the "
             "int8 gender model fails the accuracy rule (models/MODEL_CARD.md). The default "
-            "uses int8 only where it held. Applies when the models next load.")
+            "uses int8 only where it held. Applies when the models next load."
+        )
 
         self.analyze_on_open = QCheckBox("Analyze photos as soon as they are opened")
         self.analyze_on_open.setChecked(analyze_on_open)
@@ -108,22 +118,27 @@ class SettingsDialog(QDialog):
         note = QLabel(
             f"Without a custom band the model's own band is used ({default_band[0]:.2f}–"
             f"{default_band[1]:.2f}). Faces whose p male falls inside it are shown as "
-            "<b>uncertain</b>, not as a guess.")
+            "<b>uncertain</b>, not as a guess."
+        )
         note.setWordWrap(True)
         self.error_label = QLabel()
         self.error_label.setStyleSheet("color: #c62828;")
         self.error_label.setWordWrap(True)
 
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
-                                   | QDialogButtonBox.StandardButton.Cancel
-                                   | QDialogButtonBox.StandardButton.RestoreDefaults)
-        self.reanalyze_button = buttons.addButton("Save and re-analyze",
-                                                  QDialogButtonBox.ButtonRole.AcceptRole)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok
+            | QDialogButtonBox.StandardButton.Cancel
+            | QDialogButtonBox.StandardButton.RestoreDefaults
+        )
+        self.reanalyze_button = buttons.addButton(
+            "Save and re-analyze", QDialogButtonBox.ButtonRole.AcceptRole
+        )
         self.reanalyze_button.clicked.connect(self._want_reanalyze)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults).clicked.connect(
-            self.restore_defaults)
+            self.restore_defaults
+        )
 
         layout = QVBoxLayout(self)
         layout.addLayout(form)
@@ -154,12 +169,19 @@ class SettingsDialog(QDialog):
 
     def settings(self) -> AnalysisSettings:
         """The edited settings; raises ValueError (from core validation) when inconsistent."""
-        band = (self.band_low.value(), self.band_high.value()) if self.custom_band.isChecked() \
+        band = (
+            (self.band_low.value(), self.band_high.value())
+            if self.custom_band.isChecked()
             else None
+        )
         data = self._base.to_dict()
-        data.update(det_threshold=self.threshold.value(), min_face=self.min_face.value(),
-                    detect_size=self.detect_size.value(), detection_mode=self.mode.currentData(),
-                    uncertain_band=list(band) if band else None)
+        data.update(
+            det_threshold=self.threshold.value(),
+            min_face=self.min_face.value(),
+            detect_size=self.detect_size.value(),
+            detection_mode=self.mode.currentData(),
+            uncertain_band=list(band) if band else None,
+        )
         return AnalysisSettings.from_dict(data)
 
     def accept(self) -> None:

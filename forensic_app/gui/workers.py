@@ -81,8 +81,9 @@ class Task(QObject):
     progress = Signal(object)
     finished = Signal()
 
-    def __init__(self, fn: Callable[..., Any], name: str = "task",
-                 parent: QObject | None = None) -> None:
+    def __init__(
+        self, fn: Callable[..., Any], name: str = "task", parent: QObject | None = None
+    ) -> None:
         super().__init__(parent)
         self.name = name
         self._cancel = threading.Event()

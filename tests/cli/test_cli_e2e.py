@@ -23,7 +23,10 @@ pytestmark = pytest.mark.slow
 def cli(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "forensic_app", *args],
-        cwd=cwd, capture_output=True, text=True, timeout=timeout,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -64,8 +67,17 @@ def test_version_subprocess(tmp_path):
 def test_analyze_real_photos_json_stdout(real_models, tiny_gender_model, sample, tmp_path):
     folder, photos, annotations = sample
     before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in photos}
-    proc = cli("analyze", folder.name, "--json", "-", "--out", "annotated", "--gender-model",
-               str(tiny_gender_model), cwd=tmp_path)
+    proc = cli(
+        "analyze",
+        folder.name,
+        "--json",
+        "-",
+        "--out",
+        "annotated",
+        "--gender-model",
+        str(tiny_gender_model),
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)  # stdout holds the document and nothing else
     assert doc["tool_version"] == __version__
@@ -76,8 +88,10 @@ def test_analyze_real_photos_json_stdout(real_models, tiny_gender_model, sample,
     detector_file = model_file(CENTERFACE_FILE, DEFAULT_PRECISION["detector"])
     if not (real_models / detector_file).is_file():
         detector_file = CENTERFACE_FILE  # the engine's fallback (it logs why)
-    assert roles["detector"]["sha256"] == json.loads(
-        (real_models / "manifest.json").read_text())[detector_file]["sha256"]
+    assert (
+        roles["detector"]["sha256"]
+        == json.loads((real_models / "manifest.json").read_text())[detector_file]["sha256"]
+    )
     assert roles["detector"]["precision"] in ("int8", "fp32")
     assert len(roles["gender"]["sha256"]) == 64
     assert [i["path"] for i in doc["images"]] == [f"{folder.name}/{p.name}" for p in photos]
@@ -102,8 +116,17 @@ def test_analyze_real_photos_json_stdout(real_models, tiny_gender_model, sample,
     assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in photos} == before
 
     # a rerun skips every photo (same bytes, same settings) and gives the same faces
-    again = cli("analyze", folder.name, "--json", "-", "--out", "annotated", "--gender-model",
-                str(tiny_gender_model), cwd=tmp_path)
+    again = cli(
+        "analyze",
+        folder.name,
+        "--json",
+        "-",
+        "--out",
+        "annotated",
+        "--gender-model",
+        str(tiny_gender_model),
+        cwd=tmp_path,
+    )
     assert again.returncode == 0, again.stderr
     doc2 = json.loads(again.stdout)
     assert [len(i["faces"]) for i in doc2["images"]] == [len(i["faces"]) for i in doc["images"]]
@@ -112,8 +135,17 @@ def test_analyze_real_photos_json_stdout(real_models, tiny_gender_model, sample,
 
 def test_batch_and_report_with_real_engine(real_models, tiny_gender_model, sample, tmp_path):
     folder, photos, _ = sample
-    proc = cli("batch", folder.name, "--case", "case", "--examiner", "E2E",
-               "--gender-model", str(tiny_gender_model), cwd=tmp_path)
+    proc = cli(
+        "batch",
+        folder.name,
+        "--case",
+        "case",
+        "--examiner",
+        "E2E",
+        "--gender-model",
+        str(tiny_gender_model),
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     proc = cli("report", "--case", "case", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -123,8 +155,9 @@ def test_batch_and_report_with_real_engine(real_models, tiny_gender_model, sampl
 
 
 @pytest.mark.parametrize("precision", ["int8", "fp32"])
-def test_precision_flag_loads_those_files_and_json_names_it(real_models, sample, tmp_path,
-                                                             precision):
+def test_precision_flag_loads_those_files_and_json_names_it(
+    real_models, sample, tmp_path, precision
+):
     from forensic_app.core.modelstore import CENTERFACE_FILE, GENDER_FILE, model_file
 
     names = {model_file(CENTERFACE_FILE, precision), model_file(GENDER_FILE, precision)}

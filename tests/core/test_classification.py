@@ -78,8 +78,9 @@ def test_invalid_contract_metadata_is_a_model_error(bad: dict[str, str]) -> None
 def test_preprocess_applies_color_order_scale_mean_std() -> None:
     crop = np.zeros((1, 2, 2, 3), np.uint8)
     crop[..., 0], crop[..., 1], crop[..., 2] = 255, 128, 0
-    spec = GenderModelSpec(color_order="BGR", scale=1 / 255, mean=(0.5, 0.5, 0.5),
-                           std=(0.5, 0.25, 1.0), legacy=False)
+    spec = GenderModelSpec(
+        color_order="BGR", scale=1 / 255, mean=(0.5, 0.5, 0.5), std=(0.5, 0.25, 1.0), legacy=False
+    )
     x = preprocess(crop, spec)
     assert x.shape == (1, 3, 2, 2) and x.dtype == np.float32
     # channel 0 is blue (0) after BGR reordering: (0 - 0.5) / 0.5 = -1
@@ -151,11 +152,13 @@ def test_temperature_from_metadata(make_gender_model) -> None:
 
 def test_normalisation_from_metadata_changes_the_input(make_gender_model) -> None:
     # mean 0.5 / std 0.5 maps pixel 255 to +1 and 0 to -1: logit = gain * (x_mean - 0.5)
-    clf = GenderClassifier(make_gender_model(metadata={"mean": "0.5,0.5,0.5",
-                                                       "std": "0.5,0.5,0.5"}), threads=1)
+    clf = GenderClassifier(
+        make_gender_model(metadata={"mean": "0.5,0.5,0.5", "std": "0.5,0.5,0.5"}), threads=1
+    )
     pred = clf.predict(uniform_crops([255, 0]))
-    np.testing.assert_allclose(pred.p_male, sigmoid(TINY_GAIN * (np.array([1.0, -1.0]) - 0.5)),
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        pred.p_male, sigmoid(TINY_GAIN * (np.array([1.0, -1.0]) - 0.5)), atol=1e-5
+    )
 
 
 def test_fixed_batch_model_gives_the_same_answers(make_gender_model) -> None:
@@ -169,8 +172,9 @@ def test_fixed_batch_model_gives_the_same_answers(make_gender_model) -> None:
 
 
 def test_legacy_model_without_metadata(make_gender_model) -> None:
-    path = make_gender_model(contract=False, input_size=150, output_kind="p_male",
-                             with_age=False, input_name="input.1")
+    path = make_gender_model(
+        contract=False, input_size=150, output_kind="p_male", with_age=False, input_name="input.1"
+    )
     clf = GenderClassifier(path, threads=1)
     assert clf.spec.legacy and clf.spec.crop_shape == "stretch" and clf.input_name == "input.1"
     rgb = np.full((300, 400, 3), 230, np.uint8)

@@ -74,8 +74,12 @@ def test_analyze_path_faces_and_exact_gender_outputs(tiny_engine: Engine, photo:
     spec = tiny_engine.gender_spec
     rgb = load_image(photo).rgb
     boxes = [f.box for f in result.faces]
-    batch = np.stack([crops.extract_crop(rgb, b, spec.input_size, spec.crop_margin,
-                                         spec.crop_shape) for b in boxes])
+    batch = np.stack(
+        [
+            crops.extract_crop(rgb, b, spec.input_size, spec.crop_margin, spec.crop_shape)
+            for b in boxes
+        ]
+    )
     expected = sigmoid(tiny_expected_logit(batch))
     got = np.array([f.p_male for f in result.faces])
     np.testing.assert_allclose(got, expected, atol=2e-4)  # p_male is rounded to 4 places
@@ -146,7 +150,11 @@ def test_band_and_labels(tiny_engine: Engine) -> None:
     assert tiny_engine.band(custom) == (0.2, 0.9)
     label = tiny_engine.label_for
     assert [label(p) for p in (0.1, 0.35, 0.5, 0.65, 0.9)] == [
-        "female", "uncertain", "uncertain", "uncertain", "male"
+        "female",
+        "uncertain",
+        "uncertain",
+        "uncertain",
+        "male",
     ]
     assert [label(p, custom) for p in (0.19, 0.5, 0.91)] == ["female", "uncertain", "male"]
 

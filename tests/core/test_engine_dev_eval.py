@@ -21,8 +21,9 @@ MIN_RECALL = 0.93
 
 
 @pytest.mark.slow
-def test_all_dev_eval_photos_analysed_with_recall(engine, dev_eval_dir: Path,
-                                                  dev_eval_annotations) -> None:
+def test_all_dev_eval_photos_analysed_with_recall(
+    engine, dev_eval_dir: Path, dev_eval_annotations
+) -> None:
     settings = AnalysisSettings()
     count = RecallCount()
     results = []

@@ -36,8 +36,12 @@ def _png_header_only(width: int, height: int) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
-            + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + chunk(b"IEND", b"")
+    )
 
 
 def _save(im: Image.Image, fmt: str, **kw) -> bytes:
@@ -73,18 +77,36 @@ def build_corpus(root: Path) -> dict[str, dict]:
     put("one_pixel.png", _save(_rgb(1, 1), "PNG"), size=(1, 1), faces=0)
     gray16 = np.linspace(0, 65535, 64 * 48).reshape(48, 64).astype(np.uint16)
     put("gray16.png", _save(Image.fromarray(gray16), "PNG"), size=(64, 48), note="16-bit")
-    put("cmyk.jpg", _save(Image.new("CMYK", (64, 48), (0, 230, 230, 0)), "JPEG"),
-        size=(64, 48), note="CMYK", gender="male")
-    put("palette.png", _save(_rgb().convert("P", palette=Image.Palette.ADAPTIVE), "PNG"),
-        size=(64, 48), gender="male")
+    put(
+        "cmyk.jpg",
+        _save(Image.new("CMYK", (64, 48), (0, 230, 230, 0)), "JPEG"),
+        size=(64, 48),
+        note="CMYK",
+        gender="male",
+    )
+    put(
+        "palette.png",
+        _save(_rgb().convert("P", palette=Image.Palette.ADAPTIVE), "PNG"),
+        size=(64, 48),
+        gender="male",
+    )
     rgba = Image.new("RGBA", (64, 48), (20, 20, 210, 255))
     rgba.paste((0, 0, 0, 0), (0, 0, 8, 8))
     put("alpha.png", _save(rgba, "PNG"), size=(64, 48), note="transparent", gender="female")
     frames = [_rgb(color=c) for c in (RED, (20, 20, 210), (90, 90, 90))]
-    put("animated.gif", _save(frames[0], "GIF", save_all=True, append_images=frames[1:],
-                              duration=100, loop=0), size=(64, 48), note="only the first")
-    put("multipage.tif", _save(frames[1], "TIFF", save_all=True, append_images=frames[:1]),
-        size=(64, 48), note="only the first", gender="female")
+    put(
+        "animated.gif",
+        _save(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0),
+        size=(64, 48),
+        note="only the first",
+    )
+    put(
+        "multipage.tif",
+        _save(frames[1], "TIFF", save_all=True, append_images=frames[:1]),
+        size=(64, 48),
+        note="only the first",
+        gender="female",
+    )
     for n in range(1, 9):
         im = _rgb(60, 40)
         exif = im.getexif()
@@ -141,8 +163,19 @@ def _run(argv, engine=None):
 
 def test_corpus_through_analyze_batch_and_report(corpus, tmp_path):
     root, expectations = corpus
-    rc, _, err = _run(["analyze", str(root), "-r", "--out", str(tmp_path / "out"), "--json",
-                       str(tmp_path / "doc.json"), "--quiet"], FakeEngine())
+    rc, _, err = _run(
+        [
+            "analyze",
+            str(root),
+            "-r",
+            "--out",
+            str(tmp_path / "out"),
+            "--json",
+            str(tmp_path / "doc.json"),
+            "--quiet",
+        ],
+        FakeEngine(),
+    )
     assert rc == 1  # some files fail, each with a reason
     doc = json.loads((tmp_path / "doc.json").read_text(encoding="utf-8"))
     results = {os.path.relpath(i["path"], root): i for i in doc["images"]}
@@ -152,8 +185,9 @@ def test_corpus_through_analyze_batch_and_report(corpus, tmp_path):
     written = list((tmp_path / "out").rglob("*.annotated.*"))
     assert len(written) == len(ok)
     # the same corpus into a case and a report
-    rc, _, _ = _run(["batch", str(root), "-r", "--case", str(tmp_path / "case"), "--quiet"],
-                    FakeEngine())
+    rc, _, _ = _run(
+        ["batch", str(root), "-r", "--case", str(tmp_path / "case"), "--quiet"], FakeEngine()
+    )
     assert rc == 1
     rc, _, err = _run(["report", "--case", str(tmp_path / "case")])
     assert rc == 0, err
@@ -167,8 +201,18 @@ def test_corpus_through_the_real_engine(corpus, tmp_path, models_dir, tiny_gende
     if not (models_dir / "centerface.onnx").is_file():
         pytest.skip("models/centerface.onnx missing")
     root, expectations = corpus
-    rc, out, err = _run(["analyze", str(root), "-r", "--json", "-", "--quiet",
-                         "--gender-model", str(tiny_gender_model)])
+    rc, out, err = _run(
+        [
+            "analyze",
+            str(root),
+            "-r",
+            "--json",
+            "-",
+            "--quiet",
+            "--gender-model",
+            str(tiny_gender_model),
+        ]
+    )
     assert rc == 1, err
     results = {os.path.relpath(i["path"], root): i for i in json.loads(out)["images"]}
     _check(results, expectations, real=True)
@@ -180,8 +224,10 @@ def test_unreadable_file_gets_a_clear_error(tmp_path):
     p.chmod(0)
     try:
         if os.access(p, os.R_OK):
-            pytest.skip("running as root (or with CAP_DAC_OVERRIDE): chmod 000 files stay "
-                        "readable, so the permission error cannot be produced here")
+            pytest.skip(
+                "running as root (or with CAP_DAC_OVERRIDE): chmod 000 files stay "
+                "readable, so the permission error cannot be produced here"
+            )
         rc, out, _ = _run(["analyze", str(p), "--json", "-"], FakeEngine())
         assert rc == 1
         assert "permission" in json.loads(out)["images"][0]["error"]

@@ -26,8 +26,14 @@ def _seed_files() -> list[bytes]:
     arr = rng.integers(0, 255, (24, 32, 3), dtype=np.uint8)
     im = Image.fromarray(arr)
     seeds = []
-    for fmt, kw in (("JPEG", {"quality": 80}), ("PNG", {}), ("GIF", {}), ("BMP", {}),
-                    ("TIFF", {}), ("WEBP", {"quality": 80})):
+    for fmt, kw in (
+        ("JPEG", {"quality": 80}),
+        ("PNG", {}),
+        ("GIF", {}),
+        ("BMP", {}),
+        ("TIFF", {}),
+        ("WEBP", {"quality": 80}),
+    ):
         buf = io.BytesIO()
         (im.convert("P") if fmt == "GIF" else im).save(buf, fmt, **kw)
         seeds.append(buf.getvalue())
@@ -57,7 +63,7 @@ def mutated(draw) -> bytes:
         elif op == "insert":
             data[pos:pos] = draw(st.binary(min_size=1, max_size=16))
         elif op == "delete":
-            del data[pos: pos + draw(st.integers(1, 16))]
+            del data[pos : pos + draw(st.integers(1, 16))]
         else:  # overwrite bytes in the header, where sizes and modes live
             p = draw(st.integers(0, min(63, len(data) - 1)))
             data[p] = draw(st.integers(0, 255))
@@ -81,8 +87,9 @@ def _check(data: bytes, suffix: str) -> None:
         assert path.read_bytes() == data  # the evidence file is never written
 
 
-@settings(max_examples=200, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(data=mutated(), suffix=st.sampled_from([".jpg", ".png", ".gif", ".tif", ".bin"]))
 def test_load_image_on_mutated_files(data, suffix):
     _check(data, suffix)

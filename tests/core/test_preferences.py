@@ -51,9 +51,12 @@ def test_missing_file_gives_defaults():
 
 
 def test_round_trip_with_schema_version(home: Path):
-    prefs = Preferences(analysis=AnalysisSettings(det_threshold=0.6, uncertain_band=(0.3, 0.7),
-                                                  detection_mode="thorough"),
-                        analyze_on_open=False)
+    prefs = Preferences(
+        analysis=AnalysisSettings(
+            det_threshold=0.6, uncertain_band=(0.3, 0.7), detection_mode="thorough"
+        ),
+        analyze_on_open=False,
+    )
     prefs.add_recent(home / "a.jpg")
     written = save_preferences(prefs)
     assert written == preferences_path()
@@ -74,9 +77,14 @@ def test_recent_list_is_unique_newest_first_and_bounded(home: Path):
     assert len(set(prefs.recent_files)) == MAX_RECENT
 
 
-@pytest.mark.parametrize("content", ["{not json", json.dumps({"schema_version": 99}),
-                                     json.dumps({"schema_version": 1,
-                                                 "analysis": {"det_threshold": 7}})])
+@pytest.mark.parametrize(
+    "content",
+    [
+        "{not json",
+        json.dumps({"schema_version": 99}),
+        json.dumps({"schema_version": 1, "analysis": {"det_threshold": 7}}),
+    ],
+)
 def test_damaged_file_is_set_aside_and_defaults_used(content: str):
     path = preferences_path()
     path.parent.mkdir(parents=True)

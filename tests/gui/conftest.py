@@ -24,9 +24,15 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every user folder, and QSettings, under tmp_path."""
     home = tmp_path / "home"
     home.mkdir()
-    for var, sub in (("HOME", ""), ("USERPROFILE", ""), ("XDG_CONFIG_HOME", ".config"),
-                     ("XDG_STATE_HOME", ".local/state"), ("XDG_CACHE_HOME", ".cache"),
-                     ("APPDATA", "AppData/Roaming"), ("LOCALAPPDATA", "AppData/Local")):
+    for var, sub in (
+        ("HOME", ""),
+        ("USERPROFILE", ""),
+        ("XDG_CONFIG_HOME", ".config"),
+        ("XDG_STATE_HOME", ".local/state"),
+        ("XDG_CACHE_HOME", ".cache"),
+        ("APPDATA", "AppData/Roaming"),
+        ("LOCALAPPDATA", "AppData/Local"),
+    ):
         monkeypatch.setenv(var, str(home / sub) if sub else str(home))
     return home
 

@@ -39,10 +39,16 @@ class FakeEngine:
         self.calls = 0
         self.gender_spec = GenderModelSpec()
         self.models = [
-            ModelInfo(role="detector", name="FakeDetector", path="/fake/centerface.onnx",
-                      sha256="d" * 64),
-            ModelInfo(role="gender", name="FakeGender", path="/fake/gender.onnx",
-                      sha256="e" * 64, version="test"),
+            ModelInfo(
+                role="detector", name="FakeDetector", path="/fake/centerface.onnx", sha256="d" * 64
+            ),
+            ModelInfo(
+                role="gender",
+                name="FakeGender",
+                path="/fake/gender.onnx",
+                sha256="e" * 64,
+                version="test",
+            ),
         ]
         self.last_error = None
 
@@ -70,20 +76,43 @@ class FakeEngine:
         for (x1, y1, x2, y2), score, p in FAKE_FACES:
             if score < settings.det_threshold:
                 continue
-            faces.append(Face(box=[x1 * w, y1 * h, x2 * w, y2 * h], score=score, p_male=p,
-                              gender=self.label_for(p, settings)))
-        return ImageResult(path=image.path, sha256=image.sha256, width=w, height=h,
-                           faces=faces, timings_ms={"detect": 5.0, "classify": 1.0},
-                           settings=settings.to_dict())
+            faces.append(
+                Face(
+                    box=[x1 * w, y1 * h, x2 * w, y2 * h],
+                    score=score,
+                    p_male=p,
+                    gender=self.label_for(p, settings),
+                )
+            )
+        return ImageResult(
+            path=image.path,
+            sha256=image.sha256,
+            width=w,
+            height=h,
+            faces=faces,
+            timings_ms={"detect": 5.0, "classify": 1.0},
+            settings=settings.to_dict(),
+        )
 
     def classify_boxes(self, rgb, boxes, settings=AnalysisSettings()) -> list[Face]:  # noqa: B008
-        return [Face(box=[float(v) for v in b], p_male=0.8, gender=self.label_for(0.8, settings),
-                     manual_box=True) for b in boxes]
+        return [
+            Face(
+                box=[float(v) for v in b],
+                p_male=0.8,
+                gender=self.label_for(0.8, settings),
+                manual_box=True,
+            )
+            for b in boxes
+        ]
 
     def document(self, settings: AnalysisSettings, images: list[ImageResult]) -> AnalysisDocument:
-        return AnalysisDocument(tool_version="test", models=list(self.models),
-                                provider=self.provider, settings=settings.to_dict(),
-                                images=list(images))
+        return AnalysisDocument(
+            tool_version="test",
+            models=list(self.models),
+            provider=self.provider,
+            settings=settings.to_dict(),
+            images=list(images),
+        )
 
 
 def write_photo(path: Path, size: tuple[int, int] = (640, 480), seed: int = 0) -> Path:
@@ -98,7 +127,6 @@ def write_photo(path: Path, size: tuple[int, int] = (640, 480), seed: int = 0) -
     path.parent.mkdir(parents=True, exist_ok=True)
     im.save(path)
     return path
-
 
 
 def open_and_wait(qtbot, window, path: Path, timeout: int = 15_000) -> None:

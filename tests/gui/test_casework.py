@@ -120,8 +120,9 @@ def test_review_filters_and_correction_updates_batch_row(qtbot, make_window, fol
     assert Path(window.doc.image.path).name == names[names.index("img1.png") - 1]
 
 
-def test_case_folder_records_batch_edits_exports_and_reports(qtbot, make_window, folder,
-                                                             tmp_path, record_dialogs):
+def test_case_folder_records_batch_edits_exports_and_reports(
+    qtbot, make_window, folder, tmp_path, record_dialogs
+):
     window = make_window()
     ui = window.casework
     case_dir = tmp_path / "case"
@@ -156,9 +157,17 @@ def test_case_folder_records_batch_edits_exports_and_reports(qtbot, make_window,
     log = read_audit(case_dir / "audit.jsonl")
     assert log.ok
     actions = [e["action"] for e in log.entries]
-    for expected in ("case-created", "batch-started", "analysed", "analysis-failed",
-                     "batch-finished", "photo-opened", "manual-edit", "exported",
-                     "integrity-check"):
+    for expected in (
+        "case-created",
+        "batch-started",
+        "analysed",
+        "analysis-failed",
+        "batch-finished",
+        "photo-opened",
+        "manual-edit",
+        "exported",
+        "integrity-check",
+    ):
         assert expected in actions, expected
     edit = next(e for e in log.entries if e["action"] == "manual-edit")
     assert edit["sha256"] == sha and edit["examiner"] == "Examiner A"
@@ -167,8 +176,7 @@ def test_case_folder_records_batch_edits_exports_and_reports(qtbot, make_window,
     assert {"annotated", "html-report", "pdf-report"} <= set(kinds)
 
 
-def test_changed_input_is_reported_loudly(qtbot, make_window, folder, tmp_path,
-                                          record_dialogs):
+def test_changed_input_is_reported_loudly(qtbot, make_window, folder, tmp_path, record_dialogs):
     window = make_window()
     ui = window.casework
     ui.cases.new_case(tmp_path / "case", "Integrity", "Examiner B")
@@ -203,12 +211,22 @@ def test_dropping_a_folder_starts_a_batch(qtbot, make_window, folder):
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(folder))])
     pos = QPointF(window.rect().center())
-    enter = QDragEnterEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                            Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(
+        pos,
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     QApplication.sendEvent(window, enter)
     assert enter.isAccepted()
-    drop = QDropEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                      Qt.KeyboardModifier.NoModifier)
+    drop = QDropEvent(
+        pos,
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     with qtbot.waitSignal(window.casework.batch.finished, timeout=20_000):
         QApplication.sendEvent(window, drop)
     assert len(window.casework.panel.model.rows) == 5
@@ -267,8 +285,9 @@ def test_window_case_verifies_after_batch_edit_and_exports(qtbot, make_window, f
     assert check.head == read_audit(tmp_path / "case" / "audit.jsonl").head
 
 
-def test_one_photo_analysis_during_a_batch_leaves_the_batch_alone(qtbot, make_window, photo,
-                                                                  folder, tmp_path):
+def test_one_photo_analysis_during_a_batch_leaves_the_batch_alone(
+    qtbot, make_window, photo, folder, tmp_path
+):
     """Code review: analysing one photo while a case batch runs called
     begin_batch(reanalyse=True) and flipped the running batch into re-analysing."""
     window = make_window()
@@ -289,15 +308,22 @@ def test_open_case_holds_the_writer_lock_for_the_window(qtbot, make_window, tmp_
     import subprocess
     import sys
 
-    script = ("import sys\nfrom forensic_app.core.case import Case\n"
-              "from forensic_app.core.caselock import CaseBusyError\n"
-              "try:\n    Case.open(sys.argv[1]).close()\n    print('opened')\n"
-              "except CaseBusyError as exc:\n    print('busy', exc)\n")
+    script = (
+        "import sys\nfrom forensic_app.core.case import Case\n"
+        "from forensic_app.core.caselock import CaseBusyError\n"
+        "try:\n    Case.open(sys.argv[1]).close()\n    print('opened')\n"
+        "except CaseBusyError as exc:\n    print('busy', exc)\n"
+    )
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
 
     def other_process() -> str:
-        return subprocess.run([sys.executable, "-c", script, str(tmp_path / "case")],
-                              capture_output=True, text=True, env=env, timeout=60).stdout
+        return subprocess.run(
+            [sys.executable, "-c", script, str(tmp_path / "case")],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        ).stdout
 
     window = make_window()
     window.casework.cases.new_case(tmp_path / "case", "Locked", None)
@@ -316,8 +342,9 @@ def test_window_batches_get_a_batch_engine_from_the_app(qtbot, monkeypatch):
     from forensic_app.gui.main_window import MainWindow
 
     made = []
-    monkeypatch.setattr(analysis.Engine, "create",
-                        classmethod(lambda cls, **kw: made.append(kw) or FakeEngine()))
+    monkeypatch.setattr(
+        analysis.Engine, "create", classmethod(lambda cls, **kw: made.append(kw) or FakeEngine())
+    )
     opts = parse_args(["--models-dir", "mymodels"])
     factory, batch_factory = engine_factories(opts)
     assert EngineHolder(factory).batch_factory is None  # the old wiring: one worker
@@ -330,8 +357,9 @@ def test_window_batches_get_a_batch_engine_from_the_app(qtbot, monkeypatch):
     ]  # precision None: each model's default (the window's setting, ADR 0011)
 
 
-def test_opening_a_case_with_an_unusable_record_says_so(qtbot, make_window, folder, tmp_path,
-                                                         record_dialogs):
+def test_opening_a_case_with_an_unusable_record_says_so(
+    qtbot, make_window, folder, tmp_path, record_dialogs
+):
     window = make_window()
     ui = window.casework
     ui.cases.new_case(tmp_path / "case", "Damaged", None)

@@ -88,10 +88,14 @@ def test_relabel_by_hand_keeps_model_label_and_undoes(qtbot, analysed):
     assert face.gender == "uncertain" and face.manual_label and face.model_gender == "female"
     # "manual" with the model's own answer beside it: on the photo, in the list, in the panel.
     assert window.view.box_items()[0].caption.text() == "1 uncertain manual (model: female 0.92)"
-    assert window.face_list.item(0).text().startswith(
-        "Face 1 \u2014 uncertain manual (model: female 0.92)\nlabel set by hand")
+    assert (
+        window.face_list.item(0)
+        .text()
+        .startswith("Face 1 \u2014 uncertain manual (model: female 0.92)\nlabel set by hand")
+    )
     assert window.face_panel.title_label.text() == (
-        "Face 1 \u2014 uncertain manual (model: female 0.92)")
+        "Face 1 \u2014 uncertain manual (model: female 0.92)"
+    )
     window.label_actions["male"].trigger()  # a second correction keeps the model's label
     assert window.doc.faces[0].model_gender == "female"
     window.act_undo.trigger()
@@ -136,7 +140,8 @@ def test_reanalysis_keeps_hand_drawn_boxes_labels_deletions_and_undo_history(qtb
     assert faces[2].gender == "uncertain" and not faces[2].manual  # p 0.91: inside the new band
     assert faces[4].manual_box and faces[4].gender == "uncertain"  # re-classified, new band
     assert window.view.box_items()[0].caption.text() == (
-        "1 male manual (model: uncertain p(male) 0.08)")
+        "1 male manual (model: uncertain p(male) 0.08)"
+    )
     # the history is kept: the re-analysis is one more step, and everything before it undoes
     assert window.undo_stack.count() == 4
     for _ in range(4):

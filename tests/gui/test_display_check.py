@@ -24,10 +24,14 @@ def test_display_wayland_or_explicit_platform_is_accepted() -> None:
 def test_app_exits_cleanly_without_display(tmp_path) -> None:
     if not sys.platform.startswith("linux"):
         return
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")
+    }
     env["HOME"] = str(tmp_path)
-    proc = subprocess.run([sys.executable, "-m", "forensic_app"], env=env, capture_output=True,
-                          text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "forensic_app"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 1, proc.stderr
     assert "no display found" in proc.stderr

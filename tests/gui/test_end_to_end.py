@@ -23,8 +23,9 @@ def iou(a, b) -> float:
 
 
 @pytest.mark.slow
-def test_real_engine_end_to_end_through_window(qtbot, make_window, engine, dev_eval_dir,
-                                               dev_eval_annotations, tmp_path):
+def test_real_engine_end_to_end_through_window(
+    qtbot, make_window, engine, dev_eval_dir, dev_eval_annotations, tmp_path
+):
     photo = dev_eval_dir / "images" / PHOTO
     before = hashlib.sha256(photo.read_bytes()).hexdigest()
     window = make_window(engine)

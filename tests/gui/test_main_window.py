@@ -52,8 +52,7 @@ def test_open_and_analyze_shows_boxes_list_panel_and_status(qtbot, make_window, 
     assert window.act_analyze.text() == "Re-&analyze"
 
 
-def test_controls_disabled_while_analysing_and_window_stays_responsive(qtbot, make_window,
-                                                                       photo):
+def test_controls_disabled_while_analysing_and_window_stays_responsive(qtbot, make_window, photo):
     engine = FakeEngine(delay_s=0.6)
     window = make_window(engine)
     ticks = []
@@ -64,8 +63,13 @@ def test_controls_disabled_while_analysing_and_window_stays_responsive(qtbot, ma
         window.open_path(photo)
         assert engine.started.wait(5)
         assert window.busy
-        for act in (window.act_open, window.act_analyze, window.act_next, window.act_save,
-                    window.act_add_face):
+        for act in (
+            window.act_open,
+            window.act_analyze,
+            window.act_next,
+            window.act_save,
+            window.act_add_face,
+        ):
             assert not act.isEnabled(), act.text()
         assert window.act_cancel.isEnabled()
         assert window.progress.isVisible()
@@ -92,8 +96,9 @@ def test_cancel_during_analysis(qtbot, make_window, photo):
 def test_select_by_click_on_box(qtbot, make_window, photo):
     window = make_window()
     open_and_wait(qtbot, window, photo)
-    qtbot.mouseClick(window.view.viewport(), Qt.MouseButton.LeftButton,
-                     pos=box_center_on_viewport(window, 1))
+    qtbot.mouseClick(
+        window.view.viewport(), Qt.MouseButton.LeftButton, pos=box_center_on_viewport(window, 1)
+    )
     assert window.selected_index == 1
     assert window.view.box_items()[1].selected and not window.view.box_items()[0].selected
     assert window.face_list.currentRow() == 1
@@ -128,11 +133,18 @@ def test_zoom_actions_and_wheel(qtbot, make_window, photo):
     before = window.view.scale_factor()
     vp = window.view.viewport()
     centre = QPointF(vp.rect().center())
-    wheel = QWheelEvent(centre, vp.mapToGlobal(centre), QPoint(0, 0), QPoint(0, 240),
-                        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
-                        Qt.ScrollPhase.NoScrollPhase, False)
+    wheel = QWheelEvent(
+        centre,
+        vp.mapToGlobal(centre),
+        QPoint(0, 0),
+        QPoint(0, 240),
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
+    )
     QApplication.sendEvent(vp, wheel)
-    assert window.view.scale_factor() == pytest.approx(before * 1.25 ** 2)
+    assert window.view.scale_factor() == pytest.approx(before * 1.25**2)
     window.act_fit.trigger()
     mapped = window.view.mapFromScene(window.view.image_rect()).boundingRect()
     assert mapped.width() <= vp.width() + 1 and mapped.height() <= vp.height() + 1
@@ -150,8 +162,11 @@ def test_save_annotated_via_context_menu(qtbot, make_window, photo, tmp_path, mo
     original = sha256(photo)
     out = tmp_path / "out" / "annotated.png"
     out.parent.mkdir()
-    monkeypatch.setattr(QFileDialog, "getSaveFileName",
-                        staticmethod(lambda *a, **k: (str(out), "PNG image (*.png)")))
+    monkeypatch.setattr(
+        QFileDialog,
+        "getSaveFileName",
+        staticmethod(lambda *a, **k: (str(out), "PNG image (*.png)")),
+    )
     menu = window.photo_context_menu(1)
     save = next(a for a in menu.actions() if a.text().startswith("&Save annotated"))
     assert window.selected_index == 1  # right-click on a box selects it
@@ -166,13 +181,17 @@ def test_save_annotated_via_context_menu(qtbot, make_window, photo, tmp_path, mo
     assert "saved annotated image" in window.log_pane.toPlainText()
 
 
-def test_save_from_face_panel_menu_and_never_over_original(qtbot, make_window, photo,
-                                                           monkeypatch, record_dialogs):
+def test_save_from_face_panel_menu_and_never_over_original(
+    qtbot, make_window, photo, monkeypatch, record_dialogs
+):
     window = make_window()
     open_and_wait(qtbot, window, photo)
     original = sha256(photo)
-    monkeypatch.setattr(QFileDialog, "getSaveFileName",
-                        staticmethod(lambda *a, **k: (str(photo), "PNG image (*.png)")))
+    monkeypatch.setattr(
+        QFileDialog,
+        "getSaveFileName",
+        staticmethod(lambda *a, **k: (str(photo), "PNG image (*.png)")),
+    )
     assert window.face_panel.has_face()
     menu = window.photo_context_menu(-1)  # the enlarged face's menu
     next(a for a in menu.actions() if a.text().startswith("&Save annotated")).trigger()
@@ -186,12 +205,22 @@ def test_drag_and_drop_opens_photo(qtbot, make_window, photo):
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(photo))])
     pos = QPointF(window.rect().center())
-    enter = QDragEnterEvent(pos, Qt.DropAction.CopyAction, mime,
-                            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(
+        pos,
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     QApplication.sendEvent(window, enter)
     assert enter.isAccepted()
-    drop = QDropEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                      Qt.KeyboardModifier.NoModifier)
+    drop = QDropEvent(
+        pos,
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     with qtbot.waitSignal(window.analysisFinished, timeout=10_000):
         QApplication.sendEvent(window, drop)
     assert window.doc.image is not None and Path(window.doc.image.path) == photo
@@ -204,14 +233,20 @@ def test_drag_of_non_image_is_refused(qtbot, make_window, tmp_path):
     text.write_text("hello")
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(text))])
-    enter = QDragEnterEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime,
-                            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(
+        QPointF(10, 10),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     QApplication.sendEvent(window, enter)
     assert not enter.isAccepted()
 
 
-def test_corrupt_file_gives_error_dialog_and_window_keeps_working(qtbot, make_window, tmp_path,
-                                                                  photo, record_dialogs):
+def test_corrupt_file_gives_error_dialog_and_window_keeps_working(
+    qtbot, make_window, tmp_path, photo, record_dialogs
+):
     window = make_window()
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(b"this is not a JPEG at all")
@@ -224,8 +259,7 @@ def test_corrupt_file_gives_error_dialog_and_window_keeps_working(qtbot, make_wi
     assert len(window.view.box_items()) == 3
 
 
-def test_engine_that_cannot_load_gives_error_not_crash(qtbot, make_window, photo,
-                                                      record_dialogs):
+def test_engine_that_cannot_load_gives_error_not_crash(qtbot, make_window, photo, record_dialogs):
     from forensic_app.core.modelstore import ModelError
 
     def broken():
@@ -268,8 +302,9 @@ def test_recent_files_are_remembered(qtbot, make_window, photo):
     assert again.prefs.recent_files[0] == str(photo.resolve())
 
 
-def test_export_results_json_and_csv_beside_image(qtbot, make_window, photo, tmp_path,
-                                                  record_dialogs):
+def test_export_results_json_and_csv_beside_image(
+    qtbot, make_window, photo, tmp_path, record_dialogs
+):
     import csv
     import json
 

@@ -25,7 +25,11 @@ def test_settings_dialog_edits_and_validates(qtbot):
     dlg.band_high.setValue(0.7)
     s = dlg.settings()
     assert (s.det_threshold, s.min_face, s.detect_size, s.detection_mode) == (
-        0.7, 30, 1280, "thorough")
+        0.7,
+        30,
+        1280,
+        "thorough",
+    )
     assert s.uncertain_band == (0.3, 0.7)
     dlg.band_low.setValue(0.9)  # low above high: core validation refuses it
     dlg.accept()
@@ -39,8 +43,13 @@ def test_settings_persist_across_windows_and_reanalyze_applies_them(qtbot, make_
     window = make_window()
     open_and_wait(qtbot, window, photo)
     assert len(window.doc.faces) == 3
-    new = AnalysisSettings(det_threshold=0.7, min_face=20, detect_size=1024,
-                           detection_mode="fast", uncertain_band=(0.2, 0.8))
+    new = AnalysisSettings(
+        det_threshold=0.7,
+        min_face=20,
+        detect_size=1024,
+        detection_mode="fast",
+        uncertain_band=(0.2, 0.8),
+    )
     with qtbot.waitSignal(window.analysisFinished, timeout=10_000):
         window.apply_settings(new, analyze_on_open=False, reanalyze=True)
     # The fake's third face has detector score 0.6 < 0.7: re-analysis applied the threshold.
@@ -129,12 +138,15 @@ def test_qt_messages_go_to_python_logging(qtbot, caplog):
             qWarning("a warning from Qt")
     finally:
         qInstallMessageHandler(previous)
-    assert any(r.name == "forensic_app.qt" and "a warning from Qt" in r.getMessage()
-               for r in caplog.records)
+    assert any(
+        r.name == "forensic_app.qt" and "a warning from Qt" in r.getMessage()
+        for r in caplog.records
+    )
 
 
-def test_run_gui_starts_window_opens_path_and_quits(qtbot, qsettings_dir, photo, tmp_path,
-                                                   monkeypatch):
+def test_run_gui_starts_window_opens_path_and_quits(
+    qtbot, qsettings_dir, photo, tmp_path, monkeypatch
+):
     import sys
 
     from PySide6.QtCore import qInstallMessageHandler
@@ -146,8 +158,9 @@ def test_run_gui_starts_window_opens_path_and_quits(qtbot, qsettings_dir, photo,
     seen = {}
 
     def fake_exec(*_args):
-        windows = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow)
-                   and w.isVisible()]
+        windows = [
+            w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()
+        ]
         seen["windows"] = windows
         seen["image"] = windows[0].doc.image.path if windows and windows[0].doc.image else None
         for w in windows:
@@ -172,7 +185,6 @@ def test_run_gui_starts_window_opens_path_and_quits(qtbot, qsettings_dir, photo,
     assert rc == 0
     assert len(seen["windows"]) == 1 and seen["image"] == str(photo)
     assert sys.excepthook is gui_app.excepthook
-
 
 
 def test_precision_setting_persists_and_reloads_models_at_that_precision(

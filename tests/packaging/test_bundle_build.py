@@ -58,11 +58,18 @@ class Built:
 
 def _clean_env(home: Path) -> dict[str, str]:
     """No model/resource overrides, a throwaway HOME: the bundle must stand on its own."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("FORENSIC_APP_") and k not in ("PYTHONPATH", "PYTHONHOME")}
-    env.update(HOME=str(home), XDG_STATE_HOME=str(home / "state"),
-               XDG_CONFIG_HOME=str(home / "config"), XDG_CACHE_HOME=str(home / "cache"),
-               QT_QPA_PLATFORM="offscreen")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("FORENSIC_APP_") and k not in ("PYTHONPATH", "PYTHONHOME")
+    }
+    env.update(
+        HOME=str(home),
+        XDG_STATE_HOME=str(home / "state"),
+        XDG_CONFIG_HOME=str(home / "config"),
+        XDG_CACHE_HOME=str(home / "cache"),
+        QT_QPA_PLATFORM="offscreen",
+    )
     return env
 
 
@@ -83,8 +90,13 @@ def _build_lock():
 
 def _artifacts(record: dict) -> Built:
     onedir = DIST / record["onedir"]
-    return Built(onedir=onedir, exe=onedir / "forensic-app", tarball=DIST / record["tarball"],
-                 deb=DIST / str(record["deb"]), record=record)
+    return Built(
+        onedir=onedir,
+        exe=onedir / "forensic-app",
+        tarball=DIST / record["tarball"],
+        deb=DIST / str(record["deb"]),
+        record=record,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -94,8 +106,10 @@ def built(linux_package) -> Built:
     if not (MODELS / CENTERFACE_FILE).is_file():
         pytest.skip("models/centerface.onnx missing: run python -m forensic_app.fetch_models")
     if not (MODELS / GENDER_FILE).is_file():
-        pytest.skip(f"models/{GENDER_FILE} missing (the trained gender model): the bundle must "
-                    "hold both models, so it is not built without it")
+        pytest.skip(
+            f"models/{GENDER_FILE} missing (the trained gender model): the bundle must "
+            "hold both models, so it is not built without it"
+        )
     if importlib.util.find_spec("PyInstaller") is None:
         pytest.skip("PyInstaller not installed: pip install -e .[package]")
     if shutil.which("dpkg-deb") is None:
@@ -106,22 +120,36 @@ def built(linux_package) -> Built:
         if record_path.is_file() and not os.environ.get("FORENSIC_APP_REBUILD"):
             record = json.loads(record_path.read_text(encoding="utf-8"))
             art = _artifacts(record)
-            if (record.get("fingerprint") == fingerprint and art.exe.is_file()
-                    and art.tarball.is_file() and art.deb.is_file()):
+            if (
+                record.get("fingerprint") == fingerprint
+                and art.exe.is_file()
+                and art.tarball.is_file()
+                and art.deb.is_file()
+            ):
                 return art
         # Level-1 gzip: the same files, compressed about 20% faster (the archives are not shipped).
-        proc = subprocess.run(["bash", str(REPO / "packaging" / "build_linux.sh"),
-                               "--compress-level", "1"], cwd=REPO,
-                              env={**os.environ, "PYTHON": sys.executable},
-                              capture_output=True, text=True, timeout=1500)
+        proc = subprocess.run(
+            ["bash", str(REPO / "packaging" / "build_linux.sh"), "--compress-level", "1"],
+            cwd=REPO,
+            env={**os.environ, "PYTHON": sys.executable},
+            capture_output=True,
+            text=True,
+            timeout=1500,
+        )
         assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
         record = json.loads(record_path.read_text(encoding="utf-8"))
         return _artifacts(record)
 
 
 def _run(exe: Path, *args: str, home: Path, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([str(exe), *args], cwd=home, env=_clean_env(home),
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [str(exe), *args],
+        cwd=home,
+        env=_clean_env(home),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_frozen_version(built: Built, tmp_path: Path) -> None:
@@ -140,14 +168,25 @@ def test_bundle_holds_models_and_icons_and_nothing_unused(built: Built, bundle) 
     for size in resources.ICON_SIZES:
         assert (internal / "resources" / "icons" / resources.icon_file_name(size)).is_file()
     names = [p.relative_to(internal).as_posix() for p in internal.rglob("*")]
-    for unwanted in ("torch", "timm", "QtWebEngine", "Qt6Quick", "Qt6Qml", "Qt6Multimedia",
-                     "Qt6Pdf", "Qt3D", "libqgtk3", "tkinter"):
+    for unwanted in (
+        "torch",
+        "timm",
+        "QtWebEngine",
+        "Qt6Quick",
+        "Qt6Qml",
+        "Qt6Multimedia",
+        "Qt6Pdf",
+        "Qt3D",
+        "libqgtk3",
+        "tkinter",
+    ):
         assert not [n for n in names if unwanted in n], unwanted
     assert not [n for n in names if n.startswith(("cv2/qt", "PyQt"))], "a second Qt is bundled"
 
 
 def test_every_library_the_bundle_needs_is_bundled_or_a_declared_dependency(
-        built: Built, bundle) -> None:
+    built: Built, bundle
+) -> None:
     internal = built.onedir / "_internal"
     present = {p.name for p in internal.rglob("*")}
     missing: dict[str, str] = {}
@@ -170,18 +209,26 @@ def _pick_photo(dev_eval_annotations: dict, dev_eval_dir: Path) -> Path:
 def _faces(document: dict) -> list[tuple[list[float], str]]:
     (image,) = document["images"]
     assert image["error"] in (None, ""), image["error"]
-    return sorted(((face["box"], face["gender"]) for face in image["faces"]),
-                  key=lambda f: (round(f[0][0]), round(f[0][1])))
+    return sorted(
+        ((face["box"], face["gender"]) for face in image["faces"]),
+        key=lambda f: (round(f[0][0]), round(f[0][1])),
+    )
 
 
 def test_frozen_analyze_finds_the_same_faces_as_the_source_install(
-        built: Built, dev_eval_annotations, dev_eval_dir, tmp_path) -> None:
+    built: Built, dev_eval_annotations, dev_eval_dir, tmp_path
+) -> None:
     photo = _pick_photo(dev_eval_annotations, dev_eval_dir)
     frozen = _run(built.exe, "analyze", "--json", "-", "--quiet", str(photo), home=tmp_path)
     assert frozen.returncode == 0, frozen.stderr
     source = subprocess.run(
         [sys.executable, "-m", "forensic_app", "analyze", "--json", "-", "--quiet", str(photo)],
-        cwd=tmp_path, env=_clean_env(tmp_path), capture_output=True, text=True, timeout=300)
+        cwd=tmp_path,
+        env=_clean_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert source.returncode == 0, source.stderr
     frozen_doc, source_doc = json.loads(frozen.stdout), json.loads(source.stdout)
 
@@ -200,8 +247,9 @@ def test_frozen_analyze_finds_the_same_faces_as_the_source_install(
 
 
 def test_frozen_window_opens_offscreen(built: Built) -> None:
-    spec = importlib.util.spec_from_file_location("bench_startup",
-                                                  REPO / "bench" / "bench_startup.py")
+    spec = importlib.util.spec_from_file_location(
+        "bench_startup", REPO / "bench" / "bench_startup.py"
+    )
     assert spec and spec.loader
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
@@ -215,8 +263,9 @@ DETECTED_RE = re.compile(r"detected (\d+) face")
 
 
 @pytest.mark.parametrize("platform", ["offscreen", "xcb"])
-def test_frozen_gui_analyses_a_photo(built: Built, platform: str, dev_eval_annotations,
-                                     dev_eval_dir, tmp_path: Path) -> None:
+def test_frozen_gui_analyses_a_photo(
+    built: Built, platform: str, dev_eval_annotations, dev_eval_dir, tmp_path: Path
+) -> None:
     """The window opens the photo given on the command line and the engine runs in its worker
     thread inside the bundle. ``xcb`` runs under Xvfb with the host's X libraries: the
     libraries the .deb depends on instead of bundling them."""
@@ -229,8 +278,15 @@ def test_frozen_gui_analyses_a_photo(built: Built, platform: str, dev_eval_annot
     photo = _pick_photo(dev_eval_annotations, dev_eval_dir)
     env = _clean_env(tmp_path)
     env["QT_QPA_PLATFORM"] = platform
-    proc = subprocess.Popen([*cmd, str(photo)], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [*cmd, str(photo)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     log_text = ""
     try:
         deadline = time.monotonic() + 90
@@ -254,12 +310,14 @@ def test_frozen_gui_analyses_a_photo(built: Built, platform: str, dev_eval_annot
     assert "Could not load the Qt platform plugin" not in output + log_text
 
 
-def test_deb_installs_launcher_desktop_entry_icons_and_bundle(built: Built, bundle,
-                                                             tmp_path: Path) -> None:
+def test_deb_installs_launcher_desktop_entry_icons_and_bundle(
+    built: Built, bundle, tmp_path: Path
+) -> None:
     field = {}
     for key in ("Package", "Version", "Architecture", "Depends"):
-        out = subprocess.run(["dpkg-deb", "-f", str(built.deb), key], capture_output=True,
-                             text=True, check=True)
+        out = subprocess.run(
+            ["dpkg-deb", "-f", str(built.deb), key], capture_output=True, text=True, check=True
+        )
         field[key] = out.stdout.strip()
     assert field["Package"] == bundle.APP_NAME
     assert "libxcb-cursor0" in field["Depends"] and "libxkbcommon-x11-0" in field["Depends"]

@@ -50,7 +50,9 @@ def test_pngs_are_rendered_from_the_current_svg(tmp_path: Path) -> None:
     an SVG edited without re-running packaging/render_icons.py, fails here."""
     proc = subprocess.run(
         [sys.executable, str(REPO / "packaging" / "render_icons.py"), "--out", str(tmp_path)],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
     )
     assert proc.returncode == 0, proc.stderr

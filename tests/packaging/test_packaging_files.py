@@ -27,12 +27,13 @@ ISS = PACKAGING / "windows" / "forensic_app.iss"
 
 # --- the spec and what goes into the bundle -------------------------------------------------
 
+
 def test_spec_is_valid_python_wired_to_the_shared_config() -> None:
     source = SPEC.read_text(encoding="utf-8")
     compile(source, str(SPEC), "exec")
     assert "import bundle" in source
     assert "bundle.EXCLUDES" in source and "bundle.model_datas()" in source
-    assert "bundle.resource_datas()" in source and "copy_metadata(\"forensic-app\")" in source
+    assert "bundle.resource_datas()" in source and 'copy_metadata("forensic-app")' in source
     assert "rthook_onnxruntime_dlls.py" in source and HOOK.is_file()
     assert "COLLECT(" in source  # onedir, not onefile
     assert re.search(r"_exe\(bundle\.APP_NAME, console=False\)", source)  # windowed
@@ -77,7 +78,8 @@ def test_model_datas_bundle_every_manifest_model(bundle, tmp_path: Path) -> None
     models = tmp_path / "models"
     models.mkdir()
     (models / "manifest.json").write_text(
-        '{"a.onnx": {"sha256": "0"}, "b.onnx": {"sha256": "1"}}', encoding="utf-8")
+        '{"a.onnx": {"sha256": "0"}, "b.onnx": {"sha256": "1"}}', encoding="utf-8"
+    )
     (models / "a.onnx").write_bytes(b"a")
     (models / "MODEL_CARD.md").write_text("card", encoding="utf-8")
     with pytest.raises(SystemExit, match="missing from .*: b.onnx, req.onnx"):
@@ -86,10 +88,18 @@ def test_model_datas_bundle_every_manifest_model(bundle, tmp_path: Path) -> None
     (models / "b.onnx.data").write_bytes(b"external weights")
     (models / "req.onnx").write_bytes(b"a model the app needs, not (yet) in the manifest")
     (models / "notes.txt").write_text("not shipped", encoding="utf-8")
-    got = {Path(src).name: dest
-           for src, dest in bundle.model_datas(models, required=("a.onnx", "req.onnx"))}
-    assert got == {"manifest.json": "models", "a.onnx": "models", "b.onnx": "models",
-                   "b.onnx.data": "models", "req.onnx": "models", "MODEL_CARD.md": "models"}
+    got = {
+        Path(src).name: dest
+        for src, dest in bundle.model_datas(models, required=("a.onnx", "req.onnx"))
+    }
+    assert got == {
+        "manifest.json": "models",
+        "a.onnx": "models",
+        "b.onnx": "models",
+        "b.onnx.data": "models",
+        "req.onnx": "models",
+        "MODEL_CARD.md": "models",
+    }
 
 
 def test_both_app_models_are_required(bundle) -> None:
@@ -106,37 +116,43 @@ def test_resource_datas_mirror_the_icon_set(bundle) -> None:
         assert (resources.icon_file_name(size), "resources/icons") in names
 
 
-@pytest.mark.parametrize("dest", [
-    "PySide6/Qt/plugins/platformthemes/libqgtk3.so",
-    "PySide6/Qt/plugins/platforms/libqeglfs.so",
-    "PySide6/Qt/plugins/imageformats/libqpdf.so",
-    "PySide6/Qt/lib/libQt6Quick.so.6",
-    "PySide6/Qt/lib/libQt6Qml.so.6",
-    "PySide6/Qt/lib/libQt6EglFsKmsSupport.so.6",
-    "PySide6/Qt/qml/QtQuick/Controls/qmldir",
-])
+@pytest.mark.parametrize(
+    "dest",
+    [
+        "PySide6/Qt/plugins/platformthemes/libqgtk3.so",
+        "PySide6/Qt/plugins/platforms/libqeglfs.so",
+        "PySide6/Qt/plugins/imageformats/libqpdf.so",
+        "PySide6/Qt/lib/libQt6Quick.so.6",
+        "PySide6/Qt/lib/libQt6Qml.so.6",
+        "PySide6/Qt/lib/libQt6EglFsKmsSupport.so.6",
+        "PySide6/Qt/qml/QtQuick/Controls/qmldir",
+    ],
+)
 def test_unused_qt_parts_are_dropped(bundle, dest: str) -> None:
     assert bundle.is_dropped(dest)
 
 
-@pytest.mark.parametrize("dest", [
-    "PySide6/Qt/plugins/platforms/libqxcb.so",
-    "PySide6/Qt/plugins/platforms/libqwayland.so",
-    "PySide6/Qt/plugins/platforms/libqoffscreen.so",
-    "PySide6/Qt/plugins/imageformats/libqjpeg.so",
-    "PySide6/Qt/plugins/imageformats/libqtiff.so",
-    "PySide6/Qt/plugins/imageformats/libqwebp.so",
-    "PySide6/Qt/lib/libQt6Widgets.so.6",
-    "PySide6/Qt/lib/libQt6Svg.so.6",
-    "libpython3.11.so.1.0",
-    "libssl.so.3",
-    "pillow.libs/libxcb-9065bb12.so.1.1.0",
-    "libXau-154567c4.so.6.0.0",
-    "onnxruntime/capi/libonnxruntime.so.1.31.1",
-    "_pi_heif.cpython-311-x86_64-linux-gnu.so",  # HEIC/HEIF (iPhone photos), decode-only
-    "pi_heif.libs/libheif-7a3e919c.so.1.23.0",
-    "pi_heif.libs/libde265-90fb0ce1.so.0.2.0",
-])
+@pytest.mark.parametrize(
+    "dest",
+    [
+        "PySide6/Qt/plugins/platforms/libqxcb.so",
+        "PySide6/Qt/plugins/platforms/libqwayland.so",
+        "PySide6/Qt/plugins/platforms/libqoffscreen.so",
+        "PySide6/Qt/plugins/imageformats/libqjpeg.so",
+        "PySide6/Qt/plugins/imageformats/libqtiff.so",
+        "PySide6/Qt/plugins/imageformats/libqwebp.so",
+        "PySide6/Qt/lib/libQt6Widgets.so.6",
+        "PySide6/Qt/lib/libQt6Svg.so.6",
+        "libpython3.11.so.1.0",
+        "libssl.so.3",
+        "pillow.libs/libxcb-9065bb12.so.1.1.0",
+        "libXau-154567c4.so.6.0.0",
+        "onnxruntime/capi/libonnxruntime.so.1.31.1",
+        "_pi_heif.cpython-311-x86_64-linux-gnu.so",  # HEIC/HEIF (iPhone photos), decode-only
+        "pi_heif.libs/libheif-7a3e919c.so.1.23.0",
+        "pi_heif.libs/libde265-90fb0ce1.so.0.2.0",
+    ],
+)
 def test_needed_parts_are_kept(bundle, dest: str) -> None:
     assert not bundle.is_dropped(dest)
 
@@ -145,8 +161,20 @@ def test_needed_parts_are_kept(bundle, dest: str) -> None:
 def test_every_host_library_left_out_is_a_declared_dependency(bundle) -> None:
     """What the bundle leaves to the host must be what the .deb Depends on, and back."""
     for soname in bundle.HOST_SONAMES:
-        if soname.startswith(("libc.", "libm.", "libdl.", "libpthread.", "librt.", "libresolv.",
-                              "libutil.", "ld-linux", "libGL.", "libEGL.")):
+        if soname.startswith(
+            (
+                "libc.",
+                "libm.",
+                "libdl.",
+                "libpthread.",
+                "librt.",
+                "libresolv.",
+                "libutil.",
+                "ld-linux",
+                "libGL.",
+                "libEGL.",
+            )
+        ):
             continue  # PyInstaller never bundles glibc or the GL driver
         assert bundle.is_dropped(soname), soname
     for kept in ("libssl.so.3", "libcrypto.so.3", "libpython3.11.so.1.0", "libuuid.so.1"):
@@ -171,9 +199,11 @@ def test_prune_drops_libraries_only_dropped_files_needed(bundle, tmp_path: Path)
     ext = Path(umath_linalg.__file__)
     plain = tmp_path / "libnotelf.so.1"
     plain.write_bytes(b"x")
-    toc = [("numpy/linalg/_umath_linalg.so", str(ext), "EXTENSION"),
-           ("libnotelf.so.1", str(plain), "BINARY"),
-           ("libpython3.11.so.1.0", str(plain), "BINARY")]
+    toc = [
+        ("numpy/linalg/_umath_linalg.so", str(ext), "EXTENSION"),
+        ("libnotelf.so.1", str(plain), "BINARY"),
+        ("libpython3.11.so.1.0", str(plain), "BINARY"),
+    ]
     kept = [dest for dest, _src, _kind in bundle.prune_unneeded(toc)]
     assert kept == ["numpy/linalg/_umath_linalg.so", "libpython3.11.so.1.0"]
 
@@ -183,6 +213,7 @@ def test_version_comes_from_the_package(bundle) -> None:
 
 
 # --- Linux: .deb pieces and the build script ------------------------------------------------
+
 
 def test_build_script_is_valid_bash_and_executable() -> None:
     script = PACKAGING / "build_linux.sh"
@@ -228,14 +259,21 @@ def test_desktop_entry_validates(linux_package) -> None:
     validator = shutil.which("desktop-file-validate")
     if validator is None:
         pytest.skip("desktop-file-validate not installed (Debian: desktop-file-utils)")
-    proc = subprocess.run([validator, str(linux_package.DESKTOP_FILE)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [validator, str(linux_package.DESKTOP_FILE)], capture_output=True, text=True
+    )
     assert proc.returncode == 0 and not proc.stdout.strip(), proc.stdout + proc.stderr
 
 
-@pytest.mark.parametrize("pep440, debian", [
-    ("0.1.0", "0.1.0"), ("1.0rc1", "1.0~rc1"), ("2.3.0.dev4", "2.3.0~dev4"), ("1.2b3", "1.2~b3"),
-])
+@pytest.mark.parametrize(
+    "pep440, debian",
+    [
+        ("0.1.0", "0.1.0"),
+        ("1.0rc1", "1.0~rc1"),
+        ("2.3.0.dev4", "2.3.0~dev4"),
+        ("1.2b3", "1.2~b3"),
+    ],
+)
 def test_deb_version(linux_package, pep440: str, debian: str) -> None:
     assert linux_package.deb_version(pep440) == debian
 
@@ -248,9 +286,21 @@ def test_control_file(linux_package, bundle) -> None:
     assert fields["Installed-Size"] == "123456"
     depends = [d.strip() for d in fields["Depends"].split(",")]
     assert "libc6 (>= 2.36)" in depends
-    for lib in ("libxcb-cursor0", "libxkbcommon-x11-0", "libegl1", "libgl1", "libfontconfig1",
-                "libdbus-1-3", "libxcb-icccm4", "libxcb-keysyms1", "libxcb-image0",
-                "libxcb-render-util0", "libxcb-randr0", "libxcb-shape0", "libxcb-xkb1"):
+    for lib in (
+        "libxcb-cursor0",
+        "libxkbcommon-x11-0",
+        "libegl1",
+        "libgl1",
+        "libfontconfig1",
+        "libdbus-1-3",
+        "libxcb-icccm4",
+        "libxcb-keysyms1",
+        "libxcb-image0",
+        "libxcb-render-util0",
+        "libxcb-randr0",
+        "libxcb-shape0",
+        "libxcb-xkb1",
+    ):
         assert lib in depends
     assert text.endswith("\n") and "perceived gender" in fields["Description"]
     continuation = [line for line in text.splitlines() if line.startswith(" ")]
@@ -259,15 +309,18 @@ def test_control_file(linux_package, bundle) -> None:
 
 # --- Windows: Inno Setup script and the onnxruntime DLL hook --------------------------------
 
+
 def test_inno_setup_script(bundle) -> None:
     text = ISS.read_text(encoding="utf-8")
-    assert re.search(r"^AppId=\{\{[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}\}$",
-                     text, re.M), "AppId must be a fixed GUID"
+    assert re.search(
+        r"^AppId=\{\{[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}\}$", text, re.M
+    ), "AppId must be a fixed GUID"
     assert f'#define AppExeName "{bundle.APP_NAME}.exe"' in text
     assert f'#define AppCliExeName "{bundle.CLI_EXE_NAME}.exe"' in text
     assert '#define BundleDir "..\\..\\dist\\forensic-app"' in text
-    assert re.search(r'^Name: "\{group\}\\\{#AppName\}"; Filename: "\{app\}\\\{#AppExeName\}"',
-                     text, re.M), "Start-menu shortcut"
+    assert re.search(
+        r'^Name: "\{group\}\\\{#AppName\}"; Filename: "\{app\}\\\{#AppExeName\}"', text, re.M
+    ), "Start-menu shortcut"
     assert 'Filename: "{uninstallexe}"' in text
     assert "recursesubdirs" in text
     icon = re.search(r"^SetupIconFile=(.+)$", text, re.M)
@@ -290,8 +343,7 @@ def test_dll_hook_does_nothing_off_windows(monkeypatch) -> None:
     assert calls == []
 
 
-def test_dll_hook_registers_and_preloads_bundled_onnxruntime(tmp_path: Path,
-                                                              monkeypatch) -> None:
+def test_dll_hook_registers_and_preloads_bundled_onnxruntime(tmp_path: Path, monkeypatch) -> None:
     import ctypes
 
     internal = tmp_path / "_internal"
@@ -306,5 +358,4 @@ def test_dll_hook_registers_and_preloads_bundled_onnxruntime(tmp_path: Path,
     monkeypatch.setattr(ctypes, "WinDLL", loaded.append, raising=False)
     runpy.run_path(str(HOOK))
     assert registered == [str(capi), str(internal)]
-    assert loaded == [str(capi / "onnxruntime_providers_shared.dll"),
-                      str(capi / "onnxruntime.dll")]
+    assert loaded == [str(capi / "onnxruntime_providers_shared.dll"), str(capi / "onnxruntime.dll")]
