@@ -33,6 +33,7 @@ from forensic_app.core import batch as core_batch
 from forensic_app.core.inputs import scan_inputs
 from forensic_app.core.names import display
 from forensic_app.gui.batch_controller import BatchController
+from forensic_app.gui.batch_corrections import BatchCorrections
 from forensic_app.gui.batch_panel import BatchPanel, BatchRow
 from forensic_app.gui.casework import EDIT_ACTIONS, CaseController
 from forensic_app.gui.qt_compat import emit
@@ -84,6 +85,8 @@ class CaseworkUi(QObject):
         self.cases = CaseController(window)
         self.panel = BatchPanel()
         self.review_row = -1
+        #: Corrections held only in the batch rows (asked about before they would be lost).
+        self.corrections = BatchCorrections(self)
         self.dock = QDockWidget("Batch", window)
         self.dock.setObjectName("dock_batch")
         self.dock.setWidget(self.panel)
@@ -186,6 +189,8 @@ class CaseworkUi(QObject):
         if self.batch.running or self.walk_task is not None:
             self.w.statusBar().showMessage("A batch is already running.", 5000)
             return False
+        if not self.corrections.confirm_leave("starting a new batch"):
+            return False
         case = self.cases.case
         excluded = [case.root] if case is not None else []
 
@@ -226,6 +231,7 @@ class CaseworkUi(QObject):
             self.w.show_error("No photos found", f"{folder} holds no image files the app opens.")
             return
         rows = [BatchRow(i, p.path, p.relative) for i, p in enumerate(photos)]
+        self.corrections.reset()  # asked in open_folder; the old rows go now
         self.panel.start(folder, rows)
         self.review_row = -1
         self.dock.show()
@@ -263,6 +269,7 @@ class CaseworkUi(QObject):
 
         def show_result() -> None:  # once the photo is shown (a large one loads in background)
             self.review_row = index
+            self.corrections.review_opened(index)
             doc = self.w.doc
             if has_result and doc.image is not None and stored.sha256 == doc.image.sha256:
                 # In a case, its record (corrections carried) wins over the batch's fresh result.

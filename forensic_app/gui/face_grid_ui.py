@@ -327,6 +327,7 @@ class FaceGridUi(QObject):
             ):
                 shown = replace(result, path=row.path)
                 self.cw.panel.model.set_result(i, shown)  # -> _rows_changed refreshes the grid
+                self.cw.corrections.corrected(i)  # held only here unless a case is open
         name = f"{result.sha256}.json" if kind == ROW else k
         if name in self._case_results:
             self._case_results[name] = replace(result, path=self._case_results[name].path)

@@ -481,7 +481,9 @@ class MainWindow(QMainWindow):
         qs.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
-        if not self._closing and not self.confirm_leave("quitting"):
+        if not self._closing and not (
+            self.confirm_leave("quitting") and self.casework.corrections.confirm_leave("quitting")
+        ):
             event.ignore()
             return
         self.shutdown()
@@ -495,6 +497,7 @@ class MainWindow(QMainWindow):
         """The corrections as they are now are stored (exported or in the case)."""
         self._unsaved = False
         self.undo_stack.setClean()  # undoing a stored correction is a change to save again
+        self.casework.corrections.review_saved()
         self._update_title()
 
     def confirm_leave(self, what: str) -> bool:
@@ -523,6 +526,7 @@ class MainWindow(QMainWindow):
         if answer == unsaved.DISCARD:
             log.warning("corrections to %s discarded (%s)", name, what)
             self._unsaved = False
+            self.casework.corrections.review_discarded()  # its batch row took them too
             return True
         return False
 
@@ -1071,20 +1075,7 @@ class MainWindow(QMainWindow):
         if image is None or result is None:
             return None
         try:
-            engine = self.engines.engine
-            if engine is not None:
-                text = engine.document(self.prefs.analysis, [result]).to_json()
-            else:
-                import json
-
-                text = json.dumps(
-                    {
-                        "tool": "forensic_app",
-                        "tool_version": __version__,
-                        "images": [result.to_dict()],
-                    },
-                    indent=2,
-                )
+            text = self.document_json(result)
             written = exporting.export_results(
                 image, result, path, text, selected=self._selected if self._selected >= 0 else None
             )
@@ -1096,6 +1087,18 @@ class MainWindow(QMainWindow):
         self._notify("export_results", {k: str(v) for k, v in written.items()})
         self.statusBar().showMessage(f"Exported to {written['image'].parent}", 5000)
         return written
+
+    def document_json(self, result: ImageResult) -> str:
+        """The export's JSON document for ``result`` (the engine's, with models and settings)."""
+        engine = self.engines.engine
+        if engine is not None:
+            return engine.document(self.prefs.analysis, [result]).to_json()
+        import json
+
+        return json.dumps(
+            {"tool": "forensic_app", "tool_version": __version__, "images": [result.to_dict()]},
+            indent=2,
+        )
 
     # ---- dialogs -----------------------------------------------------------------------
     def settings_dialog(self) -> None:
