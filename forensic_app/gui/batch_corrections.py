@@ -19,7 +19,7 @@ from typing import Any
 from PySide6.QtWidgets import QFileDialog
 
 from forensic_app.core.imaging import load_image
-from forensic_app.core.results import ImageResult
+from forensic_app.core.results import Face, ImageResult
 from forensic_app.gui import exporting, unsaved
 
 log = logging.getLogger("forensic_app.gui")
@@ -41,10 +41,19 @@ class BatchCorrections:
         self.rows.clear()
         self._before = None
 
-    def corrected(self, index: int) -> None:
-        """The Faces view changed row ``index``; only an open case stores it elsewhere."""
+    def corrected(self, index: int, changed: dict[int, Face]) -> None:
+        """The Faces view changed faces of row ``index``; only an open case stores them
+        elsewhere. They are the grid's, not the reviewed photo's unsaved edits: a Discard of
+        the photo's edits keeps them (applied to the remembered row too)."""
         if self.cw.cases.case is None:
             self.rows.add(index)
+        before = self._before
+        if before is not None and before[0] == index and before[1] is not None:
+            faces = before[1].faces
+            for i, face in changed.items():
+                if i < len(faces):
+                    faces[i] = face
+            self._before = (index, before[1], index in self.rows)
 
     def unsaved_rows(self) -> list[int]:
         """Rows that hold a manual correction stored nowhere else (an undo back to the model's

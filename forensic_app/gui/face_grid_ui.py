@@ -294,7 +294,7 @@ class FaceGridUi(QObject):
         if not changed:
             return
         new_result = replace(result, faces=new_faces)
-        self._store(new_result, photo)
+        self._store(new_result, photo, changed)
         rgb = self._sync_document(new_result, changed)
         numbers = sorted(face_number(f, i) for i, f in changed.items())
         detail = {
@@ -314,7 +314,9 @@ class FaceGridUi(QObject):
             entry = {"edit": action, **detail}
             self.writer.submit(case, copy.deepcopy(new_result), entry, rgb)
 
-    def _store(self, result: ImageResult, photo: Hashable) -> None:
+    def _store(
+        self, result: ImageResult, photo: Hashable, changed: dict[int, Face] | None = None
+    ) -> None:
         """Put the corrected result where the grid reads it, and into the other list that holds
         the same photo (a batch row and the case's record list), so switching lists shows it."""
         kind, k = photo  # type: ignore[misc]
@@ -327,7 +329,7 @@ class FaceGridUi(QObject):
             ):
                 shown = replace(result, path=row.path)
                 self.cw.panel.model.set_result(i, shown)  # -> _rows_changed refreshes the grid
-                self.cw.corrections.corrected(i)  # held only here unless a case is open
+                self.cw.corrections.corrected(i, changed or {})  # only here without a case
         name = f"{result.sha256}.json" if kind == ROW else k
         if name in self._case_results:
             self._case_results[name] = replace(result, path=self._case_results[name].path)

@@ -153,3 +153,36 @@ def test_exporting_a_reviewed_photo_keeps_its_row_and_quitting_does_not_ask_agai
     window.act_prev.trigger()
     assert window.doc.faces[0].gender == "uncertain" and window.doc.faces[0].manual_label
     assert window.close() and len(unsaved_answers["asked"]) == 1
+
+
+def test_discarding_a_reviewed_photo_keeps_the_faces_view_edits_to_it(
+    qtbot, make_window, folder, unsaved_answers
+):
+    window = make_window(analyze_on_open=False)
+    run_batch(qtbot, window, folder)
+    window.casework.open_review(0)
+    qtbot.waitUntil(lambda: window.doc.image is not None and len(window.doc.faces) == 3)
+    ui = window.casework.faces
+    ui.show_faces()
+    qtbot.waitUntil(lambda: not ui._dirty and ui.grid.model.rowCount() > 0, timeout=5_000)
+    grid = ui.grid
+    target = next(
+        r
+        for r in range(grid.model.rowCount())
+        if grid.index.photos[grid.model.entry(r).photo].key == ("row", 0)
+        and grid.model.entry(r).face == 2
+    )
+    grid.view.setFocus()
+    grid.set_current_row(target)
+    qtbot.keyClick(grid.view, Qt.Key.Key_M)  # the grid's edit to face 3 of the reviewed photo
+    ui.show_photo()
+    window.select_face(0)
+    window.relabel_selected("uncertain")  # the photo's own, unsaved edit to face 1
+    unsaved_answers["next"] = unsaved.DISCARD
+    window.act_next.trigger()
+    faces = window.casework.panel.model.rows[0].result.faces
+    assert not faces[0].manual_label  # the photo's edit: discarded
+    assert faces[2].gender == "male" and faces[2].manual_label  # the grid's: kept
+    unsaved_answers["next"] = unsaved.CANCEL
+    assert not window.close()  # and still asked about at quit
+    assert unsaved_answers["asked"][-1] == ("1 photo of the batch", "quitting", False)

@@ -10,11 +10,13 @@ import numpy as np
 import pytest
 from gui_helpers import write_photo
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFileDialog
 
 from forensic_app.core.audit import MANUAL_EDIT, read_audit
 from forensic_app.core.case import Case
 from forensic_app.core.face_index import SORTS, FaceIndex
 from forensic_app.core.results import Face, ImageResult
+from forensic_app.gui import unsaved
 from forensic_app.gui.face_grid import FACE_FILTERS, FaceGridWidget
 from forensic_app.gui.thumbnails import ThumbnailLoader
 
@@ -175,7 +177,9 @@ def test_bulk_relabel_of_a_multi_selection_is_one_undo(qtbot, make_window, folde
     assert window.undo_stack.count() == 2  # the undone command was replaced, then one more
 
 
-def test_enter_opens_the_photo_with_that_face_selected(qtbot, make_window, folder):
+def test_enter_opens_the_photo_with_that_face_selected(
+    qtbot, make_window, folder, unsaved_answers, tmp_path, monkeypatch
+):
     window = make_window()
     ui, grid = batch_grid(qtbot, window, folder)
     grid.sort_box.setCurrentIndex(sort_index("photo"))
@@ -202,7 +206,13 @@ def test_enter_opens_the_photo_with_that_face_selected(qtbot, make_window, folde
     qtbot.waitUntil(lambda: grid.model.entry(7).gender == "uncertain", timeout=3_000)
 
     # Enter on another photo keeps the Faces view's edits undoable (opening clears the
-    # photo's own history) ...
+    # photo's own history) ... (the Photo-tab edit is exported on leaving: kept, not discarded)
+    out = tmp_path / "out" / "img2_annotated.png"
+    out.parent.mkdir()
+    monkeypatch.setattr(
+        QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (str(out), "PNG (*.png)"))
+    )
+    unsaved_answers["next"] = unsaved.EXPORT
     ui.show_faces()
     grid.set_current_row(0)  # img0.png, face 1 (female)
     qtbot.keyClick(grid.view, Qt.Key.Key_M)
