@@ -128,7 +128,8 @@ class BatchCorrections:
         failed: list[str] = []
         for i, row, result in self._results(self.unsaved_rows() if todo is None else todo):
             flat = "__".join(Path(row.relative).parts)  # photos in sub-folders never collide
-            target = exporting.default_annotated_path(folder / flat)
+            # Never over a file the tool did not write there (evidence named like an export).
+            target = exporting.free_export_path(exporting.default_annotated_path(folder / flat))
             try:
                 image = load_image(row.path)
                 if image.sha256 != result.sha256:

@@ -48,6 +48,23 @@ def default_annotated_path(image_path: str | Path, suffix: str = ".jpg") -> Path
     return p.with_name(f"{p.stem}_annotated{suffix}")
 
 
+def free_export_path(annotated_path: str | Path) -> Path:
+    """``annotated_path``, or ``<stem>-2``, ``-3``... when its image, JSON or CSV already exists
+    and is not the tool's own earlier export (core/ownership.py's ledger): a file merely named
+    like an export (``x_annotated.jpg`` in an evidence folder) is evidence, never replaced."""
+    from forensic_app.core.ownership import OwnedFolders, may_replace
+
+    first = Path(annotated_path)
+    owned = OwnedFolders()
+    n = 1
+    while True:
+        target = first if n == 1 else first.with_name(f"{first.stem}-{n}{first.suffix}")
+        trio = (target, target.with_suffix(".json"), target.with_suffix(".csv"))
+        if all(may_replace(target.parent, p, owned) for p in trio):
+            return target
+        n += 1
+
+
 def results_csv(result: ImageResult) -> str:
     """One row per face (1-based numbers, as on the image)."""
     buf = io.StringIO()

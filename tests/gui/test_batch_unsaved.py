@@ -186,3 +186,27 @@ def test_discarding_a_reviewed_photo_keeps_the_faces_view_edits_to_it(
     unsaved_answers["next"] = unsaved.CANCEL
     assert not window.close()  # and still asked about at quit
     assert unsaved_answers["asked"][-1] == ("1 photo of the batch", "quitting", False)
+
+
+def test_batch_export_never_replaces_a_file_merely_named_like_an_export(
+    qtbot, make_window, folder, unsaved_answers, tmp_path, monkeypatch
+):
+    """Attack: the chosen folder holds evidence named ``<stem>_annotated.jpg``; the export of
+    the corrections must go beside it under another name, leaving its bytes as they were."""
+    window = make_window(analyze_on_open=False)
+    run_batch(qtbot, window, folder)
+    _row, face, path = grid_relabel(qtbot, window)
+    out = tmp_path / "evidence-too"
+    out.mkdir()
+    stem = Path(path).stem
+    planted = out / f"{stem}_annotated.jpg"
+    planted.write_bytes(b"\xff\xd8 evidence that only looks like an export")
+    before = planted.read_bytes()
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: str(out)))
+    unsaved_answers["next"] = unsaved.EXPORT
+    window.act_quit.trigger()
+    assert not window.isVisible()
+    assert planted.read_bytes() == before
+    doc = json.loads((out / f"{stem}_annotated-2.json").read_text())
+    assert doc["images"][0]["faces"][face]["manual_label"] is True
+    assert (out / f"{stem}_annotated-2.jpg").stat().st_size > 0

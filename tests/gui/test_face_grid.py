@@ -360,8 +360,11 @@ def test_ten_thousand_faces_decode_only_what_is_shown(qtbot):
         qtbot.wait(100)
         on_screen = visible_rows(grid)
         assert 0 < on_screen < 150
-        assert loader.thumbs_made <= on_screen  # nothing off screen was cut ...
-        assert decoder.calls <= on_screen  # ... or decoded
+        # Nothing beyond what was shown is cut or decoded. The first paint may come before the
+        # vertical scroll bar narrows the viewport (one column more, a different set of rows on
+        # a loaded machine), so the bound is two layouts' worth of one screen, not 10,000.
+        assert loader.thumbs_made <= 2 * on_screen
+        assert decoder.calls <= 2 * on_screen
         assert len(loader.cache) <= 150
         grid.view.scrollToBottom()
         qtbot.waitUntil(
@@ -369,8 +372,8 @@ def test_ten_thousand_faces_decode_only_what_is_shown(qtbot):
         )
         qtbot.wait(100)
         second = visible_rows(grid)
-        assert loader.thumbs_made <= on_screen + second  # only the two screens shown
-        assert decoder.calls <= on_screen + second < 10_000 // 20
+        assert loader.thumbs_made <= 2 * on_screen + second  # only the screens shown
+        assert decoder.calls <= 2 * on_screen + second < 10_000 // 20
         assert len(loader.cache) <= 150  # bounded, however far it scrolls
     finally:
         loader.stop()
