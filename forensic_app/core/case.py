@@ -202,6 +202,16 @@ def _refuse_other_files(root: Path) -> None:
             )
 
 
+def _locked(root: Path, wait: bool) -> CaseLock:
+    """The case's writer lock, held; a refusal is a :class:`CaseError` naming the folder."""
+    lock = CaseLock(root)
+    try:
+        lock.acquire(wait)
+    except OSError as exc:
+        raise CaseError(f"cannot lock case folder {root}: {exc}") from exc
+    return lock
+
+
 class Case:
     """A case folder: :meth:`create`, :meth:`open` or :meth:`open_or_create` it."""
 
@@ -287,11 +297,7 @@ class Case:
             root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise CaseError(f"cannot create case folder {root}: {exc}") from exc
-        lock = CaseLock(root)
-        try:
-            lock.acquire(wait)
-        except OSError as exc:
-            raise CaseError(f"cannot lock case folder {root}: {exc}") from exc
+        lock = _locked(root, wait)
         try:
             if (root / CASE_FILE).exists():
                 raise CaseError(f"{root} already holds a case; open it instead")
@@ -468,11 +474,7 @@ class Case:
         if not root.exists():
             return cls.create(root, name, examiner, engine, settings, wait)
         _refuse_other_files(root)  # before the lock file is made among them
-        lock = CaseLock(root)
-        try:
-            lock.acquire(wait)
-        except OSError as exc:
-            raise CaseError(f"cannot lock case folder {root}: {exc}") from exc
+        lock = _locked(root, wait)
         try:
             if (root / CASE_FILE).exists():
                 return cls.open(root, examiner)

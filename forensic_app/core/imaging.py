@@ -118,7 +118,8 @@ class FileTooLargeError(OSError):
     """The file is over :data:`MAX_FILE_BYTES`; refused before reading."""
 
 
-def _kind(mode: int) -> str:
+def file_kind(mode: int) -> str:
+    """What a non-regular file is, in words (skip lists and refusals say the same)."""
     if stat.S_ISDIR(mode):
         return "a folder"
     if stat.S_ISFIFO(mode):
@@ -139,7 +140,7 @@ def check_regular(path: str | Path, max_bytes: int | None | bool = True) -> os.s
     max_bytes = _limit(max_bytes)
     st = os.stat(path)
     if not stat.S_ISREG(st.st_mode):
-        raise NotRegularFileError(f"it is {_kind(st.st_mode)}, not a regular file")
+        raise NotRegularFileError(f"it is {file_kind(st.st_mode)}, not a regular file")
     if max_bytes is not None and st.st_size > max_bytes:
         raise FileTooLargeError(
             f"file is {st.st_size:,} bytes, over the limit of {max_bytes:,} bytes; not read"
@@ -165,7 +166,7 @@ def open_regular(path: str | Path, max_bytes: int | None | bool = True) -> io.Bu
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise NotRegularFileError(f"it is {_kind(st.st_mode)}, not a regular file")
+            raise NotRegularFileError(f"it is {file_kind(st.st_mode)}, not a regular file")
         if max_bytes is not None and st.st_size > max_bytes:
             raise FileTooLargeError(f"file is over the limit of {max_bytes:,} bytes; not read")
         return os.fdopen(fd, "rb")

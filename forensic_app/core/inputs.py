@@ -60,16 +60,6 @@ def _under(path: str, folders: Sequence[str]) -> bool:
     return any(real == f or real.startswith(f.rstrip(os.sep) + os.sep) for f in folders)
 
 
-def _kind(mode: int) -> str:
-    if stat.S_ISFIFO(mode):
-        return "a FIFO (named pipe)"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "not a regular file"
-
-
 def _too_large(size: int) -> str | None:
     """The per-photo error for a file over the size limit (known before any byte is read)."""
     if size <= imaging.MAX_FILE_BYTES:
@@ -139,7 +129,7 @@ def scan_inputs(
             skip(full, "symbolic link to a folder: not followed")
             return
         if not stat.S_ISREG(st.st_mode):
-            skip(full, f"{_kind(st.st_mode)}: never opened")
+            skip(full, f"{imaging.file_kind(st.st_mode)}: never opened")
             return
         if suffix not in imaging.IMAGE_SUFFIXES:
             if suffix:
