@@ -716,7 +716,7 @@ def cmd_batch(
     args: argparse.Namespace, engine_factory: EngineFactory, stdout: TextIO, stderr: TextIO
 ) -> int:
     """Analyse into a case folder: resumable (unchanged photos skipped) and audited."""
-    from forensic_app.core.case import ANNOTATED_DIR, RESULTS_DIR, Case, CaseError
+    from forensic_app.core.case import ANNOTATED_DIR, RESULTS_DIR
 
     settings = settings_from_args(args)
     # The case's own folders are never read as evidence, even in a case made before markers.
@@ -734,14 +734,8 @@ def cmd_batch(
     )
     engine = engine_factory(args)
     _warn_unverified(engine, stderr)
-    try:
-        if args.wait and not args.quiet:
-            _say_if_busy(args.case, stderr)
-        case = Case.open_or_create(
-            args.case, args.name, args.examiner, engine, settings, wait=args.wait
-        )
-    except CaseError as exc:
-        stderr.write(f"forensic-app: error: {exc}\n")
+    case = _open_batch_case(args, engine, settings, stderr)
+    if case is None:
         return EXIT_FAILED
     with case:  # the writer lock is held for the whole run
         case.begin_batch(engine, settings, reanalyse=args.reanalyse, photos=len(photos))
@@ -771,6 +765,22 @@ def _case_unusable(root: str, exc: Exception, stderr: TextIO) -> int:
         stderr.write(f"  INTEGRITY: {CASE_FILE}: missing or unusable in a case with an audit log\n")
         return EXIT_INTEGRITY
     return EXIT_USAGE
+
+
+def _open_batch_case(args: argparse.Namespace, engine: Any, settings: Any, stderr: TextIO) -> Any:
+    """The batch's case, opened or created as its writer (waiting with ``--wait``); None after
+    saying why it cannot be (the local and the cluster batch open it the same way)."""
+    from forensic_app.core.case import Case, CaseError
+
+    try:
+        if args.wait and not args.quiet:
+            _say_if_busy(args.case, stderr)
+        return Case.open_or_create(
+            args.case, args.name, args.examiner, engine, settings, wait=args.wait
+        )
+    except CaseError as exc:
+        stderr.write(f"forensic-app: error: {exc}\n")
+        return None
 
 
 def _say_if_busy(root: str, stderr: TextIO) -> None:
@@ -810,7 +820,6 @@ def _cmd_batch_cluster(
     from types import SimpleNamespace
 
     from forensic_app.core import cluster as cl
-    from forensic_app.core.case import Case, CaseError
 
     if args.workers:
         raise UsageError("--workers is for a local batch; with --cluster, `dask worker` sets it")
@@ -843,14 +852,8 @@ def _cmd_batch_cluster(
                     f"and models ({', '.join(providers)})\n"
                 )
             used = SimpleNamespace(models=engine.models, provider=", ".join(providers))
-            try:
-                if args.wait and not args.quiet:
-                    _say_if_busy(args.case, stderr)
-                case = Case.open_or_create(
-                    args.case, args.name, args.examiner, used, settings, wait=args.wait
-                )
-            except CaseError as exc:
-                stderr.write(f"forensic-app: error: {exc}\n")
+            case = _open_batch_case(args, used, settings, stderr)
+            if case is None:
                 return EXIT_FAILED
             with case:  # the writer lock is held for the whole run, as in a local batch
                 case.begin_batch(used, settings, reanalyse=args.reanalyse, photos=len(paths))

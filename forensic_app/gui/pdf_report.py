@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from forensic_app.core import audit
 from forensic_app.core.atomic import refuse_overwrite_of, write_bytes_atomic
-from forensic_app.core.case import Case, IntegrityIssue
-from forensic_app.core.report import build_report_html, refuse_case_file
+from forensic_app.core.case import Case
+from forensic_app.core.report import ReportOutcome, build_report_html, refuse_case_file
 
 #: Body text size in the PDF (points); headings scale from it.
 BODY_PT = 10.0
@@ -33,22 +33,10 @@ _MM_PER_INCH = 25.4
 
 
 @dataclass
-class PdfOutcome:
-    """What was written and what the checks found (``core.report.ReportOutcome``'s facts)."""
+class PdfOutcome(ReportOutcome):
+    """The HTML report's outcome (what was written, what the checks found), plus page count."""
 
-    path: Path
-    sha256: str
-    pages: int
-    photos: int
-    faces: int
-    issues: list[IntegrityIssue] = field(default_factory=list)
-    audit_problems: list[str] = field(default_factory=list)
-    verification: Any = None
-    not_logged: str | None = None  # why the export is not in the case's audit log
-
-    @property
-    def ok(self) -> bool:
-        return not self.issues and (self.verification is None or self.verification.ok)
+    pages: int = 0
 
 
 def ensure_gui_application() -> Any:
@@ -172,11 +160,11 @@ def write_pdf_report(
     return PdfOutcome(
         out,
         digest,
-        pages,
         facts["photos"],
         facts["faces"],
         list(facts.get("issues", [])),
         list(facts.get("audit_problems", [])),
         check,
         not_logged,
+        pages=pages,
     )
