@@ -120,3 +120,16 @@ def make_photo(path: Path, color=(200, 30, 30), size=(64, 48), fmt: str | None =
     arr[:] = color
     Image.fromarray(arr).save(path, format=fmt)
     return path
+
+
+def run_cli(argv, engine=None) -> tuple[int, str, str]:
+    """``forensic-app ARGV`` in this process with ``engine`` (a :class:`FakeEngine` by
+    default): exit status, stdout, stderr."""
+    import io
+
+    from forensic_app.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    engine = engine or FakeEngine()
+    rc = main(argv, engine_factory=lambda a: engine, stdout=out, stderr=err)
+    return rc, out.getvalue(), err.getvalue()

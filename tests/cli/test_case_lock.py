@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from fake_engine import FakeEngine, make_photo
+from fake_engine import run_cli as run
 
 from forensic_app.cli import EXIT_OK, EXIT_USAGE, main
 from forensic_app.core.audit import read_audit
@@ -49,13 +50,6 @@ def env() -> dict[str, str]:
     e = dict(os.environ)
     e["PYTHONPATH"] = str(REPO) + os.pathsep + e.get("PYTHONPATH", "")
     return e
-
-
-def run(argv, engine=None):
-    out, err = io.StringIO(), io.StringIO()
-    eng = engine or FakeEngine()
-    rc = main(argv, engine_factory=lambda a: eng, stdout=out, stderr=err)
-    return rc, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture

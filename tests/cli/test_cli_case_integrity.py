@@ -4,7 +4,6 @@ verify`` (and ``report``) must exit 4 naming the file; a clean case verifies wit
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import re
@@ -12,17 +11,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from fake_engine import FakeEngine, make_photo
+from fake_engine import make_photo
+from fake_engine import run_cli as run
 
-from forensic_app.cli import EXIT_INTEGRITY, EXIT_OK, EXIT_USAGE, main
+from forensic_app.cli import EXIT_INTEGRITY, EXIT_OK, EXIT_USAGE
 from forensic_app.core.audit import read_audit
-
-
-def run(argv, engine=None):
-    out, err = io.StringIO(), io.StringIO()
-    eng = engine or FakeEngine()
-    rc = main(argv, engine_factory=lambda a: eng, stdout=out, stderr=err)
-    return rc, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture

@@ -5,21 +5,14 @@ and nothing the tool wrote may be lost. See docs/adr/0007-tamper-evident-case.md
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 from pathlib import Path
 
 import pytest
-from fake_engine import FakeEngine, make_photo
+from fake_engine import make_photo
+from fake_engine import run_cli as run
 
-from forensic_app.cli import EXIT_INTEGRITY, EXIT_OK, main
-
-
-def run(argv, engine=None):
-    out, err = io.StringIO(), io.StringIO()
-    eng = engine or FakeEngine()
-    rc = main(argv, engine_factory=lambda a: eng, stdout=out, stderr=err)
-    return rc, out.getvalue(), err.getvalue()
+from forensic_app.cli import EXIT_INTEGRITY, EXIT_OK
 
 
 @pytest.fixture

@@ -7,23 +7,15 @@ nothing that could block is opened; every skipped file is listed with its reason
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 from pathlib import Path
 
 import pytest
-from fake_engine import FakeEngine, make_photo
+from fake_engine import make_photo
+from fake_engine import run_cli as run
 
-from forensic_app.cli import main
 from forensic_app.core.audit import read_audit
-
-
-def run(argv, engine=None):
-    out, err = io.StringIO(), io.StringIO()
-    engine = engine or FakeEngine()
-    rc = main(argv, engine_factory=lambda a: engine, stdout=out, stderr=err)
-    return rc, out.getvalue(), err.getvalue()
 
 
 def sha(path: Path) -> str:

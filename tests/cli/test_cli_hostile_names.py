@@ -16,21 +16,14 @@ from pathlib import Path
 
 import pytest
 from fake_engine import FakeEngine, make_photo
+from fake_engine import run_cli as run
 
-from forensic_app.cli import main
 from forensic_app.core.audit import read_audit
 from forensic_app.core.case import Case
 from forensic_app.core.names import decode_name, display
 
 RAW_NAME = b"caf\xe9 \xff.jpg"  # Latin-1 bytes: not valid UTF-8
 HOSTILE = "\x1b[2J\x1b[31mred\u202egpj.exe"  # clears a terminal; RTL override reverses text
-
-
-def run(argv, engine=None):
-    out, err = io.StringIO(), io.StringIO()
-    engine = engine or FakeEngine()
-    rc = main(argv, engine_factory=lambda a: engine, stdout=out, stderr=err)
-    return rc, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture
