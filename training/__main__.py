@@ -1,7 +1,8 @@
 """``python -m training COMMAND``: the whole pipeline.
 
 Commands: run (all of cache, train, refit-age, export and evaluate, resumable), cache, train,
-recover, soup, compare, refit-age, export, evaluate.
+recover, soup, compare, refit-age, export, evaluate, cv (cross-validation over WIDER events),
+gpu (pack, plan and run the prepared GPU run).
 """
 
 from __future__ import annotations
@@ -45,6 +46,14 @@ def main() -> None:
     from training import compare as C
 
     C.add_args(sub.add_parser("compare", help="score candidate checkpoints on wild faces"))
+    from training import cv as CV
+
+    CV.add_args(
+        sub.add_parser("cv", help="cross-validation over WIDER events (resumable), then cv.md")
+    )
+    from training import gpu_run as G
+
+    G.add_args(sub.add_parser("gpu", help="pack for a GPU run, plan its calls, or run it"))
     from training import pipeline as P
 
     P.add_args(
@@ -71,6 +80,10 @@ def main() -> None:
         C.main(args)
     elif args.cmd == "run":
         P.main(args)
+    elif args.cmd == "cv":
+        CV.main(args)
+    elif args.cmd == "gpu":
+        raise SystemExit(G.main(args))
     elif args.cmd == "export" and E is not None:
         E.main(args)
     elif args.cmd == "evaluate" and V is not None:

@@ -29,11 +29,13 @@ from forensic_app.core.crops import (
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED = REPO_ROOT.parent / "shared"
+#: ``TRAINING_SHARED`` / ``TRAINING_CACHE`` point elsewhere on a machine without ``../shared``:
+#: the GPU run (``training/gpu_run.py``) unpacks its data and manifests there.
+SHARED = Path(os.environ.get("TRAINING_SHARED") or REPO_ROOT.parent / "shared")
 WIDER_DIR = SHARED / "data" / "wider-gender"
 GTRAIN_DIR = SHARED / "data" / "gender-train"
 DEV_DIR = SHARED / "data" / "dev-eval"
-CACHE_DIR = REPO_ROOT / "training" / "cache"
+CACHE_DIR = Path(os.environ.get("TRAINING_CACHE") or REPO_ROOT / "training" / "cache")
 
 #: Side of the cached wider-gender context crops (the face box is ~half of it). 192 px is the
 #: shared crops' own maximum, so no face loses resolution to the cache (it was 144 px, which
@@ -307,11 +309,42 @@ def gtrain_boxes_info(cache: Path = CACHE_DIR) -> dict | None:
     return json.loads(p.read_text()) if p.is_file() else None
 
 
-def load_splits(cache: Path = CACHE_DIR, gtrain_framing: str = "whole") -> dict[str, Split]:
+def wider_manifest() -> list[dict[str, str]]:
+    """The wider-gender manifest rows, in the order of the cache (row i = cached image i)."""
+    with open(WIDER_DIR / "manifest.csv", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+@dataclass(frozen=True)
+class Holdout:
+    """Leave one event fold out of training, selection and calibration (``training/cv.py``).
+
+    ``fold`` of ``n_folds`` (``cvstats.assign_folds`` with ``seed``) is dropped from
+    ``wider_train`` and ``wider_val`` and returned alone as ``wider_test``.
+    """
+
+    fold: int
+    n_folds: int = 5
+    seed: int = 0
+
+
+def wider_folds(n_folds: int = 5, seed: int = 0) -> np.ndarray:
+    """Event fold of every wider-gender row (cache order)."""
+    from training.cvstats import assign_folds, event_of
+
+    return assign_folds([event_of(r["image_path"]) for r in wider_manifest()], n_folds, seed)
+
+
+def load_splits(
+    cache: Path = CACHE_DIR, gtrain_framing: str = "whole", holdout: Holdout | None = None
+) -> dict[str, Split]:
     """Return ``wider_train``, ``wider_val``, ``gtrain_train``, ``gtrain_val`` (memory-mapped).
 
     ``gtrain_framing`` picks the gender-train face boxes (``GTRAIN_FRAMINGS``); "detected"
-    needs ``build_gtrain_boxes`` to have run.
+    needs ``build_gtrain_boxes`` to have run. With a ``holdout`` the held-out fold's events
+    are in neither wider split but in a third, ``wider_test``. Every wider split carries
+    ``rows`` (its manifest row numbers) and ``skin`` (perceived skin group per face), which
+    cross-validation and skin-balanced sampling need.
     """
     if gtrain_framing not in GTRAIN_FRAMINGS:
         raise ValueError(f"gtrain_framing must be one of {GTRAIN_FRAMINGS}, not {gtrain_framing!r}")
@@ -325,9 +358,25 @@ def load_splits(cache: Path = CACHE_DIR, gtrain_framing: str = "whole") -> dict[
     wsplit = np.asarray(wm["split"])
     wvalid = np.asarray(wm["valid"], np.float32).reshape(-1, 4)
     nan = np.full(len(wlab), np.nan, np.float32)
-    for s in ("train", "val"):
-        idx = np.nonzero(wsplit == s)[0]
-        out[f"wider_{s}"] = Split(f"wider_{s}", wimg, wbox, wlab, nan, wpx, wvalid).subset(idx)
+    manifest = wider_manifest()
+    # A cache of other rows than the manifest (the tests' tiny caches) has no groups or events.
+    matches = len(manifest) == len(wlab)
+    skin = np.asarray([(r["skin"] or "Not Sure") if matches else "Not Sure" for r in manifest])
+    skin = skin if matches else np.full(len(wlab), "Not Sure")
+    keep = np.ones(len(wlab), bool)
+    parts = [("train", wsplit == "train"), ("val", wsplit == "val")]
+    if holdout is not None:
+        if not matches:
+            raise ValueError("event folds need the full wider-gender cache (rows != manifest)")
+        held = wider_folds(holdout.n_folds, holdout.seed) == holdout.fold
+        keep = ~held
+        parts.append(("test", held))
+    for s, mask in parts:
+        idx = np.nonzero(mask & keep if s != "test" else mask)[0]
+        sp = Split(f"wider_{s}", wimg, wbox, wlab, nan, wpx, wvalid).subset(idx)
+        sp.rows = idx  # type: ignore[attr-defined]
+        sp.skin = skin[idx]  # type: ignore[attr-defined]
+        out[f"wider_{s}"] = sp
     gm = json.loads((cache / "gtrain_meta.json").read_text())
     gimg = np.load(cache / "gtrain_images.npy", mmap_mode="r")
     n = len(gm["labels"])
@@ -377,12 +426,19 @@ def jitter_box(
     return [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]
 
 
-def eval_crop(split: Split, i: int, size: int, no_detect: bool = False) -> np.ndarray:
-    """The deterministic app-geometry crop used for validation (or its ``--no-detect`` form)."""
+def eval_crop(
+    split: Split, i: int, size: int, no_detect: bool = False, margin: float = DEFAULT_MARGIN
+) -> np.ndarray:
+    """The deterministic app-geometry crop used for validation (or its ``--no-detect`` form).
+
+    ``margin`` is the crop margin per side the model is trained for (written into the ONNX
+    metadata as ``crop_margin``, which the app follows); the ``--no-detect`` framing is the
+    user's own image, so it has none.
+    """
     if no_detect:
         valid = None if split.valid is None else split.valid[i]
         return no_detect_crop(image_of(split, i), split.boxes[i], valid, size)
-    return extract_crop(image_of(split, i), split.boxes[i], size, DEFAULT_MARGIN, "square")
+    return extract_crop(image_of(split, i), split.boxes[i], size, margin, "square")
 
 
 def _jpeg(img: np.ndarray, q: int) -> np.ndarray:
@@ -503,7 +559,12 @@ class CropAug:
 
 
 def train_crop(
-    split: Split, i: int, size: int, rng: np.random.Generator, aug: CropAug | None = None
+    split: Split,
+    i: int,
+    size: int,
+    rng: np.random.Generator,
+    aug: CropAug | None = None,
+    margin: float = DEFAULT_MARGIN,
 ) -> np.ndarray:
     """A jittered app-geometry crop of row ``i``, then augmented."""
     aug = aug or CropAug()
@@ -520,7 +581,7 @@ def train_crop(
     if rng.random() < aug.p_no_detect:
         crop = no_detect_crop(img, jittered, valid, size)
     else:
-        crop = extract_crop(img, jittered, size, DEFAULT_MARGIN, "square")
+        crop = extract_crop(img, jittered, size, margin, "square")
     return augment(crop, rng)
 
 

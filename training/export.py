@@ -25,6 +25,7 @@ import torch
 from forensic_app.core.crops import DEFAULT_MARGIN
 from forensic_app.core.modelstore import parse_gender_metadata
 from training import data as D
+from training.cvstats import BAND_TARGET, band_for_target
 from training.model import ExportWrapper, GenderAgeNet
 
 MODEL_NAME = "effnet_b0_gender"
@@ -122,26 +123,6 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
     return float(fine[np.argmin([nll(g) for g in fine])])
 
 
-def derive_band(p: np.ndarray, y: np.ndarray, target: float = 0.8, window: int = 80) -> tuple:
-    """Symmetric p_male band [1-c, c] where the local val accuracy falls below ``target``.
-
-    Faces are ordered by confidence max(p, 1-p); local accuracy is the mean over the ``window``
-    nearest faces. ``c`` is the highest confidence whose local accuracy is below the target,
-    bounded to [0.6, 0.85] so a small val set cannot produce an absurd default.
-    """
-    conf = np.maximum(p, 1 - p)
-    correct = ((p >= 0.5).astype(int) == y).astype(float)
-    order = np.argsort(conf)
-    conf, correct = conf[order], correct[order]
-    k = min(window, len(conf))
-    local = np.convolve(correct, np.ones(k) / k, mode="valid")
-    centre = conf[k // 2 : k // 2 + len(local)]
-    below = centre[local < target]
-    c = float(below.max()) if len(below) else 0.6
-    c = float(np.clip(c, 0.6, 0.85))
-    return round(1 - c, 3), round(c, 3)
-
-
 @torch.no_grad()
 def torch_outputs(
     net: GenderAgeNet, x: np.ndarray, bs: int = 128, flip_average: bool = True
@@ -162,6 +143,7 @@ def export(
     version: str = "2026.11.1",
     val_limit: int | None = None,
     flip_average: bool = True,
+    band_target: float = BAND_TARGET,
 ) -> dict:
     """Export ``ckpt`` (a ``best.pt``/``last.pt``) to ``out``; returns the export report."""
     torch.set_num_threads(int(os.environ.get("TRAIN_THREADS", "2")))
@@ -169,10 +151,11 @@ def export(
     meta = ck.get("meta", {})
     hp = meta.get("hparams", ck.get("hparams", {}))
     size = int(hp.get("input_size", 112))
+    margin = float(hp.get("crop_margin", DEFAULT_MARGIN))
     splits = D.load_splits()
     val = splits["wider_val"]
     idx = np.arange(len(val)) if val_limit is None else np.arange(min(val_limit, len(val)))
-    x = D.to_tensor_batch([D.eval_crop(val, int(i), size) for i in idx])
+    x = D.to_tensor_batch([D.eval_crop(val, int(i), size, margin=margin) for i in idx])
     x_nd = D.to_tensor_batch([D.eval_crop(val, int(i), size, no_detect=True) for i in idx])
     y = val.labels[idx]
     logits, _ = torch_outputs(net, x, flip_average=flip_average)
@@ -185,7 +168,11 @@ def export(
         net.gender.bias += shift
     logits = logits + shift
     p_cal = 1 / (1 + np.exp(-(cal_logits + shift) / temperature))
-    band = derive_band(p_cal, cal_y)
+    # The default band: the narrowest one whose decided faces are >= band_target right for
+    # women and for men separately on these (selection) faces; cross-validation (training/cv.py)
+    # measures how that rule holds on unseen events.
+    band_fit = band_for_target(p_cal, cal_y, band_target)
+    band = tuple(band_fit["band"])
 
     provenance = {
         "git_commit_at_training_start": meta.get("commit", "unknown"),
@@ -213,6 +200,11 @@ def export(
             "temperature": round(temperature, 4),
             "logit_shift_folded_into_head": round(shift, 4),
         },
+        "uncertain_band_rule": {
+            "target_per_class": band_target,
+            "met_on_calibration_faces": band_fit["met"],
+            "coverage_on_calibration_faces": round(band_fit["fit"]["coverage"], 4),
+        },
     }
     metadata = {
         "forensic_app.contract": "1",
@@ -227,7 +219,7 @@ def export(
         "age_output": "age",
         "labels": "female,male",
         "uncertain_band": f"{band[0]},{band[1]}",
-        "crop_margin": str(DEFAULT_MARGIN),
+        "crop_margin": str(margin),
         "crop_shape": "square",
         "model_name": MODEL_NAME,
         "model_version": version,
@@ -333,10 +325,23 @@ def add_args(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="record the file's SHA-256 in models/manifest.json",
     )
+    p.add_argument(
+        "--band-target",
+        type=float,
+        default=BAND_TARGET,
+        help="share of decided faces that must be right, women and men separately",
+    )
 
 
 def main(args: argparse.Namespace) -> None:
     report = args.ckpt.parent / "export.json"
-    export(args.ckpt, args.out, report, args.version, flip_average=args.flip_average)
+    export(
+        args.ckpt,
+        args.out,
+        report,
+        args.version,
+        flip_average=args.flip_average,
+        band_target=args.band_target,
+    )
     if args.update_manifest:
         update_manifest(args.out, args.out.parent)

@@ -15,9 +15,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-LITE0_WEIGHTS = (
-    Path(__file__).resolve().parents[2] / "shared" / "weights" / ("efficientnet-lite0-57934424.pth")
-)
+from training.data import SHARED
+
+#: Under ``../shared`` (or ``TRAINING_SHARED``, where the GPU run unpacks its copy).
+LITE0_WEIGHTS = SHARED / "weights" / "efficientnet-lite0-57934424.pth"
 #: Stage repeats of EfficientNet-B0/Lite0: ``_blocks.N`` -> ``blocks.S.I`` in this order.
 STAGE_REPEATS = (1, 2, 2, 3, 3, 4, 1)
 #: Age head output = AGE_MEAN + AGE_STD * raw (so a zero-initialised head predicts the mean).

@@ -37,6 +37,10 @@ from training.model import AGE_MEAN, AGE_STD, GenderAgeNet, warm_start_from_lite
 @dataclass
 class HParams:
     budget_min: float = 80.0
+    #: A budget in optimiser steps instead of minutes (None: minutes). Why: the schedule then
+    #: does not depend on how loaded the machine is, so cross-validation folds, and a GPU run
+    #: and its CPU rehearsal, train the same recipe.
+    budget_steps: int | None = None
     seed: int = 0
     input_size: int = 112
     batch: int = 64
@@ -63,6 +67,15 @@ class HParams:
     #: Checkpoint (``last.pt`` or ``best.pt`` of an earlier run) whose weights start this run with
     #: a fresh optimiser and schedule: a second stage after a run whose budget is spent.
     init_from: str | None = None
+    #: Crop margin per side (the app's ``crop_margin`` metadata; 0.25 = the original framing).
+    #: Larger margins give the model hair, head shape and shoulders (issue 19's context lever).
+    crop_margin: float = 0.25
+    #: Draw wild faces uniformly over perceived skin group within each gender (fairness lever).
+    balance_skin: bool = False
+    #: Cross-validation: leave event fold ``cv_fold`` of ``cv_folds`` out entirely (-1 = none).
+    cv_fold: int = -1
+    cv_folds: int = 5
+    cv_seed: int = 0
 
 
 def pick_device() -> torch.device:
@@ -96,18 +109,33 @@ def git_commit() -> str:
 class BalancedSampler:
     """Draws (source, index) pairs class-balanced within each source; its RNG is checkpointed."""
 
-    def __init__(self, sources: dict[str, D.Split], seed: int) -> None:
+    def __init__(self, sources: dict[str, D.Split], seed: int, balance_skin: bool = False) -> None:
         self.sources = sources
         self.by_class = {
             name: [np.nonzero(s.labels == c)[0] for c in (0, 1)] for name, s in sources.items()
         }
+        # With balance_skin, wild faces of one gender are drawn uniformly over skin groups:
+        # the rarer groups (V-VI), where the errors on women concentrate, are seen more often.
+        self.cells: dict[str, list[list[np.ndarray]]] = {}
+        skin = getattr(sources.get("wider_train"), "skin", None)
+        if balance_skin and skin is not None:
+            lab = sources["wider_train"].labels
+            self.cells["wider_train"] = [
+                [c for g in np.unique(skin) if len(c := np.nonzero((lab == k) & (skin == g))[0])]
+                for k in (0, 1)
+            ]
         self.rng = np.random.default_rng(seed)
 
     def draw(self, n: int, p_wider: float) -> list[tuple[str, int]]:
         out = []
         for _ in range(n):
             name = "wider_train" if self.rng.random() < p_wider else "gtrain_train"
-            pool = self.by_class[name][int(self.rng.integers(0, 2))]
+            k = int(self.rng.integers(0, 2))
+            if name in self.cells:
+                groups = self.cells[name][k]
+                pool = groups[int(self.rng.integers(0, len(groups)))]
+            else:
+                pool = self.by_class[name][k]
             out.append((name, int(pool[self.rng.integers(0, len(pool))])))
         return out
 
@@ -194,13 +222,18 @@ def crop_aug(hp: HParams) -> D.CropAug:
 
 
 def make_batch(
-    sampler: BalancedSampler, n: int, p_wider: float, size: int, aug: D.CropAug | None = None
+    sampler: BalancedSampler,
+    n: int,
+    p_wider: float,
+    size: int,
+    aug: D.CropAug | None = None,
+    margin: float = D.DEFAULT_MARGIN,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     picks = sampler.draw(n, p_wider)
     crops, labels, ages = [], [], []
     for name, i in picks:
         split = sampler.sources[name]
-        crops.append(D.train_crop(split, i, size, sampler.rng, aug))
+        crops.append(D.train_crop(split, i, size, sampler.rng, aug, margin))
         labels.append(float(split.labels[i]))
         ages.append(float(split.ages[i]))
     x = torch.from_numpy(D.to_tensor_batch(crops)).contiguous(memory_format=torch.channels_last)
@@ -229,11 +262,12 @@ class EvalSet:
         limit: int | None = None,
         seed: int = 0,
         no_detect: bool = False,
+        margin: float = D.DEFAULT_MARGIN,
     ) -> None:
         idx = np.arange(len(split))
         if limit is not None and limit < len(idx):
             idx = np.sort(np.random.default_rng(seed).choice(idx, limit, replace=False))
-        crops = [D.eval_crop(split, int(i), size, no_detect) for i in idx]
+        crops = [D.eval_crop(split, int(i), size, no_detect, margin) for i in idx]
         self.x = torch.from_numpy(D.to_tensor_batch(crops))
         self.y = split.labels[idx]
         self.ages = split.ages[idx]
@@ -336,11 +370,17 @@ def train(
     if hp.gtrain_framing == "detected":
         boxes_info = D.build_gtrain_boxes(D.detector_path())
         log(f"gender-train framing: detector boxes, {boxes_info['found']}/{boxes_info['n']} found")
-    splits = D.load_splits(gtrain_framing=hp.gtrain_framing)
+    holdout = D.Holdout(hp.cv_fold, hp.cv_folds, hp.cv_seed) if hp.cv_fold >= 0 else None
+    splits = D.load_splits(gtrain_framing=hp.gtrain_framing, holdout=holdout)
+    if holdout is not None:
+        log(
+            f"event fold {hp.cv_fold}/{hp.cv_folds} held out: {len(splits['wider_test'])} faces; "
+            f"training on {len(splits['wider_train'])}, selecting on {len(splits['wider_val'])}"
+        )
     device = pick_device()
     log(f"device: {device}")
     sources = {k: splits[k] for k in ("wider_train", "gtrain_train")}
-    sampler = BalancedSampler(sources, hp.seed)
+    sampler = BalancedSampler(sources, hp.seed, hp.balance_skin)
     net = GenderAgeNet()
     copied = warm_start_from_lite0(net)
     net = net.to(device=device, memory_format=torch.channels_last)
@@ -368,11 +408,19 @@ def train(
     else:
         log(f"warm start: {copied} Lite0 tensors copied into B0")
     log("building eval sets ...")
-    wider_eval = EvalSet(splits["wider_val"], hp.input_size, limit=eval_limit, seed=hp.seed)
+    wider_eval = EvalSet(
+        splits["wider_val"], hp.input_size, limit=eval_limit, seed=hp.seed, margin=hp.crop_margin
+    )
     wider_nd = EvalSet(
         splits["wider_val"], hp.input_size, limit=eval_limit, seed=hp.seed, no_detect=True
     )
-    g_eval = EvalSet(splits["gtrain_val"], hp.input_size, limit=hp.gtrain_val_n, seed=hp.seed)
+    g_eval = EvalSet(
+        splits["gtrain_val"],
+        hp.input_size,
+        limit=hp.gtrain_val_n,
+        seed=hp.seed,
+        margin=hp.crop_margin,
+    )
     meta = {
         "hparams": asdict(hp),
         "commit": git_commit(),
@@ -423,14 +471,22 @@ def train(
     last_ckpt = last_eval = state["elapsed_s"]
     seen, t_rate = 0, time.monotonic()
     tuner = ThreadTuner(int(os.environ.get("TRAIN_THREADS", "2")))
-    while state["elapsed_s"] < budget_s and (max_steps is None or state["step"] < max_steps):
-        progress = state["elapsed_s"] / budget_s
+
+    def progress_of() -> float:
+        if hp.budget_steps:
+            return state["step"] / hp.budget_steps
+        return state["elapsed_s"] / budget_s
+
+    while progress_of() < 1.0 and (max_steps is None or state["step"] < max_steps):
+        progress = progress_of()
         lr = lr_at(progress, state["step"], hp)
         for group in opt.param_groups:
             group["lr"] = lr
         phase2 = progress >= 1.0 - hp.phase2_frac
         p_wider = hp.p_wider_phase2 if phase2 else hp.p_wider_phase1
-        x, y, age = make_batch(sampler, hp.batch, p_wider, hp.input_size, crop_aug(hp))
+        x, y, age = make_batch(
+            sampler, hp.batch, p_wider, hp.input_size, crop_aug(hp), hp.crop_margin
+        )
         x, y, age = x.to(device), y.to(device), age.to(device)
         net.train()
         loss, lg, la = loss_fn(net(x), y, age, hp)
@@ -448,7 +504,8 @@ def train(
             rate = seen / (now - t_rate)
             seen, t_rate = 0, now
             log(
-                f"step {state['step']} {state['elapsed_s'] / 60:.1f}/{hp.budget_min:.0f} min "
+                f"step {state['step']}{f'/{hp.budget_steps}' if hp.budget_steps else ''} "
+                f"{state['elapsed_s'] / 60:.1f}/{hp.budget_min:.0f} min "
                 f"lr {lr:.2e} {'P2' if phase2 else 'P1'} loss {float(loss.detach()):.3f} "
                 f"(gender {lg:.3f} age {la:.3f}) {rate:.0f} img/s, {tuner.current} thr"
             )
@@ -463,7 +520,7 @@ def train(
             t_last = time.monotonic()
     do_eval()
     save(ckpt_path)
-    state["finished"] = state["elapsed_s"] >= budget_s
+    state["finished"] = progress_of() >= 1.0
     _write_json({"meta": meta, **state}, out / "metrics.json")
     log(
         f"done: step {state['step']}, best {SELECTION_METRIC} {state['best']:.4f} "
@@ -475,6 +532,7 @@ def train(
 def add_args(p: argparse.ArgumentParser) -> None:
     d = HParams()
     p.add_argument("--budget-min", type=float, default=d.budget_min)
+    p.add_argument("--budget-steps", type=int, default=None, help="steps instead of minutes")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--out", type=Path, default=Path("training/runs/main"))
     p.add_argument("--input-size", type=int, default=d.input_size)
@@ -504,12 +562,18 @@ def add_args(p: argparse.ArgumentParser) -> None:
         default=d.gtrain_framing,
         help="gender-train face boxes: the app's detector boxes, or the whole image",
     )
+    p.add_argument("--crop-margin", type=float, default=d.crop_margin, help="per side")
+    p.add_argument(
+        "--balance-skin", action="store_true", help="wild draws uniform over skin groups"
+    )
     p.add_argument("--max-steps", type=int, default=None, help="stop early (smoke tests)")
 
 
-def main(args: argparse.Namespace) -> None:
-    hp = HParams(
+def hparams_from_args(args: argparse.Namespace) -> HParams:
+    """The hyper-parameters ``add_args`` put on the command line (``train`` and ``cv`` share it)."""
+    return HParams(
         budget_min=args.budget_min,
+        budget_steps=args.budget_steps,
         seed=args.seed,
         input_size=args.input_size,
         batch=args.batch,
@@ -526,5 +590,10 @@ def main(args: argparse.Namespace) -> None:
         p_no_detect=args.p_no_detect,
         init_from=str(args.init_from) if args.init_from else None,
         gtrain_framing=args.gtrain_framing,
+        crop_margin=args.crop_margin,
+        balance_skin=args.balance_skin,
     )
-    train(hp, args.out, max_steps=args.max_steps)
+
+
+def main(args: argparse.Namespace) -> None:
+    train(hparams_from_args(args), args.out, max_steps=args.max_steps)
