@@ -2,7 +2,7 @@
 
 Commands: run (all of cache, train, refit-age, export and evaluate, resumable), cache, train,
 recover, soup, compare, refit-age, export, evaluate, cv (cross-validation over WIDER events),
-gpu (pack, plan and run the prepared GPU run).
+gpu (pack, plan and run the prepared GPU run), reband (a file's band by the target rule).
 """
 
 from __future__ import annotations
@@ -51,6 +51,9 @@ def main() -> None:
     CV.add_args(
         sub.add_parser("cv", help="cross-validation over WIDER events (resumable), then cv.md")
     )
+    from training import reband as RB
+
+    RB.add_args(sub.add_parser("reband", help="set a file's band by the per-class target rule"))
     from training import gpu_run as G
 
     G.add_args(sub.add_parser("gpu", help="pack for a GPU run, plan its calls, or run it"))
@@ -82,6 +85,8 @@ def main() -> None:
         P.main(args)
     elif args.cmd == "cv":
         CV.main(args)
+    elif args.cmd == "reband":
+        RB.main(args)
     elif args.cmd == "gpu":
         raise SystemExit(G.main(args))
     elif args.cmd == "export" and E is not None:

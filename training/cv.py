@@ -174,7 +174,8 @@ def run_folds(out: Path, base, folds: int, band_target: float, only: list[int] |
             continue
         hp = replace(base, cv_fold=k, cv_folds=folds, seed=base.seed + k)
         if not _train_done(fold_dir):
-            log(f"fold {k}: training ({hp.budget_min} min)")
+            budget = f"{hp.budget_steps} steps" if hp.budget_steps else f"{hp.budget_min} min"
+            log(f"fold {k}: training ({budget})")
             train(hp, fold_dir)
         log(f"fold {k}: predicting the held-out events")
         res = predict_fold(fold_dir, hp, band_target)
@@ -476,6 +477,58 @@ def markdown(res: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def compare(base: Path, lever: Path, variant: str = PRIMARY) -> dict:
+    """A lever against the baseline on the faces both have predicted (the folds both ran).
+
+    Paired: the same faces, each predicted by both recipes' models of its fold; the interval of
+    each difference comes from resampling whole events, so it says whether the lever's gain is
+    larger than what the choice of events alone would move.
+    """
+    a, b = _load_oof(base), _load_oof(lever)
+    common = np.intersect1d(a["rows"], b["rows"])
+    if not len(common):
+        raise SystemExit("the two runs share no predicted faces")
+    ia = {r: i for i, r in enumerate(a["rows"])}
+    ib = {r: i for i, r in enumerate(b["rows"])}
+    sa = np.asarray([ia[r] for r in common])
+    sb = np.asarray([ib[r] for r in common])
+    y = a["labels"][sa].astype(int)
+    pa, pb = a[f"p_{variant}"][sa], b[f"p_{variant}"][sb]
+    manifest = D.wider_manifest()
+    events = [event_of(manifest[r]["image_path"]) for r in common]
+    skin = np.asarray([manifest[r]["skin"] or "Not Sure" for r in common])
+
+    def ba(p, idx):
+        return binary_metrics(y[idx], p[idx])["balanced_accuracy"]
+
+    def skin_ratio(p, idx):
+        errs = []
+        for g in ("I", "II", "III", "IV", "V", "VI"):
+            m = idx[skin[idx] == g]
+            if len(m) >= 30:
+                errs.append(float(np.mean((p[m] >= 0.5) != y[m])))
+        return max(errs) / max(min(errs), 1e-9) if len(errs) > 1 else float("nan")
+
+    out = {"faces": int(len(common)), "events": len(set(events)), "variant": variant}
+    for name, fn in (
+        ("balanced_accuracy", ba),
+        ("auc", lambda p, idx: auc(y[idx], p[idx])),
+        ("gender_gap", lambda p, idx: _err_gap(y[idx], p[idx])),
+        ("skin_error_ratio", skin_ratio),
+    ):
+        every = np.arange(len(y))
+        va, vb = fn(pa, every), fn(pb, every)
+        out[name] = {
+            "base": va,
+            "lever": vb,
+            "difference": vb - va,
+            "difference_ci95": cluster_bootstrap(
+                lambda idx, fn=fn: fn(pb, idx) - fn(pa, idx), events
+            ),
+        }
+    return out
+
+
 def add_args(p: argparse.ArgumentParser) -> None:
     from training.train import add_args as train_args
 
@@ -486,11 +539,19 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--band-target", type=float, default=BAND_TARGET)
     p.add_argument("--only-fold", type=int, action="append", help="run this fold (repeatable)")
     p.add_argument("--report-only", action="store_true", help="pool the finished folds")
+    p.add_argument(
+        "--compare", type=Path, default=None, help="a lever run: compare it with --out, paired"
+    )
 
 
 def main(args: argparse.Namespace) -> None:
     from training.train import hparams_from_args
 
+    if args.compare is not None:
+        res = compare(args.out, args.compare)
+        (args.compare / "compare.json").write_text(json.dumps(res, indent=2, default=float))
+        print(json.dumps(res, indent=2, default=float))
+        return
     if not args.report_only:
         base = replace(hparams_from_args(args), cv_seed=args.cv_seed)
         torch.set_num_threads(int(os.environ.get("TRAIN_THREADS", "2")))

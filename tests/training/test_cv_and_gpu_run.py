@@ -235,3 +235,27 @@ def test_held_out_events_are_in_no_training_split(tmp_path: Path, monkeypatch) -
         assert ev["wider_test"] and ev["wider_train"] and ev["wider_val"]
         assert not ev["wider_test"] & (ev["wider_train"] | ev["wider_val"])
         assert len(sp["wider_train"]) + len(sp["wider_val"]) + len(sp["wider_test"]) == 80
+
+
+def test_reband_changes_only_the_band_and_the_app_reads_it(tmp_path: Path) -> None:
+    """The shipped file's band set by the per-class target rule: weights untouched."""
+    if not (SHARED / "data" / "wider-gender" / "manifest.csv").is_file():
+        pytest.skip("../shared not present: wider-gender missing")
+    onnx = pytest.importorskip("onnx")
+    from forensic_app.core.classification import GenderClassifier
+    from training import reband as RB
+
+    src = REPO / "models" / "gender_effnet_b0.onnx"
+    out = tmp_path / "rebanded.onnx"
+    fit = RB.reband(src, out, "2026.12.test", target=0.9)
+    assert (
+        fit["met"] and fit["fit"]["accuracy_female"] >= 0.9 and fit["fit"]["accuracy_male"] >= 0.9
+    )
+    a, b = onnx.load(str(src)), onnx.load(str(out))
+    assert a.graph.SerializeToString() == b.graph.SerializeToString()
+    clf = GenderClassifier(out)
+    assert list(clf.spec.uncertain_band) == fit["band"]
+    assert clf.spec.version == "2026.12.test"
+    prov = json.loads({p.key: p.value for p in b.metadata_props}["provenance"])
+    assert prov["uncertain_band_rule"]["target_per_class"] == 0.9
+    assert prov["uncertain_band_rule"]["previous_sha256"] != fit["sha256"]
