@@ -169,6 +169,20 @@ _SENTINEL = object()
 STOP_GRACE_S = 5.0
 
 
+#: Decoded pixels the pipeline may hold at once (photos queued, analysed and being finished).
+#: The decoder starts the next photo only while less than this is held, so a folder of
+#: 24-megapixel photos keeps about two in flight instead of up to six (issue 16: 70 MB each,
+#: on top of two detector runs), while phone-sized photos still overlap decoding and analysis.
+#: A photo larger than the budget runs alone; it is never refused for it.
+IN_FLIGHT_PIXELS = 32_000_000
+
+
+def _pixels(kind: str, payload: Any) -> int:
+    if kind != "image":
+        return 0
+    return int(getattr(payload, "width", 0) or 0) * int(getattr(payload, "height", 0) or 0)
+
+
 class BatchRunner:
     """Runs photos through ``engine`` with statuses, progress, cancel and resume.
 
@@ -191,6 +205,7 @@ class BatchRunner:
         workers: int = 1,
         on_result: Callable[[BatchItem, ImageResult], None] | None = None,
         keep_results: bool = True,
+        max_pixels_in_flight: int = IN_FLIGHT_PIXELS,
     ) -> None:
         self.engine = engine
         self.settings = settings or AnalysisSettings()
@@ -209,6 +224,11 @@ class BatchRunner:
         #: False: each item keeps only its status, message and face counts once ``on_item`` and
         #: ``on_result`` have seen the result, so memory does not grow with photos per run.
         self.keep_results = keep_results
+        self.max_pixels_in_flight = max(1, max_pixels_in_flight)
+        #: Decoded pixels held now, and the most ever held (tests and benchmarks read it).
+        self.pixels_in_flight = 0
+        self.peak_pixels_in_flight = 0
+        self._room = threading.Condition()
         self._cancel = threading.Event()
         self._cb_lock = threading.Lock()
         self.items: list[BatchItem] = []
@@ -386,7 +406,9 @@ class BatchRunner:
             except Exception:  # AnalysisCancelled
                 finish(item, "cancelled", None, None)
                 return
-            finish(item, "image", result, payload)
+            # Only a store (annotated copies) needs the pixels after inference; without one,
+            # dropping them here keeps them out of the finisher's queue (issue 16).
+            finish(item, "image", result, payload if self.store is not None else None)
         else:
             finish(item, kind, payload, None)
 
@@ -395,12 +417,29 @@ class BatchRunner:
         finished: queue.Queue = queue.Queue(maxsize=1)
         n_workers = self.workers
 
+        held: dict[int, int] = {}  # item index -> decoded pixels, until its photo is finished
+
         def decode_worker() -> None:
             try:
                 for item in self.items:
+                    with self._room:  # wait for room before decoding, not after
+                        while (
+                            self.pixels_in_flight >= self.max_pixels_in_flight
+                            and not self._cancel.is_set()
+                        ):
+                            self._room.wait(0.1)
                     if self._cancel.is_set():
                         break
-                    decoded.put((item, *self._prepare(item)))
+                    kind, payload = self._prepare(item)
+                    px = _pixels(kind, payload)
+                    with self._room:
+                        held[item.index] = px
+                        self.pixels_in_flight += px
+                        self.peak_pixels_in_flight = max(
+                            self.peak_pixels_in_flight, self.pixels_in_flight
+                        )
+                    decoded.put((item, kind, payload))
+                    del payload
             finally:
                 for _ in range(n_workers):
                     decoded.put(_SENTINEL)
@@ -414,7 +453,11 @@ class BatchRunner:
                     self._finish(*job)
                 except Exception:  # never lose the rest of the batch to one photo
                     log.exception("finishing %s failed", job[0].path)
+                index = job[0].index
                 del job  # release the pixels before waiting for the next photo
+                with self._room:
+                    self.pixels_in_flight -= held.pop(index, 0)
+                    self._room.notify_all()
 
         def enqueue_finish(item: BatchItem, kind: str, result: Any, image: Any) -> None:
             finished.put((item, kind, result, image))

@@ -342,12 +342,13 @@ def decode_image_bytes(
         except Exception as exc:  # noqa: BLE001 - truncated/corrupt data raises many types
             raise ImageLoadError(f"{name} is truncated or corrupt ({fmt}): {exc}") from None
         try:
-            oriented = ImageOps.exif_transpose(im)
+            # In place: without an orientation tag exif_transpose would return a full copy
+            # (70 MB for a 24-megapixel photo, held while the array is made; issue 16).
+            ImageOps.exif_transpose(im, in_place=True)
         except Exception as exc:  # noqa: BLE001 - broken EXIF must not lose the picture
-            oriented = im
             notes.append(f"EXIF orientation unreadable ({exc}); pixels used as stored")
         try:
-            rgb = _to_rgb8(oriented, notes)
+            rgb = _to_rgb8(im, notes)
         except Exception as exc:  # noqa: BLE001
             raise ImageLoadError(f"{name} has an unsupported pixel format: {exc}") from None
     h, w = rgb.shape[:2]

@@ -128,6 +128,48 @@ def test_decoded_images_are_bounded_in_memory(tmp_path):
     assert live["max"] <= 6, live
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_big_photos_are_held_within_the_pixel_budget(workers):
+    """The decoder waits for room: big photos never pile up in the pipeline (issue 16)."""
+    live = {"now": 0, "max": 0}
+    lock = threading.Lock()
+    side = 1000  # 1 megapixel each; the budget below holds two
+
+    class Img:
+        def __init__(self, path):
+            self.path, self.sha256, self.notes = path, "0" * 64, []
+            self.width = self.height = side
+            self.rgb = np.full((side, side, 3), 200, np.uint8)
+            with lock:
+                live["now"] += 1
+                live["max"] = max(live["max"], live["now"])
+
+            def gone():
+                with lock:
+                    live["now"] -= 1
+
+            weakref.finalize(self, gone)
+
+    runner = BatchRunner(
+        FakeEngine(delay_s=0.01),
+        loader=Img,
+        prefetch=4,
+        workers=workers,
+        max_pixels_in_flight=2 * side * side,
+    )
+    outcome = runner.run([f"photo{i}.jpg" for i in range(30)])
+    assert outcome.all_ok and len(outcome.results) == 30
+    # the budget, plus at most the one photo the decoder took on while just under it
+    assert runner.peak_pixels_in_flight <= 3 * side * side, runner.peak_pixels_in_flight
+    assert live["max"] <= 3, live
+    assert runner.pixels_in_flight == 0  # every photo's pixels were given back
+    # without the budget the same run holds more: the test can fail
+    loose = BatchRunner(FakeEngine(delay_s=0.01), loader=Img, prefetch=4, workers=workers)
+    live["max"] = 0
+    loose.run([f"photo{i}.jpg" for i in range(30)])
+    assert loose.peak_pixels_in_flight > 3 * side * side
+
+
 class FlakyStore:
     """A store whose disk fills up on the third save."""
 
