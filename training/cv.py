@@ -44,6 +44,8 @@ from training.cvstats import (
 )
 from training.metrics import auc, binary_metrics
 
+#: Where ``--card`` writes ``cv.md`` in the model card (generated, so it cannot drift).
+CARD_MARKERS = ("<!-- cv:start -->", "<!-- cv:end -->")
 TTA_VARIANTS = ("single", "flip", "multiscale")
 PRIMARY = "flip"  # what the app does (the exported graph averages each face with its mirror)
 MULTISCALE = (0.9, 1.0, 1.1)
@@ -540,6 +542,9 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--only-fold", type=int, action="append", help="run this fold (repeatable)")
     p.add_argument("--report-only", action="store_true", help="pool the finished folds")
     p.add_argument(
+        "--card", type=Path, default=None, help="write cv.md between the card's cv markers"
+    )
+    p.add_argument(
         "--compare", type=Path, default=None, help="a lever run: compare it with --out, paired"
     )
 
@@ -558,4 +563,9 @@ def main(args: argparse.Namespace) -> None:
         run_folds(args.out, base, args.folds, args.band_target, args.only_fold)
     res = report(args.out, args.band_target)
     print((args.out / "cv.md").read_text())
+    if args.card is not None:
+        from training.evaluate import splice_tables
+
+        if not splice_tables(args.card, (args.out / "cv.md").read_text(), *CARD_MARKERS):
+            raise SystemExit(f"{args.card} has no {CARD_MARKERS[0]} ... {CARD_MARKERS[1]} markers")
     log(f"wrote {args.out / 'cv.json'}; {len(res['folds'])} of {args.folds} folds pooled")
