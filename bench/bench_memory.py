@@ -413,6 +413,19 @@ def write_results(work: Path, load_note: str) -> None:
         lines.append("")
         lines += _rss_table(res)
         lines.append("")
+        before = _load_run(work / "before-budget", mode)
+        if before is not None and before["finished"]:
+            early = [r for _, d, r in before["samples"] if 100 < d <= 200]
+            late = [r for _, d, r in before["samples"] if COUNT - 100 < d <= COUNT]
+            lines += [
+                f"Before the decoder's pixel budget (ADR 0009 addendum; logs kept in the work "
+                f"folder's `before-budget/`), the same command on the same photos: peak "
+                f"**{before['peak_rss_mb']:.0f} MB**, highest RSS over photos 101-200 "
+                f"{max(early):.0f} MB and over the last 100 {max(late):.0f} MB, median "
+                f"{statistics.median(early):.0f} / {statistics.median(late):.0f} MB "
+                f"({before['when']}, {before['seconds']:.0f} s).",
+                "",
+            ]
     lines += ["## Against the targets (default settings, default workers)", ""]
     lines += _verdicts(work)
     lines += [
