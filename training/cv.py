@@ -390,6 +390,10 @@ def targets(res: dict) -> list[dict]:
     out = []
     for name, value, ci, op, target in rows:
         met = None if value is None else (value >= target if op == ">=" else value <= target)
+        # Met only when the whole interval is on the right side of the goal: a point estimate
+        # that meets it with an interval reaching past it is not claimed.
+        if met and ci and (min(ci) < target if op == ">=" else max(ci) > target):
+            met = "interval"
         out.append(
             {"target": name, "value": value, "ci95": ci, "op": op, "goal": target, "met": met}
         )
@@ -474,7 +478,12 @@ def markdown(res: dict) -> str:
         ci = t["ci95"]
         ci = (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if plain else _ci(ci)) if ci else ""
         goal = f"{t['op']} {t['goal']:g}" if plain else f"{t['op']} {_pct(t['goal'])}"
-        met = {True: "yes", False: "**no**", None: "n/a"}[t["met"]]
+        met = {
+            True: "yes",
+            False: "**no**",
+            None: "n/a",
+            "interval": "not shown (the interval reaches past the goal)",
+        }[t["met"]]
         lines.append(f"| {t['target']} | {shown}{ci} | {goal} | {met} |")
     return "\n".join(lines) + "\n"
 
