@@ -361,8 +361,10 @@ def load_splits(
     manifest = wider_manifest()
     # A cache of other rows than the manifest (the tests' tiny caches) has no groups or events.
     matches = len(manifest) == len(wlab)
-    skin = np.asarray([(r["skin"] or "Not Sure") if matches else "Not Sure" for r in manifest])
-    skin = skin if matches else np.full(len(wlab), "Not Sure")
+    if matches:
+        skin = np.asarray([r["skin"] or "Not Sure" for r in manifest])
+    else:
+        skin = np.full(len(wlab), "Not Sure")
     keep = np.ones(len(wlab), bool)
     parts = [("train", wsplit == "train"), ("val", wsplit == "val")]
     if holdout is not None:
