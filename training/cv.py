@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from forensic_app.core.crops import extract_crop
 from training import data as D
 from training.cvstats import (
     BAND_TARGET,
@@ -80,10 +81,8 @@ def crops_of(
         if scale == 1.0:
             out.append(D.eval_crop(split, i, size, no_detect, margin))
         else:
-            img = D.image_of(split, i)
-            from forensic_app.core.crops import extract_crop
-
-            out.append(extract_crop(img, _scaled_box(split.boxes[i], scale), size, margin))
+            box = _scaled_box(split.boxes[i], scale)
+            out.append(extract_crop(D.image_of(split, i), box, size, margin))
     return D.to_tensor_batch(out)
 
 

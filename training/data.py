@@ -126,6 +126,27 @@ def _age(text: str) -> float:
         return float("nan")
 
 
+def wider_meta(rows: list[dict[str, str]], valid: np.ndarray) -> dict:
+    """``wider_meta.json`` for cached wider-gender ``rows`` (manifest order = cache order)."""
+    return {
+        "labels": [int(r["label"]) for r in rows],
+        "split": [r["split"] for r in rows],
+        "face_px": [float(r["face_short_side_px"]) for r in rows],
+        "age_group": [r["age"] for r in rows],
+        "valid": np.asarray(valid).round(2).tolist(),
+    }
+
+
+def gtrain_meta(rows: list[dict[str, str]]) -> dict:
+    """``gtrain_meta.json`` for cached gender-train ``rows``."""
+    return {
+        "labels": [int(r["label"]) for r in rows],
+        "split": [r["split"] for r in rows],
+        "ages": [_age(r["age"]) for r in rows],
+        "source": [r["source"] for r in rows],
+    }
+
+
 def build_wider_cache(cache: Path = CACHE_DIR) -> None:
     """Decode wider-gender context crops, resized to WIDER_CACHE, boxes rescaled to match."""
     rows = list(csv.DictReader(open(WIDER_DIR / "manifest.csv", encoding="utf-8")))
@@ -147,14 +168,7 @@ def build_wider_cache(cache: Path = CACHE_DIR) -> None:
     cache.mkdir(parents=True, exist_ok=True)
     _save(cache / "wider_images.npy", images)
     _save(cache / "wider_boxes.npy", boxes)
-    meta = {
-        "labels": [int(r["label"]) for r in rows],
-        "split": [r["split"] for r in rows],
-        "face_px": [float(r["face_short_side_px"]) for r in rows],
-        "age_group": [r["age"] for r in rows],
-        "valid": valid.round(2).tolist(),
-    }
-    (cache / "wider_meta.json").write_text(json.dumps(meta))
+    (cache / "wider_meta.json").write_text(json.dumps(wider_meta(rows, valid)))
 
 
 def build_gtrain_cache(cache: Path = CACHE_DIR) -> None:
@@ -173,13 +187,7 @@ def build_gtrain_cache(cache: Path = CACHE_DIR) -> None:
     images.flush()
     del images
     os.replace(cache / "gtrain_images.tmp.npy", cache / "gtrain_images.npy")
-    meta = {
-        "labels": [int(r["label"]) for r in rows],
-        "split": [r["split"] for r in rows],
-        "ages": [_age(r["age"]) for r in rows],
-        "source": [r["source"] for r in rows],
-    }
-    (cache / "gtrain_meta.json").write_text(json.dumps(meta))
+    (cache / "gtrain_meta.json").write_text(json.dumps(gtrain_meta(rows)))
 
 
 def ensure_caches(cache: Path = CACHE_DIR) -> None:
@@ -328,11 +336,14 @@ class Holdout:
     seed: int = 0
 
 
-def wider_folds(n_folds: int = 5, seed: int = 0) -> np.ndarray:
-    """Event fold of every wider-gender row (cache order)."""
+def wider_folds(
+    n_folds: int = 5, seed: int = 0, rows: list[dict[str, str]] | None = None
+) -> np.ndarray:
+    """Event fold of every wider-gender row (cache order); ``rows``: the manifest, if read."""
     from training.cvstats import assign_folds, event_of
 
-    return assign_folds([event_of(r["image_path"]) for r in wider_manifest()], n_folds, seed)
+    rows = wider_manifest() if rows is None else rows
+    return assign_folds([event_of(r["image_path"]) for r in rows], n_folds, seed)
 
 
 def load_splits(
@@ -370,7 +381,7 @@ def load_splits(
     if holdout is not None:
         if not matches:
             raise ValueError("event folds need the full wider-gender cache (rows != manifest)")
-        held = wider_folds(holdout.n_folds, holdout.seed) == holdout.fold
+        held = wider_folds(holdout.n_folds, holdout.seed, manifest) == holdout.fold
         keep = ~held
         parts.append(("test", held))
     for s, mask in parts:

@@ -219,14 +219,7 @@ def unpack(pack_dir: Path, work: Path) -> tuple[Path, Path]:
     sub = [rows[int(i)] for i in w["rows"]]
     np.save(cache / "wider_images.npy", w["images"])
     np.save(cache / "wider_boxes.npy", w["boxes"].astype(np.float32))
-    meta = {
-        "labels": [int(r["label"]) for r in sub],
-        "split": [r["split"] for r in sub],
-        "face_px": [float(r["face_short_side_px"]) for r in sub],
-        "age_group": [r["age"] for r in sub],
-        "valid": w["valid"].round(2).tolist(),
-    }
-    (cache / "wider_meta.json").write_text(json.dumps(meta))
+    (cache / "wider_meta.json").write_text(json.dumps(D.wider_meta(sub, w["valid"])))
     if len(sub) != len(rows):  # a partial pack: the manifest must list the packed rows only
         wm = shared / "data" / "wider-gender" / "manifest.csv"
         with open(wm, "w", encoding="utf-8", newline="") as fh:
@@ -238,16 +231,7 @@ def unpack(pack_dir: Path, work: Path) -> tuple[Path, Path]:
     gsub = [grows[int(i)] for i in g["rows"]]
     np.save(cache / "gtrain_images.npy", g["images"])
     np.save(cache / "gtrain_boxes.npy", g["boxes"].astype(np.float32))
-    (cache / "gtrain_meta.json").write_text(
-        json.dumps(
-            {
-                "labels": [int(r["label"]) for r in gsub],
-                "split": [r["split"] for r in gsub],
-                "ages": [D._age(r["age"]) for r in gsub],
-                "source": [r["source"] for r in gsub],
-            }
-        )
-    )
+    (cache / "gtrain_meta.json").write_text(json.dumps(D.gtrain_meta(gsub)))
     info = dict(desc["gtrain_boxes"])  # the detector's provenance; ``n`` is the full set's
     info["sha256"] = _sha(cache / "gtrain_boxes.npy")
     info["packed"] = len(gsub)

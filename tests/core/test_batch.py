@@ -101,39 +101,10 @@ def test_cancel_stops_soon_and_joins_threads(folder, pipelined):
     assert threading.active_count() == before
 
 
-def test_decoded_images_are_bounded_in_memory(tmp_path):
-    """Only a few decoded photos are alive at once, whatever the batch size."""
+def _counted_images(side: int) -> tuple[type, dict[str, int]]:
+    """A loader of side x side fake photos that counts how many are alive (now and at most)."""
     live = {"now": 0, "max": 0}
     lock = threading.Lock()
-
-    class Img:
-        def __init__(self, path):
-            self.path, self.sha256, self.notes = path, "0" * 64, []
-            self.rgb = np.full((32, 32, 3), 200, np.uint8)
-            with lock:
-                live["now"] += 1
-                live["max"] = max(live["max"], live["now"])
-
-            def gone():
-                with lock:
-                    live["now"] -= 1
-
-            weakref.finalize(self, gone)
-
-    runner = BatchRunner(FakeEngine(delay_s=0.002), loader=Img, prefetch=2)
-    outcome = runner.run([f"photo{i}.jpg" for i in range(60)])
-    assert outcome.all_ok and len(outcome.results) == 60
-    # at most: 2 queued + 1 waiting to be queued + 1 in inference + 1 queued to finish + 1
-    # being written
-    assert live["max"] <= 6, live
-
-
-@pytest.mark.parametrize("workers", [1, 2])
-def test_big_photos_are_held_within_the_pixel_budget(workers):
-    """The decoder waits for room: big photos never pile up in the pipeline (issue 16)."""
-    live = {"now": 0, "max": 0}
-    lock = threading.Lock()
-    side = 1000  # 1 megapixel each; the budget below holds two
 
     class Img:
         def __init__(self, path):
@@ -149,6 +120,26 @@ def test_big_photos_are_held_within_the_pixel_budget(workers):
                     live["now"] -= 1
 
             weakref.finalize(self, gone)
+
+    return Img, live
+
+
+def test_decoded_images_are_bounded_in_memory(tmp_path):
+    """Only a few decoded photos are alive at once, whatever the batch size."""
+    Img, live = _counted_images(32)
+    runner = BatchRunner(FakeEngine(delay_s=0.002), loader=Img, prefetch=2)
+    outcome = runner.run([f"photo{i}.jpg" for i in range(60)])
+    assert outcome.all_ok and len(outcome.results) == 60
+    # at most: 2 queued + 1 waiting to be queued + 1 in inference + 1 queued to finish + 1
+    # being written
+    assert live["max"] <= 6, live
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_big_photos_are_held_within_the_pixel_budget(workers):
+    """The decoder waits for room: big photos never pile up in the pipeline (issue 16)."""
+    side = 1000  # 1 megapixel each; the budget below holds two
+    Img, live = _counted_images(side)
 
     runner = BatchRunner(
         FakeEngine(delay_s=0.01),

@@ -42,16 +42,7 @@ def tiny_gtrain_cache(root: Path, per_group: int = 2) -> tuple[Path, list[str]]:
         img = D._decode(blobs[(r["shard"], r["member"])])
         imgs.append(cv2.resize(img, (D.GTRAIN_CACHE, D.GTRAIN_CACHE)))
     np.save(cache / "gtrain_images.npy", np.stack(imgs))
-    (cache / "gtrain_meta.json").write_text(
-        json.dumps(
-            {
-                "labels": [int(r["label"]) for r in picked],
-                "split": [r["split"] for r in picked],
-                "ages": [D._age(r["age"]) for r in picked],
-                "source": [r["source"] for r in picked],
-            }
-        )
-    )
+    (cache / "gtrain_meta.json").write_text(json.dumps(D.gtrain_meta(picked)))
     # two wider-gender faces so load_splits finds a complete cache
     np.save(cache / "wider_images.npy", np.zeros((2, D.WIDER_CACHE, D.WIDER_CACHE, 3), np.uint8))
     np.save(cache / "wider_boxes.npy", np.tile(np.float32([36, 36, 108, 108]), (2, 1)))
