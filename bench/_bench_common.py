@@ -15,7 +15,11 @@ DEV_EVAL = SHARED / "data" / "dev-eval"
 RESULTS = REPO / "bench" / "RESULTS-batch.md"
 
 
-def make_engine(gender_model: str | None = None, threads: int | None = None):
+def make_engine(
+    gender_model: str | None = None,
+    threads: int | None = None,
+    detector_threads: int | None = None,
+):
     """The real engine: the trained gender model when installed, else a tiny stand-in.
 
     The stand-in follows the metadata contract but costs almost nothing to run, so figures
@@ -33,7 +37,7 @@ def make_engine(gender_model: str | None = None, threads: int | None = None):
         spec.loader.exec_module(mod)  # type: ignore[union-attr]
         path = Path(tempfile.mkdtemp(prefix="bench_gender_")) / "tiny_gender.onnx"
         mod.build_gender_onnx(path)
-    engine = Engine.create(gender_model=path, threads=threads)
+    engine = Engine.create(gender_model=path, threads=threads, detector_threads=detector_threads)
     return engine, ("trained model" if path is None else f"stand-in {path.name}")
 
 

@@ -34,7 +34,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from forensic_app.core import modelstore  # noqa: E402
 from forensic_app.core.analysis import Engine  # noqa: E402
-from forensic_app.core.batch import BatchRunner, recommended_parallelism  # noqa: E402
+from forensic_app.core.batch import (  # noqa: E402
+    BatchRunner,
+    detector_threads,
+    recommended_parallelism,
+)
 from forensic_app.core.classification import GenderClassifier  # noqa: E402
 from forensic_app.core.detection import CenterFaceDetector  # noqa: E402
 from forensic_app.core.imaging import load_image  # noqa: E402
@@ -46,13 +50,15 @@ RESULTS = REPO / "bench" / "RESULTS-int8.md"
 PAIRS = (("fp32", "fp32"), ("int8", "int8"), ("fp32", "int8"), ("int8", "fp32"))
 
 
-def engine_for(det: str, gender: str, threads: int | None) -> Engine:
+def engine_for(det: str, gender: str, threads: int | None, det_threads: int | None) -> Engine:
     """An engine with the detector at ``det`` and the gender model at ``gender`` precision."""
     directory = modelstore.models_dir()
     gpath = (
         None if gender == det else directory / modelstore.model_file(modelstore.GENDER_FILE, gender)
     )
-    return Engine.create(directory, gender_model=gpath, threads=threads, precision=det)
+    return Engine.create(
+        directory, gender_model=gpath, threads=threads, precision=det, detector_threads=det_threads
+    )
 
 
 def run_batch(engine: Engine, paths: list[str], workers: int) -> float:
@@ -162,7 +168,12 @@ def main(argv: list[str] | None = None) -> int:
         "",
     ]
     if not args.skip_engine:
-        engines = {f"detector {d}, gender {g}": engine_for(d, g, threads) for d, g in PAIRS}
+        engines = {
+            f"detector {d}, gender {g}": engine_for(
+                d, g, threads, detector_threads(threads, workers)
+            )
+            for d, g in PAIRS
+        }
         for e in engines.values():  # warm-up: sessions, allocator, page cache
             e.analyze_path(paths[0])
         best = alternate(engines, args.rounds, lambda e: run_batch(e, paths, workers))
@@ -196,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         engines = {}
         for w, t in combos:
             engines[f"{w} worker(s) x {t} thread(s)"] = (
-                engine_for(precision["detector"], precision["gender"], t),
+                engine_for(precision["detector"], precision["gender"], t, detector_threads(t, w)),
                 w,
             )
         for e, _ in engines.values():

@@ -29,7 +29,12 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _bench_common import DEV_EVAL, REPO, make_engine, rss_now_mb, rss_peak_mb, write_section  # noqa: E402
 
-from forensic_app.core.batch import BatchRunner, recommended_parallelism, summarize  # noqa: E402
+from forensic_app.core.batch import (  # noqa: E402
+    BatchRunner,
+    detector_threads,
+    recommended_parallelism,
+    summarize,
+)
 from forensic_app.core.case import Case  # noqa: E402
 from forensic_app.core.settings import AnalysisSettings  # noqa: E402
 
@@ -80,7 +85,7 @@ def main() -> int:
     gen_s = time.perf_counter() - t0
     threads, workers = recommended_parallelism(len(paths))
     if args.engine == "real":
-        engine, gender = make_engine(args.gender_model, threads)
+        engine, gender = make_engine(args.gender_model, threads, detector_threads(threads, workers))
     else:
         sys.path.insert(0, str(REPO / "tests" / "cli"))
         from fake_engine import FakeEngine

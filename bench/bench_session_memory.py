@@ -49,9 +49,9 @@ C.GENDER_MEMORY = runtime.GENDER_MEMORY
 detection.DETECTOR_MEMORY = runtime.DETECTOR_MEMORY
 detection.SHAPE_BUCKET = bucket
 from forensic_app.core.analysis import Engine
-from forensic_app.core.batch import BatchRunner, recommended_parallelism
+from forensic_app.core.batch import BatchRunner, detector_threads, recommended_parallelism
 threads, workers = recommended_parallelism(len(paths))
-engine = Engine.create(threads=threads)
+engine = Engine.create(threads=threads, detector_threads=detector_threads(threads, workers))
 proc = psutil.Process()
 rss = []
 def on_progress(p):

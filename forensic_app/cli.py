@@ -42,6 +42,7 @@ from forensic_app.core.batch import (
     BatchItem,
     BatchOutcome,
     BatchRunner,
+    detector_threads,
     recommended_parallelism,
     settings_key,
     summarize,
@@ -315,6 +316,7 @@ def default_engine_factory(args: argparse.Namespace) -> Any:
         gender_model=Path(args.gender_model) if getattr(args, "gender_model", None) else None,
         threads=getattr(args, "threads", None),
         precision=getattr(args, "precision", None),
+        detector_threads=getattr(args, "detector_threads", None),
     )
 
 
@@ -552,6 +554,7 @@ def cmd_analyze(
     args.threads, workers = recommended_parallelism(
         len(photos), workers=args.workers, threads=args.threads
     )
+    args.detector_threads = detector_threads(args.threads, workers)
     engine = engine_factory(args)
     _warn_unverified(engine, stderr)
     store = None
@@ -732,6 +735,7 @@ def cmd_batch(
     args.threads, workers = recommended_parallelism(
         len(photos), workers=args.workers, threads=args.threads
     )
+    args.detector_threads = detector_threads(args.threads, workers)
     engine = engine_factory(args)
     _warn_unverified(engine, stderr)
     case = _open_batch_case(args, engine, settings, stderr)

@@ -76,6 +76,7 @@ class Engine:
         providers: list[str] | None = None,
         threads: int | None = None,
         precision: str | None = None,
+        detector_threads: int | None = None,
     ) -> Engine:
         """Verify and load both models. Raises ModelError naming the file when one is unusable.
 
@@ -85,7 +86,9 @@ class Engine:
         lists it. ``precision`` ("int8" | "fp32", or per role "detector=int8,gender=fp32",
         ``modelstore.parse_precision``) picks the shipped files; None (or an unnamed role) means
         the role's default (``modelstore.DEFAULT_PRECISION``, ADR 0011). An explicit
-        ``gender_model`` is used as given, whatever ``precision`` says.
+        ``gender_model`` is used as given, whatever ``precision`` says. ``threads`` are each
+        model call's intra-op threads; ``detector_threads`` (default: ``threads``) overrides
+        them for the detector, whose runs take turns (``batch.detector_threads``).
         """
         directory = Path(models_dir) if models_dir else modelstore.models_dir()
         wanted = modelstore.parse_precision(precision)  # ValueError when malformed
@@ -125,7 +128,7 @@ class Engine:
             own = modelstore.load_manifest(gpath.parent, required=False)
             g_sha, g_note = modelstore.check_model_file(gpath, own, must_be_listed=False)
             g_note = modelstore.vouched_by_installation(gpath, g_sha, g_note, directory, manifest)
-        detector = CenterFaceDetector(det_path, providers, threads)
+        detector = CenterFaceDetector(det_path, providers, detector_threads or threads)
         classifier = GenderClassifier(gpath, providers, threads)
         manifest = modelstore.load_manifest(directory, required=False) or {}
         det_entry = manifest.get(det_path.name, manifest.get(modelstore.CENTERFACE_FILE, {}))

@@ -71,6 +71,7 @@ def recommended_parallelism(
     start-up), so a batch analyses one photo per core with single-threaded sessions; measured
     about 1.5x more photos/s on 2 cores (bench/RESULTS-batch.md). A single photo keeps every
     core on its one model call (threads None = the engine's default). Explicit values win.
+    The detector is the exception: its runs take turns, on every core (:func:`detector_threads`).
     """
     cores = max(1, cores or os.cpu_count() or 1)
     if workers:
@@ -78,6 +79,16 @@ def recommended_parallelism(
     if threads or n_photos <= 1 or cores == 1:
         return threads, 1
     return 1, cores
+
+
+def detector_threads(threads: int | None, workers: int) -> int | None:
+    """The detector session's intra-op threads when ``workers`` photos run at once.
+
+    Why their sum: detector runs take turns (``detection.DETECT_PIXELS_IN_FLIGHT`` admits one
+    main pass at a time, which bounds memory whatever the number of cores), so the run that
+    holds the turn gets every core the workers were given. None (all cores) stays None.
+    """
+    return None if threads is None else threads * max(1, workers)
 
 
 @dataclass

@@ -52,6 +52,7 @@ from forensic_app.core.batch import (
     BatchOutcome,
     BatchRunner,
     _error_result,
+    detector_threads,
 )
 from forensic_app.core.modelstore import ModelError
 from forensic_app.core.results import ImageResult
@@ -221,6 +222,16 @@ def _worker_address() -> str:
         return f"pid {os.getpid()}"
 
 
+def _worker_threads() -> int:
+    """Tasks this Dask worker runs at once (``dask worker --nthreads``); 1 off a worker."""
+    try:
+        from distributed import get_worker
+
+        return max(1, int(get_worker().state.nthreads))
+    except Exception:  # noqa: BLE001 - not on a worker, or an older distributed
+        return 1
+
+
 def _engine_for(spec: WorkerSpec) -> Any:
     """The worker process's engine for this spec: built once, checked against the client."""
     if spec.tool_version != __version__:
@@ -240,6 +251,8 @@ def _engine_for(spec: WorkerSpec) -> Any:
                     gender_model=Path(spec.gender_model) if spec.gender_model else None,
                     threads=spec.threads,
                     precision=spec.precision,
+                    # The worker's tasks share one engine; their detector runs take turns.
+                    detector_threads=detector_threads(spec.threads, _worker_threads()),
                 )
             except ModelError as exc:
                 raise WorkerModelError(f"worker {_worker_address()}: {exc}") from None

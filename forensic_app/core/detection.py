@@ -37,9 +37,9 @@ STRIDE = 4
 PAD_MULTIPLE = 32
 INPUT_NAME = "input.1"
 OUTPUT_NAMES = ("537", "538", "539", "540")
-#: Passes whose scaled image has a side above this are run in overlapping tiles (bounds memory).
 #: How often a running inference checks for a cancel (seconds).
 CANCEL_POLL_S = 0.05
+#: Passes whose scaled image has a side above this are run in overlapping tiles (bounds memory).
 TILE_SIZE = 2048
 TILE_OVERLAP = 256
 #: Scale of the "standard" mode's large-face pass, relative to the main pass (ADR 0003).
@@ -48,6 +48,43 @@ LARGE_FACE_PASS_SCALE = 0.5
 #: up to this many pass-input pixels (larger ones are better seen by the other passes).
 DETAIL_MAX_SCALE = 2.0
 DETAIL_MAX_FACE = 96.0
+#: Detector input pixels that may be in inference at once, over all photos of a process.
+#: Why: one run's activations cost about 150 bytes per input pixel (the expanded early layers
+#: at half resolution: ~420 MB for a 1,920x1,440 main pass), so one run per core made the
+#: detector the largest part of peak memory, and it grew with the number of cores (issue 16,
+#: ADR 0009 second addendum). The budget admits one main pass of a 4:3 photo at the default
+#: detect size, with smaller passes (half-scale passes, photos under ~1,200 px) beside it; a
+#: run larger than the budget runs alone, never refused. The detector session runs on every
+#: core instead, so a photo waiting for its turn costs little time.
+DETECT_PIXELS_IN_FLIGHT = 3_000_000
+
+
+class PixelBudget:
+    """Admits work by its size in pixels while the total in flight stays within ``limit``.
+
+    A request larger than the limit waits until nothing else is in flight, then runs alone.
+    ``peak`` is the most ever admitted at once (tests read it)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = max(1, int(limit))
+        self.in_flight = 0
+        self.peak = 0
+        self._room = threading.Condition()
+
+    def acquire(self, pixels: int, cancel: Callable[[], bool] | None = None) -> None:
+        """Wait for room; raise DetectionCancelled if ``cancel`` turns true while waiting."""
+        with self._room:
+            while self.in_flight and self.in_flight + pixels > self.limit:
+                if cancel is not None and cancel():
+                    raise DetectionCancelled("detection cancelled")
+                self._room.wait(CANCEL_POLL_S)
+            self.in_flight += pixels
+            self.peak = max(self.peak, self.in_flight)
+
+    def release(self, pixels: int) -> None:
+        with self._room:
+            self.in_flight -= pixels
+            self._room.notify_all()
 
 
 @dataclass
@@ -219,7 +256,10 @@ class CenterFaceDetector:
         model_path: Path,
         providers: list[str] | None = None,
         threads: int | None = None,
+        max_pixels_in_flight: int = DETECT_PIXELS_IN_FLIGHT,
     ) -> None:
+        """``threads``: intra-op threads of the one session; None = every core. Runs from
+        several photos share ``max_pixels_in_flight`` (:data:`DETECT_PIXELS_IN_FLIGHT`)."""
         try:
             raw = Path(model_path).read_bytes()
             prepared = make_dynamic(raw)
@@ -233,8 +273,9 @@ class CenterFaceDetector:
             {p.key: p.value for p in onnx.load_from_string(raw).metadata_props}
         )
         self.session, self.provider = make_session(
-            prepared, providers, threads, "detector", memory=DETECTOR_MEMORY
+            prepared, providers, threads, "detector", memory=DETECTOR_MEMORY, spin=False
         )
+        self.budget = PixelBudget(max_pixels_in_flight)
 
     def run(self, blob: np.ndarray, cancel: Callable[[], bool] | None = None) -> list[np.ndarray]:
         """Raw network outputs (537, 538, 539, 540) for an NCHW float32 blob.
@@ -242,7 +283,18 @@ class CenterFaceDetector:
         With ``cancel``, a watcher polls it every ``CANCEL_POLL_S`` and stops the running
         inference (onnxruntime's ``RunOptions.terminate``): one pass over a 1920-px photo runs
         for seconds on a laptop, too long to wait after Esc. Raises ``DetectionCancelled``.
+        Waits first for room in :attr:`budget` (runs from other photos in flight).
         """
+        pixels = int(blob.shape[-2]) * int(blob.shape[-1])
+        self.budget.acquire(pixels, cancel)
+        try:
+            return self._run_admitted(blob, cancel)
+        finally:
+            self.budget.release(pixels)
+
+    def _run_admitted(
+        self, blob: np.ndarray, cancel: Callable[[], bool] | None
+    ) -> list[np.ndarray]:
         if cancel is None:
             return self.session.run(list(OUTPUT_NAMES), {INPUT_NAME: blob})
         if cancel():

@@ -99,11 +99,20 @@ def _shared_same_as_requested_arena() -> None:
         _env_arena_ready = True
 
 
-def session_options(threads: int | None, memory: SessionMemory) -> ort.SessionOptions:
-    """The SessionOptions every model gets: threads, sequential execution, memory options."""
+def session_options(
+    threads: int | None, memory: SessionMemory, spin: bool = True
+) -> ort.SessionOptions:
+    """The SessionOptions every model gets: threads, sequential execution, memory options.
+
+    ``spin=False`` stops idle intra-op threads from busy-waiting for the next run: a session
+    with more threads than it keeps busy (the detector, which runs on every core but one
+    photo at a time, ADR 0009) would otherwise burn the cores the other photos' gender and
+    decoding work needs."""
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads or default_threads()
     opts.inter_op_num_threads = 1
+    if not spin:
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.log_severity_level = 3  # errors only; warnings go nowhere useful for an investigator
@@ -136,13 +145,14 @@ def make_session(
     threads: int | None = None,
     label: str = "model",
     memory: SessionMemory = GENDER_MEMORY,
+    spin: bool = True,
 ) -> tuple[ort.InferenceSession, str]:
     """Create a session and return it with the execution provider actually in use.
 
     ``memory`` defaults to the options for fixed input shapes; the detector passes
-    :data:`DETECTOR_MEMORY`."""
+    :data:`DETECTOR_MEMORY` (and ``spin=False``, see :func:`session_options`)."""
     bound_native_heap()
-    opts = session_options(threads, memory)
+    opts = session_options(threads, memory, spin)
     source = model if isinstance(model, bytes) else str(model)
     try:
         session = ort.InferenceSession(

@@ -177,7 +177,9 @@ def engine_factories(
             models_dir=opts.models_dir, gender_model=opts.gender_model, precision=precision
         )
 
-    def batch_factory(threads: int | None, precision: str | None = None) -> Any:
+    def batch_factory(
+        threads: int | None, precision: str | None = None, detector_threads: int | None = None
+    ) -> Any:
         from forensic_app.core.analysis import Engine
 
         return Engine.create(
@@ -185,6 +187,7 @@ def engine_factories(
             gender_model=opts.gender_model,
             threads=threads,
             precision=precision,
+            detector_threads=detector_threads,
         )
 
     return factory, batch_factory

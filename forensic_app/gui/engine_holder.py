@@ -28,20 +28,22 @@ def default_engine_factory(precision: str | None = None) -> Any:
     return Engine.create(precision=precision)
 
 
-def default_batch_engine_factory(threads: int | None, precision: str | None = None) -> Any:
+def default_batch_engine_factory(
+    threads: int | None, precision: str | None = None, detector_threads: int | None = None
+) -> Any:
     from forensic_app.core.analysis import Engine
 
-    return Engine.create(threads=threads, precision=precision)
+    return Engine.create(threads=threads, precision=precision, detector_threads=detector_threads)
 
 
-def _call(factory: Callable[..., Any], *args: Any, precision: str | None) -> Any:
-    """Call a factory, passing ``precision`` only to factories that take it (tests' fakes
-    and older callers take none)."""
+def _call(factory: Callable[..., Any], *args: Any, **options: Any) -> Any:
+    """Call a factory, passing each keyword option only to factories that take it (tests'
+    fakes and older callers take none)."""
     try:
-        takes = "precision" in inspect.signature(factory).parameters
+        params = inspect.signature(factory).parameters
     except (TypeError, ValueError):
-        takes = False
-    return factory(*args, precision=precision) if takes else factory(*args)
+        params = {}
+    return factory(*args, **{k: v for k, v in options.items() if k in params})
 
 
 class EngineHolder:
@@ -102,11 +104,16 @@ class EngineHolder:
         its memory is not held while the investigator only reviews. Its load errors are raised
         like :meth:`get`'s.
         """
-        from forensic_app.core.batch import recommended_parallelism
+        from forensic_app.core.batch import detector_threads, recommended_parallelism
 
         threads, workers = recommended_parallelism(n_photos, cores=cores)
         if workers <= 1 or self.batch_factory is None:
             return self.get(), 1
-        engine = _call(self.batch_factory, threads, precision=self.precision)
+        engine = _call(
+            self.batch_factory,
+            threads,
+            precision=self.precision,
+            detector_threads=detector_threads(threads, workers),
+        )
         log.info("batch engine: %d worker(s) x %s thread(s)", workers, threads)
         return engine, workers
