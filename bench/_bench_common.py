@@ -6,8 +6,12 @@ import importlib.util
 import os
 import re
 import resource
+import sys
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -68,3 +72,28 @@ def write_section(name: str, body: str) -> None:
         pattern.sub(block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
     )
     RESULTS.write_text(text, encoding="utf-8")
+
+
+def run_batch(engine: Any, paths: list[str], workers: int) -> float:
+    """Seconds for one ``BatchRunner`` pass over ``paths`` at default settings; every photo must
+    succeed (a failed photo would make the timing meaningless)."""
+    from forensic_app.core.batch import BatchRunner
+    from forensic_app.core.settings import AnalysisSettings
+
+    t0 = time.perf_counter()
+    out = BatchRunner(engine, AnalysisSettings(), workers=workers).run(paths)
+    elapsed = time.perf_counter() - t0
+    assert out.all_ok, [i.message for i in out.failed]
+    return elapsed
+
+
+def alternate(configs: dict, rounds: int, fn: Callable[[Any], float]) -> dict[str, float]:
+    """Best time of each config over ``rounds`` rounds, order reversed every other round."""
+    best: dict[str, float] = {}
+    for r in range(rounds):
+        order = list(configs) if r % 2 == 0 else list(reversed(list(configs)))
+        for name in order:
+            t = fn(configs[name])
+            best[name] = min(best.get(name, t), t)
+            print(f"round {r + 1} {name}: {t:.3f}", file=sys.stderr, flush=True)
+    return best

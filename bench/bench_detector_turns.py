@@ -22,23 +22,18 @@ import argparse
 import os
 import platform
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _bench_common import DEV_EVAL, REPO, alternate, run_batch  # noqa: E402
+from bench_memory import DEFAULT_WORK  # noqa: E402  (where `generate` writes the varied set)
 
 from forensic_app.core.analysis import Engine  # noqa: E402
-from forensic_app.core.batch import (  # noqa: E402
-    BatchRunner,
-    detector_threads,
-    recommended_parallelism,
-)
-from forensic_app.core.settings import AnalysisSettings  # noqa: E402
+from forensic_app.core.batch import detector_threads, recommended_parallelism  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-DEV_EVAL = REPO.parent / "shared" / "data" / "dev-eval" / "images"
-VARIED = Path("/tmp/forensic_mem_work/photos")
+VARIED = DEFAULT_WORK / "photos"
 RESULTS = REPO / "bench" / "RESULTS-detector-turns.md"
 
 
@@ -50,26 +45,11 @@ def engines(n_photos: int) -> tuple[dict[str, Engine], int]:
     return {"turns": turns, "side by side": side}, workers
 
 
-def run_batch(engine: Engine, paths: list[str], workers: int) -> float:
-    t0 = time.perf_counter()
-    out = BatchRunner(engine, AnalysisSettings(), workers=workers).run(paths)
-    if not out.all_ok:
-        raise SystemExit(f"photos failed: {[r.error for r in out.results if r.error][:3]}")
-    return time.perf_counter() - t0
-
-
 def measure(paths: list[str], rounds: int) -> dict[str, float]:
     configs, workers = engines(len(paths))
     for e in configs.values():  # load and warm both sessions outside the timing
         e.analyze_path(paths[0])
-    best: dict[str, float] = {}
-    for r in range(rounds):
-        order = list(configs) if r % 2 == 0 else list(reversed(list(configs)))
-        for name in order:
-            t = run_batch(configs[name], paths, workers)
-            best[name] = min(best.get(name, t), t)
-            print(f"round {r + 1} {name}: {t:.1f} s", file=sys.stderr, flush=True)
-    return best
+    return alternate(configs, rounds, lambda engine: run_batch(engine, paths, workers))
 
 
 def main() -> int:
@@ -79,7 +59,9 @@ def main() -> int:
     ap.add_argument("--write", action="store_true", help=f"write {RESULTS.name}")
     args = ap.parse_args()
     sets = {
-        "dev-eval photos as they are (~1,024 px)": sorted(str(p) for p in DEV_EVAL.rglob("*.jpg")),
+        "dev-eval photos as they are (~1,024 px)": sorted(
+            str(p) for p in (DEV_EVAL / "images").rglob("*.jpg")
+        ),
         "varied-size set (640-6,000 px), first photos by name": sorted(
             str(p) for p in VARIED.glob("*.jpg")
         ),

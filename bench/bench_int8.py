@@ -31,18 +31,18 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _bench_common import alternate, run_batch  # noqa: E402
 
 from forensic_app.core import modelstore  # noqa: E402
 from forensic_app.core.analysis import Engine  # noqa: E402
 from forensic_app.core.batch import (  # noqa: E402
-    BatchRunner,
     detector_threads,
     recommended_parallelism,
 )
 from forensic_app.core.classification import GenderClassifier  # noqa: E402
 from forensic_app.core.detection import CenterFaceDetector  # noqa: E402
 from forensic_app.core.imaging import load_image  # noqa: E402
-from forensic_app.core.settings import AnalysisSettings  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DEV_EVAL = REPO.parent / "shared" / "data" / "dev-eval"
@@ -59,26 +59,6 @@ def engine_for(det: str, gender: str, threads: int | None, det_threads: int | No
     return Engine.create(
         directory, gender_model=gpath, threads=threads, precision=det, detector_threads=det_threads
     )
-
-
-def run_batch(engine: Engine, paths: list[str], workers: int) -> float:
-    t0 = time.perf_counter()
-    out = BatchRunner(engine, AnalysisSettings(), workers=workers).run(paths)
-    elapsed = time.perf_counter() - t0
-    assert out.all_ok, [i.message for i in out.failed]
-    return elapsed
-
-
-def alternate(configs: dict, rounds: int, fn) -> dict[str, float]:
-    """Best time of each config over ``rounds`` rounds, order reversed every other round."""
-    best: dict[str, float] = {}
-    for r in range(rounds):
-        order = list(configs) if r % 2 == 0 else list(reversed(list(configs)))
-        for name in order:
-            t = fn(configs[name])
-            best[name] = min(best.get(name, t), t)
-            print(f"round {r + 1} {name}: {t:.3f}", file=sys.stderr, flush=True)
-    return best
 
 
 def gender_ms(rounds: int) -> list[str]:
