@@ -353,7 +353,13 @@ def test_window_batches_get_a_batch_engine_from_the_app(qtbot, monkeypatch):
     engine, workers = window.engines.for_batch(8, cores=4)
     assert workers == 4 and isinstance(engine, FakeEngine)
     assert made == [
-        {"models_dir": Path("mymodels"), "gender_model": None, "threads": 1, "precision": None}
+        {
+            "models_dir": Path("mymodels"),
+            "gender_model": None,
+            "threads": 1,
+            "precision": None,
+            "detector_threads": 4,  # the detector's runs take turns on all 4 cores (ADR 0009)
+        }
     ]  # precision None: each model's default (the window's setting, ADR 0011)
 
 
