@@ -11,13 +11,15 @@ only decides what crosses the wire (docs/adr/0010-lab-scale-on-dask.md):
   and ``encode_image`` a local batch uses, so the bytes are identical). The client then writes
   the record, the annotated copy and the audit entry through the same Case API as a local batch.
 * Every worker builds its engine once per process (a cached engine, built on first use) and
-  checks its tool version and model SHA-256s against the client's: a worker with other models
+  checks its tool version, the fingerprint of its sources and its model SHA-256s against the
+  client's: a worker with other models
   is refused (:class:`WorkerModelError`, exit 3) and nothing it computed enters the case.
 * The client keeps a fixed window of tasks in flight (backpressure), so a million-photo batch
   holds at most ``window`` results on the client at once.
 * Resume by hash: when the case already has records, a photo is first hashed on a worker (a tiny
   task), the client looks the SHA-256 up in the case, and only photos without a valid record are
-  analysed. The client never reads the evidence.
+  analysed. The client never reads a photo's contents (it only walks the folders and sniffs
+  the first bytes of extension-less files, as a local batch does).
 
 The runner is a :class:`~forensic_app.core.batch.BatchRunner`: statuses, progress, ETA, cancel,
 the store's save rules and the error messages are those of a local batch, so a case made on a
@@ -54,6 +56,7 @@ from forensic_app.core.batch import (
     _error_result,
     detector_threads,
 )
+from forensic_app.core.code_identity import code_sha256
 from forensic_app.core.modelstore import ModelError
 from forensic_app.core.results import ImageResult
 from forensic_app.core.settings import AnalysisSettings
@@ -166,6 +169,7 @@ class WorkerSpec:
     gender_model: str | None = None  # worker-side path of an explicit gender model
     threads: int = 1  # intra-op threads per model call on the worker
     precision: str | None = None  # --precision (int8/fp32 per model), as the client chose
+    code_sha256: str | None = None  # the client's sources (core/code_identity.py)
 
     @classmethod
     def for_engine(
@@ -189,6 +193,7 @@ class WorkerSpec:
             gender_model=pm.to_worker(gender_model) if gender_model else None,
             threads=threads or 1,
             precision=precision,
+            code_sha256=code_sha256(),
         )
 
 
@@ -238,6 +243,13 @@ def _engine_for(spec: WorkerSpec) -> Any:
         raise ClusterError(
             f"worker {_worker_address()} runs forensic-app {__version__}, the client "
             f"{spec.tool_version}: install the same version on every worker"
+        )
+    mine_code = code_sha256()
+    if spec.code_sha256 and mine_code and spec.code_sha256 != mine_code:
+        raise ClusterError(
+            f"worker {_worker_address()} runs other forensic-app code than the client (both say "
+            f"version {__version__}, but their sources differ: worker {mine_code[:12]}, client "
+            f"{spec.code_sha256[:12]}): install the same version on every worker"
         )
     key = (spec.models_dir, spec.gender_model, spec.threads, spec.precision)
     with _engines_lock:

@@ -27,6 +27,7 @@ from forensic_app import cli  # noqa: E402
 from forensic_app.core import cluster as cl  # noqa: E402
 from forensic_app.core.batch import DONE, BatchRunner  # noqa: E402
 from forensic_app.core.case import Case  # noqa: E402
+from forensic_app.core.code_identity import code_sha256, sources_fingerprint  # noqa: E402
 from forensic_app.core.modelstore import CENTERFACE_FILE, GENDER_FILE  # noqa: E402
 from forensic_app.core.settings import AnalysisSettings  # noqa: E402
 
@@ -207,7 +208,27 @@ def test_worker_refuses_other_models_and_another_tool_version(spec: cl.WorkerSpe
     older = dataclasses.replace(spec, tool_version="0.0.1")
     with pytest.raises(cl.ClusterError, match="same version"):
         cl.check_worker(older)
+    # Same version string, other sources (another checkout of the same release): refused too.
+    assert spec.code_sha256 == code_sha256() and spec.code_sha256
+    other_code = dataclasses.replace(spec, code_sha256="0" * 64)
+    with pytest.raises(cl.ClusterError, match="other forensic-app code"):
+        cl.check_worker(other_code)
     assert cl.check_worker(spec)["provider"]
+
+
+def test_sources_fingerprint_changes_with_any_source_byte_or_name(tmp_path: Path) -> None:
+    assert sources_fingerprint(tmp_path) is None  # nothing to hash: say so, never guess
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "a.py").write_bytes(b"x = 1\n")
+    (tmp_path / "b.py").write_bytes(b"y = 2\n")
+    first = sources_fingerprint(tmp_path)
+    (tmp_path / "pkg" / "a.py").write_bytes(b"x = 2\n")
+    second = sources_fingerprint(tmp_path)
+    (tmp_path / "pkg" / "a.py").rename(tmp_path / "pkg" / "c.py")
+    third = sources_fingerprint(tmp_path)
+    (tmp_path / "notes.txt").write_text("not code")  # only sources count
+    assert len({first, second, third}) == 3
+    assert sources_fingerprint(tmp_path) == third
 
 
 # -- the client's loop, with an in-process stand-in for distributed.Client ---------------------
