@@ -579,6 +579,7 @@ def cmd_analyze(
         doc.skipped = [sk.to_dict() for sk in skipped]
         writers = _open_documents(args, doc, stack)
         order = InOrder(lambda res: [w.write(res) for w in writers])
+        stack.callback(order.close)  # its spill file, on every way out
         errors: list[BaseException] = []
 
         def on_result(item: BatchItem, result: ImageResult) -> None:

@@ -40,6 +40,14 @@ class ResultSpill:
             data = self._fh.read(where[1])
         return ImageResult.from_dict(json.loads(data.decode("utf-8")))
 
+    def pop(self, index: int) -> ImageResult | None:
+        """``get`` and forget the index (its bytes stay in the file until it is closed)."""
+        result = self.get(index)
+        if result is not None:
+            with self._lock:
+                self._where.pop(index, None)
+        return result
+
     def __contains__(self, index: int) -> bool:
         return index in self._where
 

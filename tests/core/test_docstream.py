@@ -59,3 +59,23 @@ def test_in_order_restores_input_order_and_fills_gaps() -> None:
     order.finish(10, lambda i: ImageResult(path=f"missing{i}", error="cancelled"))
     assert got == [f"p{i}" for i in range(7)] + ["missing7", "p8", "p9"]
     assert not order.waiting
+
+
+def test_one_slow_photo_never_makes_memory_hold_every_later_result() -> None:
+    """Photo 0 finishes last (a huge TIFF on one worker while the others finish 199 photos):
+    at most ``max_held`` results wait in memory, the rest are spilled to disk, and the document
+    written is byte-for-byte the one written in order."""
+    doc = make_doc(200)
+    buf = io.StringIO()
+    writer = JsonDocumentWriter(buf, doc)
+    order = InOrder(writer.write, max_held=8)
+    most_held = 0
+    for i in [*range(1, 200), 0]:
+        order.add(i, doc.images[i])
+        most_held = max(most_held, order.held)
+    assert order.spill is not None and not order.waiting  # all written once photo 0 came
+    order.finish(200, lambda i: ImageResult(path=f"missing{i}"))
+    assert order.spill is None  # the temporary file is closed (and so deleted)
+    writer.close()
+    assert most_held == 8
+    assert buf.getvalue() == doc.to_json()
