@@ -187,3 +187,23 @@ def test_degenerate_image_sizes_in_every_mode(tiny_engine: Engine, tmp_path: Pat
     for mode in ("fast", "standard", "thorough"):
         result = tiny_engine.analyze_path(path, AnalysisSettings(detection_mode=mode))
         assert result.ok and result.faces == [] and (result.width, result.height) == size
+
+
+def test_sessions_use_the_memory_options_adr_0009_chose(tiny_engine: Engine) -> None:
+    """The options measured in ADR 0009 reach the real sessions: turning the arena back on (which
+    kept every photo's largest activations for good) or letting the detector's idle threads spin
+    fails here, not only in a 40-minute benchmark."""
+    import sys
+
+    from forensic_app.core import runtime
+
+    det = tiny_engine.detector.session.get_session_options()
+    gen = tiny_engine.classifier.session.get_session_options()
+    assert runtime.DETECTOR_MEMORY == runtime.SessionMemory(cpu_arena=False, mem_pattern=True)
+    assert runtime.GENDER_MEMORY == runtime.SessionMemory(cpu_arena=False, mem_pattern=True)
+    assert (det.enable_cpu_mem_arena, det.enable_mem_pattern) == (False, True)
+    assert (gen.enable_cpu_mem_arena, gen.enable_mem_pattern) == (False, True)
+    assert det.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert det.inter_op_num_threads == gen.inter_op_num_threads == 1
+    if sys.platform.startswith("linux"):  # glibc's mmap threshold fixed before the first session
+        assert runtime.bound_native_heap() and runtime._heap_bounded
