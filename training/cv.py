@@ -73,16 +73,23 @@ def _scaled_box(box: np.ndarray, s: float) -> np.ndarray:
 
 
 def crops_of(
-    split: D.Split, size: int, margin: float, scale: float = 1.0, no_detect: bool = False
+    split: D.Split,
+    size: int,
+    margin: float,
+    scale: float = 1.0,
+    no_detect: bool = False,
+    context_margin: float = 0.0,
 ) -> np.ndarray:
-    """Preprocessed app-geometry crops of every face of ``split`` (boxes scaled by ``scale``)."""
+    """Preprocessed app-geometry crops of every face of ``split`` (boxes scaled by ``scale``;
+    both views of the two-view model when ``context_margin`` > 0)."""
     out = []
     for i in range(len(split)):
         if scale == 1.0:
-            out.append(D.eval_crop(split, i, size, no_detect, margin))
+            out.append(D.eval_crop(split, i, size, no_detect, margin, context_margin))
         else:
-            box = _scaled_box(split.boxes[i], scale)
-            out.append(extract_crop(D.image_of(split, i), box, size, margin))
+            img, box = D.image_of(split, i), _scaled_box(split.boxes[i], scale)
+            ctx = extract_crop(img, box, size, context_margin) if context_margin else None
+            out.append(D.two_views(extract_crop(img, box, size, margin), ctx))
     return D.to_tensor_batch(out)
 
 
@@ -100,16 +107,20 @@ def logits_of(net: torch.nn.Module, x: np.ndarray, flip: bool, bs: int = 128) ->
     return np.concatenate(out)
 
 
-def variant_logits(net: torch.nn.Module, split: D.Split, size: int, margin: float) -> dict:
+def variant_logits(
+    net: torch.nn.Module, split: D.Split, size: int, margin: float, context_margin: float = 0.0
+) -> dict:
     """Logits of every test-time variant (square framing) and of the ``--no-detect`` framing."""
-    x = crops_of(split, size, margin)
+    views = {"context_margin": context_margin}
+    x = crops_of(split, size, margin, **views)
     res = {"single": logits_of(net, x, flip=False), "flip": logits_of(net, x, flip=True)}
     ms = [res["flip"]]
     for s in MULTISCALE:
         if s != 1.0:
-            ms.append(logits_of(net, crops_of(split, size, margin, scale=s), flip=True))
+            ms.append(logits_of(net, crops_of(split, size, margin, scale=s, **views), flip=True))
     res["multiscale"] = np.mean(ms, axis=0)
-    res["no_detect"] = logits_of(net, crops_of(split, size, margin, no_detect=True), flip=True)
+    nd = crops_of(split, size, margin, no_detect=True, **views)
+    res["no_detect"] = logits_of(net, nd, flip=True)
     return res
 
 
@@ -126,19 +137,21 @@ def predict_fold(fold_dir: Path, hp, band_target: float) -> dict:
     splits = D.load_splits(
         gtrain_framing=hp.gtrain_framing, holdout=D.Holdout(hp.cv_fold, hp.cv_folds, hp.cv_seed)
     )
-    size, margin = hp.input_size, hp.crop_margin
+    size, margin, cm = hp.input_size, hp.crop_margin, getattr(hp, "context_margin", 0.0)
     val, test = splits["wider_val"], splits["wider_test"]
-    vx = crops_of(val, size, margin)
+    vx = crops_of(val, size, margin, context_margin=cm)
     v_sq = logits_of(net, vx, flip=True)
-    v_nd = logits_of(net, crops_of(val, size, margin, no_detect=True), flip=True)
+    v_nd = logits_of(net, crops_of(val, size, margin, no_detect=True, context_margin=cm), flip=True)
     # As at export: both framings pooled for calibration and band (training/export.py).
     cal_logits, cal_y = np.r_[v_sq, v_nd], np.r_[val.labels, val.labels]
     temperature, shift = fit_platt_balanced(cal_logits, cal_y)
     band = band_for_target(_calibrated(cal_logits, temperature, shift), cal_y, band_target)
-    t = variant_logits(net, test, size, margin)
+    t = variant_logits(net, test, size, margin, cm)
     g = splits["gtrain_val"]
     gidx = np.random.default_rng(0).choice(len(g), min(1000, len(g)), replace=False)
-    gx = D.to_tensor_batch([D.eval_crop(g, int(i), size, margin=margin) for i in gidx])
+    gx = D.to_tensor_batch(
+        [D.eval_crop(g, int(i), size, margin=margin, context_margin=cm) for i in gidx]
+    )
     g_logits = logits_of(net, gx, flip=True)
     return {
         "rows": test.rows,
@@ -420,7 +433,13 @@ def markdown(res: dict) -> str:
         f"Out of fold, {p['n']:,} faces of {p['events']} events ({p['n_female']:,} women, "
         f"{p['n_male']:,} men), {len(res['folds'])} event folds; recipe: {budget} per fold "
         f"{start} at {hp['input_size']} px, crop margin "
-        f"{hp['crop_margin']}, skin-balanced draws {'on' if hp['balance_skin'] else 'off'}. "
+        f"{hp['crop_margin']}"
+        + (
+            f" plus a context view at {hp['context_margin']} (two-view model)"
+            if hp.get("context_margin")
+            else ""
+        )
+        + f", skin-balanced draws {'on' if hp['balance_skin'] else 'off'}. "
         "95 % intervals from resampling whole events.",
         "",
         "| test-time | balanced accuracy | ROC-AUC | women called male | men called female "

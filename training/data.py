@@ -439,19 +439,37 @@ def jitter_box(
     return [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]
 
 
+def two_views(face: np.ndarray, context: np.ndarray | None) -> np.ndarray:
+    """A two-view input: the face crop and a wider context crop of the same face stacked as
+    six channels (RGB face, RGB context), so batches, flips and tensors stay one array;
+    ``context=None`` is the one-view model's plain crop."""
+    return face if context is None else np.concatenate([face, context], axis=2)
+
+
 def eval_crop(
-    split: Split, i: int, size: int, no_detect: bool = False, margin: float = DEFAULT_MARGIN
+    split: Split,
+    i: int,
+    size: int,
+    no_detect: bool = False,
+    margin: float = DEFAULT_MARGIN,
+    context_margin: float = 0.0,
 ) -> np.ndarray:
     """The deterministic app-geometry crop used for validation (or its ``--no-detect`` form).
 
     ``margin`` is the crop margin per side the model is trained for (written into the ONNX
     metadata as ``crop_margin``, which the app follows); the ``--no-detect`` framing is the
-    user's own image, so it has none.
+    user's own image, so it has none. ``context_margin`` > 0 adds the two-view model's second
+    view (the same box at that margin; a ``--no-detect`` image has no more context than
+    itself, so both views are the same crop there).
     """
     if no_detect:
         valid = None if split.valid is None else split.valid[i]
-        return no_detect_crop(image_of(split, i), split.boxes[i], valid, size)
-    return extract_crop(image_of(split, i), split.boxes[i], size, margin, "square")
+        crop = no_detect_crop(image_of(split, i), split.boxes[i], valid, size)
+        return two_views(crop, crop if context_margin else None)
+    img, box = image_of(split, i), split.boxes[i]
+    face = extract_crop(img, box, size, margin, "square")
+    ctx = extract_crop(img, box, size, context_margin, "square") if context_margin else None
+    return two_views(face, ctx)
 
 
 def _jpeg(img: np.ndarray, q: int) -> np.ndarray:
@@ -578,8 +596,10 @@ def train_crop(
     rng: np.random.Generator,
     aug: CropAug | None = None,
     margin: float = DEFAULT_MARGIN,
+    context_margin: float = 0.0,
 ) -> np.ndarray:
-    """A jittered app-geometry crop of row ``i``, then augmented."""
+    """A jittered app-geometry crop of row ``i``, then augmented (with ``context_margin`` > 0,
+    both views of the two-view model from the same turned, jittered box and augmented alike)."""
     aug = aug or CropAug()
     img, box = image_of(split, i), split.boxes[i]
     valid = None if split.valid is None else split.valid[i]
@@ -591,11 +611,22 @@ def train_crop(
         deg = float(np.clip(rng.normal(0, aug.rotate_sd), -2 * aug.rotate_sd, 2 * aug.rotate_sd))
         img, box, valid = rotate_about_face(img, box, valid, deg)
     jittered = jitter_box(box, rng, scale=0.15, shift=0.08)
+    ctx = None
     if rng.random() < aug.p_no_detect:
         crop = no_detect_crop(img, jittered, valid, size)
+        ctx = crop if context_margin else None
     else:
         crop = extract_crop(img, jittered, size, margin, "square")
-    return augment(crop, rng)
+        if context_margin:
+            ctx = extract_crop(img, jittered, size, context_margin, "square")
+    if ctx is None:
+        return augment(crop, rng)
+    # The same draws for both views (flip, scaling, blur, colour, JPEG ...): one photo, seen
+    # twice, as the app would see it.
+    seed = int(rng.integers(2**63))
+    return two_views(
+        augment(crop, np.random.default_rng(seed)), augment(ctx, np.random.default_rng(seed))
+    )
 
 
 def to_tensor_batch(crops: list[np.ndarray]) -> np.ndarray:

@@ -26,7 +26,7 @@ from forensic_app.core.crops import DEFAULT_MARGIN
 from forensic_app.core.modelstore import parse_gender_metadata
 from training import data as D
 from training.cvstats import BAND_TARGET, band_for_target
-from training.model import ExportWrapper, GenderAgeNet
+from training.model import ExportWrapper, GenderAgeNet, views_of
 
 MODEL_NAME = "effnet_b0_gender"
 OPSET = 17
@@ -64,7 +64,7 @@ def _parent_summary(parent: dict | None) -> dict | None:
 
 def load_net(ckpt: Path) -> tuple[GenderAgeNet, dict]:
     ck = torch.load(ckpt, map_location="cpu", weights_only=False)
-    net = GenderAgeNet()
+    net = GenderAgeNet(views=views_of(ck["model"]))
     net.load_state_dict(ck["model"])
     net.eval()
     return net, ck
@@ -148,6 +148,13 @@ def export(
     """Export ``ckpt`` (a ``best.pt``/``last.pt``) to ``out``; returns the export report."""
     torch.set_num_threads(int(os.environ.get("TRAIN_THREADS", "2")))
     net, ck = load_net(ckpt)
+    if net.views != 1:
+        # The app feeds one crop per face (core/classification.py); a two-view file needs the
+        # app to cut and feed the context crop too, with its margin in the metadata. Until it
+        # does, such a checkpoint is measured by ``cv`` only and never shipped.
+        raise SystemExit(
+            f"{ckpt} is a two-view model: the app reads one-view files only, not exported"
+        )
     meta = ck.get("meta", {})
     hp = meta.get("hparams", ck.get("hparams", {}))
     size = int(hp.get("input_size", 112))

@@ -56,23 +56,43 @@ def lite0_to_timm_name(key: str) -> str | None:
     return f"blocks.{s}.{i}.{table[layer]}.{tail}"
 
 
-class GenderAgeNet(nn.Module):
-    """B0 trunk -> pooled 1280 features -> (gender logit for "male", apparent age in years)."""
+#: Pooled features of one B0 pass.
+FEATURES = 1280
 
-    def __init__(self) -> None:
+
+class GenderAgeNet(nn.Module):
+    """B0 trunk -> pooled 1280 features -> (gender logit for "male", apparent age in years).
+
+    ``views=2`` is issue 19's two-view model: the input has six channels (the face crop and a
+    wider context crop of the same face, ``data.two_views``); one shared B0 trunk runs both
+    (two passes, one batch) and the heads read the two feature vectors side by side, so hair,
+    head shape and shoulders are seen without giving up the face's resolution.
+    """
+
+    def __init__(self, views: int = 1) -> None:
         super().__init__()
         import timm
 
+        if views not in (1, 2):
+            raise ValueError(f"views must be 1 or 2, not {views}")
+        self.views = views
         self.trunk = timm.create_model("efficientnet_b0", pretrained=False, num_classes=0)
         self.dropout = nn.Dropout(0.2)
-        self.gender = nn.Linear(1280, 1)
-        self.age = nn.Linear(1280, 1)
+        self.gender = nn.Linear(FEATURES * views, 1)
+        self.age = nn.Linear(FEATURES * views, 1)
         for head in (self.gender, self.age):  # zero-init: loss starts at log 2, not ~2.1
             nn.init.zeros_(head.weight)
             nn.init.zeros_(head.bias)
 
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        if self.views == 1:
+            return self.trunk(x)
+        n = x.shape[0]
+        f = self.trunk(torch.cat([x[:, :3], x[:, 3:]], dim=0))
+        return torch.cat([f[:n], f[n:]], dim=1)
+
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        f = self.dropout(self.trunk(x))
+        f = self.dropout(self.features(x))
         return self.gender(f)[:, 0], self.age(f)[:, 0]
 
     def forward_export(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -102,6 +122,11 @@ class ExportWrapper(nn.Module):
         n = x.shape[0]
         g, a = self.net.forward_export(torch.cat([x, torch.flip(x, dims=[3])], dim=0))
         return (g[:n] + g[n:]) * 0.5, (a[:n] + a[n:]) * 0.5
+
+
+def views_of(state_dict: dict) -> int:
+    """How many views a saved GenderAgeNet reads (its gender head's width says so)."""
+    return int(state_dict["gender.weight"].shape[1]) // FEATURES
 
 
 def warm_start_from_lite0(net: GenderAgeNet, path: Path = LITE0_WEIGHTS) -> int:

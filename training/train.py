@@ -70,6 +70,9 @@ class HParams:
     #: Crop margin per side (the app's ``crop_margin`` metadata; 0.25 = the original framing).
     #: Larger margins give the model hair, head shape and shoulders (issue 19's context lever).
     crop_margin: float = 0.25
+    #: > 0: the two-view model (``model.GenderAgeNet(views=2)``), whose second view is the same
+    #: face at this margin per side (issue 19's context lever without losing face resolution).
+    context_margin: float = 0.0
     #: Draw wild faces uniformly over perceived skin group within each gender (fairness lever).
     balance_skin: bool = False
     #: Cross-validation: leave event fold ``cv_fold`` of ``cv_folds`` out entirely (-1 = none).
@@ -228,12 +231,13 @@ def make_batch(
     size: int,
     aug: D.CropAug | None = None,
     margin: float = D.DEFAULT_MARGIN,
+    context_margin: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     picks = sampler.draw(n, p_wider)
     crops, labels, ages = [], [], []
     for name, i in picks:
         split = sampler.sources[name]
-        crops.append(D.train_crop(split, i, size, sampler.rng, aug, margin))
+        crops.append(D.train_crop(split, i, size, sampler.rng, aug, margin, context_margin))
         labels.append(float(split.labels[i]))
         ages.append(float(split.ages[i]))
     x = torch.from_numpy(D.to_tensor_batch(crops)).contiguous(memory_format=torch.channels_last)
@@ -263,11 +267,12 @@ class EvalSet:
         seed: int = 0,
         no_detect: bool = False,
         margin: float = D.DEFAULT_MARGIN,
+        context_margin: float = 0.0,
     ) -> None:
         idx = np.arange(len(split))
         if limit is not None and limit < len(idx):
             idx = np.sort(np.random.default_rng(seed).choice(idx, limit, replace=False))
-        crops = [D.eval_crop(split, int(i), size, no_detect, margin) for i in idx]
+        crops = [D.eval_crop(split, int(i), size, no_detect, margin, context_margin) for i in idx]
         self.x = torch.from_numpy(D.to_tensor_batch(crops))
         self.y = split.labels[idx]
         self.ages = split.ages[idx]
@@ -381,7 +386,7 @@ def train(
     log(f"device: {device}")
     sources = {k: splits[k] for k in ("wider_train", "gtrain_train")}
     sampler = BalancedSampler(sources, hp.seed, hp.balance_skin)
-    net = GenderAgeNet()
+    net = GenderAgeNet(views=2 if hp.context_margin else 1)
     copied = warm_start_from_lite0(net)
     net = net.to(device=device, memory_format=torch.channels_last)
     ema = copy.deepcopy(net)
@@ -408,18 +413,20 @@ def train(
     else:
         log(f"warm start: {copied} Lite0 tensors copied into B0")
     log("building eval sets ...")
+    views = {"margin": hp.crop_margin, "context_margin": hp.context_margin}
     wider_eval = EvalSet(
-        splits["wider_val"], hp.input_size, limit=eval_limit, seed=hp.seed, margin=hp.crop_margin
+        splits["wider_val"], hp.input_size, limit=eval_limit, seed=hp.seed, **views
     )
     wider_nd = EvalSet(
-        splits["wider_val"], hp.input_size, limit=eval_limit, seed=hp.seed, no_detect=True
+        splits["wider_val"],
+        hp.input_size,
+        limit=eval_limit,
+        seed=hp.seed,
+        no_detect=True,
+        context_margin=hp.context_margin,
     )
     g_eval = EvalSet(
-        splits["gtrain_val"],
-        hp.input_size,
-        limit=hp.gtrain_val_n,
-        seed=hp.seed,
-        margin=hp.crop_margin,
+        splits["gtrain_val"], hp.input_size, limit=hp.gtrain_val_n, seed=hp.seed, **views
     )
     meta = {
         "hparams": asdict(hp),
@@ -485,7 +492,13 @@ def train(
         phase2 = progress >= 1.0 - hp.phase2_frac
         p_wider = hp.p_wider_phase2 if phase2 else hp.p_wider_phase1
         x, y, age = make_batch(
-            sampler, hp.batch, p_wider, hp.input_size, crop_aug(hp), hp.crop_margin
+            sampler,
+            hp.batch,
+            p_wider,
+            hp.input_size,
+            crop_aug(hp),
+            hp.crop_margin,
+            hp.context_margin,
         )
         x, y, age = x.to(device), y.to(device), age.to(device)
         net.train()
@@ -564,6 +577,12 @@ def add_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--crop-margin", type=float, default=d.crop_margin, help="per side")
     p.add_argument(
+        "--context-margin",
+        type=float,
+        default=d.context_margin,
+        help="> 0: two-view model, the second view at this margin per side",
+    )
+    p.add_argument(
         "--balance-skin", action="store_true", help="wild draws uniform over skin groups"
     )
     p.add_argument("--max-steps", type=int, default=None, help="stop early (smoke tests)")
@@ -591,6 +610,7 @@ def hparams_from_args(args: argparse.Namespace) -> HParams:
         init_from=str(args.init_from) if args.init_from else None,
         gtrain_framing=args.gtrain_framing,
         crop_margin=args.crop_margin,
+        context_margin=args.context_margin,
         balance_skin=args.balance_skin,
     )
 

@@ -291,3 +291,64 @@ def copy_with_bias(ck: dict, bias: float, path: Path) -> Path:
     ck["ema"]["gender.bias"].fill_(bias)
     torch.save(ck, path)
     return path
+
+
+def test_two_view_net_reads_the_face_and_the_context_through_one_trunk() -> None:
+    """Issue 19's two-view model: six channels in (face, context), one shared B0 pass each,
+    the heads see both feature vectors; the face half is exactly a one-view trunk pass."""
+    torch.manual_seed(0)
+    net = M.GenderAgeNet(views=2).eval()
+    assert net.gender.in_features == 2 * M.FEATURES and M.views_of(net.state_dict()) == 2
+    torch.nn.init.normal_(net.gender.weight)
+    x = torch.randn(3, 6, SIZE, SIZE)
+    with torch.no_grad():
+        f = net.features(x)
+        assert torch.allclose(f[:, : M.FEATURES], net.trunk(x[:, :3]), atol=1e-5)
+        assert torch.allclose(f[:, M.FEATURES :], net.trunk(x[:, 3:]), atol=1e-5)
+        g, _ = net(x)
+        y = x.clone()
+        y[:, 3:] = torch.randn(3, 3, SIZE, SIZE)  # other context, same face
+        assert not torch.allclose(net(y)[0], g)
+    with pytest.raises(ValueError):
+        M.GenderAgeNet(views=3)
+
+
+def test_two_view_training_crop_sees_one_photo_twice() -> None:
+    """Both views come from the same turned, jittered box with the same augmentation draws: at
+    equal margins the context view is the face view, pixel for pixel."""
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (96, 96, 3), dtype=np.uint8)
+    split = D.Split(
+        "x",
+        img[None],
+        np.asarray([[30, 30, 60, 66]], np.float32),
+        np.asarray([1]),
+        np.full(1, np.nan, np.float32),
+        np.full(1, 20.0, np.float32),
+    )
+    aug = D.CropAug(p_rotate=0.5, p_no_detect=0.3)
+    for seed in range(12):
+        same = D.train_crop(split, 0, SIZE, np.random.default_rng(seed), aug, 0.25, 0.25)
+        assert same.shape == (SIZE, SIZE, 6)
+        assert np.array_equal(same[..., :3], same[..., 3:])
+        wide = D.train_crop(split, 0, SIZE, np.random.default_rng(seed), aug, 0.25, 0.75)
+        assert np.array_equal(wide[..., :3], same[..., :3])  # the face view does not change
+    one = D.eval_crop(split, 0, SIZE)
+    two = D.eval_crop(split, 0, SIZE, context_margin=0.75)
+    assert one.shape == (SIZE, SIZE, 3) and np.array_equal(two[..., :3], one)
+    assert not np.array_equal(two[..., 3:], one)  # more of the photo in the context view
+
+
+def test_a_two_view_run_trains_and_is_never_exported_for_the_app(tmp_path: Path) -> None:
+    _need_weights()
+    if not (D.WIDER_DIR / "manifest.csv").is_file():
+        pytest.skip("../shared not present: wider-gender data missing")
+    from training import export as E
+
+    D.ensure_caches()
+    T.train(_tiny_hparams(context_margin=0.75), tmp_path, max_steps=2, eval_limit=16)
+    net, ck = E.load_net(tmp_path / "best.pt")
+    assert net.views == 2 and ck["meta"]["hparams"]["context_margin"] == 0.75
+    with pytest.raises(SystemExit, match="two-view"):
+        E.export(tmp_path / "best.pt", tmp_path / "g.onnx", val_limit=8)
+    assert not (tmp_path / "g.onnx").exists()
