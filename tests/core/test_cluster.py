@@ -560,3 +560,46 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.name != "posix", reason="SIGINT to a child process is a POSIX test")
+def test_ctrl_c_stops_a_cluster_batch_logs_it_and_leaves_no_worker_behind(
+    dev_eval_dir: Path, real_models: Path, tmp_path: Path
+) -> None:
+    """Ctrl-C on `batch --cluster local:1` (a real process, a real signal): exit 130, the case
+    says `interrupted`, what was recorded is complete, and the LocalCluster's worker processes
+    end with the client (no orphan keeps reading evidence)."""
+    psutil = pytest.importorskip("psutil")
+    case_dir = tmp_path / "case"
+    argv = [sys.executable, "-m", "forensic_app", "batch", str(dev_eval_dir / "images"), "-r"]
+    argv += ["--case", str(case_dir), "--cluster", "local:1", "-q"]
+    proc = subprocess.Popen(
+        argv,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 180  # a hang guard: start-up is ~10-30 s on a loaded machine
+    while len(list((case_dir / "results").glob("*.json")) if case_dir.exists() else []) < 2:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"the batch ended or stalled first: {proc.communicate()[1][-2000:]!r}")
+        time.sleep(0.1)
+    children = psutil.Process(proc.pid).children(recursive=True)
+    assert children, "local:1 starts its worker in another process"
+    proc.send_signal(signal.SIGINT)
+    try:
+        _, err = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail("Ctrl-C did not stop the cluster batch")
+    assert proc.returncode == 130, err.decode(errors="replace")[-2000:]
+    _, alive = psutil.wait_procs(children, timeout=30)
+    assert not alive, f"worker processes left running: {[p.pid for p in alive]}"
+    assert audit_actions(case_dir, "interrupted") and not audit_actions(case_dir, "batch-finished")
+    saved = records(case_dir)
+    assert 2 <= len(saved) < 60
+    assert len(audit_actions(case_dir, "analysed")) == len(saved)
+    assert run_cli("case", "verify", "--case", str(case_dir))[0] == cli.EXIT_OK
