@@ -851,6 +851,11 @@ def _cmd_batch_cluster(
             sample = next((p for p in paths if p not in preset and os.path.isfile(p)), None)
             infos = cl.check_workers(client, spec, path_map.to_worker(sample) if sample else None)
             providers = sorted({str(i.get("provider")) for i in infos.values()})
+            if blind := cl.unfingerprinted(spec, infos):
+                stderr.write(
+                    f"note: {', '.join(blind)}: no Python sources to fingerprint (a frozen "
+                    "bundle); only the tool version was compared, not the code\n"
+                )
             if not args.quiet:
                 stderr.write(
                     f"{where.describe()}: {len(infos)} worker(s) checked, same tool version "

@@ -57,6 +57,7 @@ from forensic_app.core.batch import (
     detector_threads,
 )
 from forensic_app.core.code_identity import code_sha256
+from forensic_app.core.interrupts import deferred_sigint
 from forensic_app.core.modelstore import ModelError
 from forensic_app.core.results import ImageResult
 from forensic_app.core.settings import AnalysisSettings
@@ -294,6 +295,7 @@ def check_worker(spec: WorkerSpec, sample_path: str | None = None) -> dict[str, 
         "provider": getattr(engine, "provider", None),
         "sample_visible": visible,
         "host": os.uname().nodename if hasattr(os, "uname") else "",
+        "code_sha256": code_sha256(),
     }
 
 
@@ -474,6 +476,13 @@ def check_workers(
     return infos
 
 
+def unfingerprinted(spec: WorkerSpec, infos: dict[str, dict[str, Any]]) -> list[str]:
+    """Who could be compared by tool version only (no Python sources to fingerprint: a frozen
+    bundle): "the client" and worker addresses, for a note on the terminal."""
+    who = [] if spec.code_sha256 else ["the client"]
+    return who + [addr for addr, info in infos.items() if not info.get("code_sha256")]
+
+
 @dataclass
 class _Task:
     items: list[BatchItem]  # one photo to analyse, or a chunk of photos to hash
@@ -553,7 +562,8 @@ class ClusterBatchRunner(BatchRunner):
                 if item.path not in self._preset_errors:
                     return item
                 err = _error_result(item.path, self._preset_errors[item.path])
-                self._finish(item, "error", err, None)
+                with deferred_sigint():
+                    self._finish(item, "error", err, None)
             return None
 
         def feed() -> None:
@@ -587,7 +597,8 @@ class ClusterBatchRunner(BatchRunner):
                     continue
                 if in_flight.pop(task.key, None) is None:
                     continue  # a stale callback of a task already handled
-                self._handle(task, ready)
+                with deferred_sigint():  # a save is never cut between record and audit entry
+                    self._handle(task, ready)
                 feed()
         except BaseException:
             self._cancel.set()  # Ctrl-C: what was saved stays; the rest is cancelled

@@ -24,15 +24,19 @@ def sources_fingerprint(root: Path) -> str | None:
     """SHA-256 over every source file under ``root`` (relative name and bytes, in name order).
 
     None when there are no source files to hash (a frozen bundle keeps them in an archive):
-    then only the version can be compared, and callers say so instead of guessing.
+    then only the version can be compared, and the cluster check says so on the terminal.
     """
-    files = sorted(p for p in root.rglob(SOURCE_GLOB) if p.is_file())
+    files = sorted(
+        (p.relative_to(root).as_posix(), p) for p in root.rglob(SOURCE_GLOB) if p.is_file()
+    )
     if not files:
         return None
     digest = hashlib.sha256()
-    for path in files:
-        name = path.relative_to(root).as_posix().encode("utf-8", "surrogateescape")
-        data = path.read_bytes()
+    for rel, path in files:  # ordered by the posix name: the same order on every system
+        name = rel.encode("utf-8", "surrogateescape")
+        # Line endings normalised: Git for Windows checks sources out with CRLF, and a Windows
+        # client with Linux workers from the same commit runs the same code.
+        data = path.read_bytes().replace(b"\r\n", b"\n")
         # Length-prefixed, so no two different trees can produce the same byte stream.
         digest.update(len(name).to_bytes(8, "big") + name)
         digest.update(len(data).to_bytes(8, "big") + data)

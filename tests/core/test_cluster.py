@@ -213,7 +213,14 @@ def test_worker_refuses_other_models_and_another_tool_version(spec: cl.WorkerSpe
     other_code = dataclasses.replace(spec, code_sha256="0" * 64)
     with pytest.raises(cl.ClusterError, match="other forensic-app code"):
         cl.check_worker(other_code)
-    assert cl.check_worker(spec)["provider"]
+    info = cl.check_worker(spec)
+    assert info["provider"] and info["code_sha256"] == spec.code_sha256
+    assert cl.unfingerprinted(spec, {"tcp://w1": info}) == []
+    frozen = dataclasses.replace(spec, code_sha256=None)  # e.g. a client run from a bundle
+    assert cl.unfingerprinted(frozen, {"tcp://w1": {**info, "code_sha256": None}}) == [
+        "the client",
+        "tcp://w1",
+    ]
 
 
 def test_sources_fingerprint_changes_with_any_source_byte_or_name(tmp_path: Path) -> None:
@@ -228,6 +235,8 @@ def test_sources_fingerprint_changes_with_any_source_byte_or_name(tmp_path: Path
     third = sources_fingerprint(tmp_path)
     (tmp_path / "notes.txt").write_text("not code")  # only sources count
     assert len({first, second, third}) == 3
+    assert sources_fingerprint(tmp_path) == third
+    (tmp_path / "b.py").write_bytes(b"y = 2\r\n")  # a Windows checkout of the same commit
     assert sources_fingerprint(tmp_path) == third
 
 
@@ -582,7 +591,8 @@ def test_ctrl_c_stops_a_cluster_batch_logs_it_and_leaves_no_worker_behind(
         stderr=subprocess.PIPE,
     )
     deadline = time.monotonic() + 180  # a hang guard: start-up is ~10-30 s on a loaded machine
-    while len(list((case_dir / "results").glob("*.json")) if case_dir.exists() else []) < 2:
+    audit_log = case_dir / "audit.jsonl"
+    while (audit_log.read_bytes().count(b'"action":"analysed"') if audit_log.exists() else 0) < 2:
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
             pytest.fail(f"the batch ended or stalled first: {proc.communicate()[1][-2000:]!r}")
