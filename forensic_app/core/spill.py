@@ -4,11 +4,17 @@ Why: the window's batch list shows a compact summary per photo (``filters.PhotoS
 opening a photo for review shows its batch result without analysing it again. Holding every
 result in memory would grow with photos per run; here each photo costs one (offset, length)
 pair, and the file disappears when the spill is closed or the process ends.
+
+The results are pickled, not written as their JSON form: ``to_dict`` escapes hostile text for
+display (``text_safe``), so a JSON round trip is not exact, and a result read back must be the
+result that was put (the in-order document writer spills early results here, and its CSV must
+not depend on which ones were spilled). The file is this process's own unlinked temporary
+file, never read from anywhere else.
 """
 
 from __future__ import annotations
 
-import json
+import pickle
 import tempfile
 import threading
 
@@ -19,12 +25,12 @@ class ResultSpill:
     """``put(index, result)`` / ``get(index)``; a later ``put`` for an index replaces it."""
 
     def __init__(self) -> None:
-        self._fh = tempfile.TemporaryFile(prefix="forensic_app_batch_", suffix=".jsonl")
+        self._fh = tempfile.TemporaryFile(prefix="forensic_app_batch_", suffix=".pickle")
         self._where: dict[int, tuple[int, int]] = {}
         self._lock = threading.Lock()
 
     def put(self, index: int, result: ImageResult) -> None:
-        data = json.dumps(result.to_dict(), ensure_ascii=False).encode("utf-8")
+        data = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
         with self._lock:
             self._fh.seek(0, 2)
             offset = self._fh.tell()
@@ -38,7 +44,7 @@ class ResultSpill:
                 return None
             self._fh.seek(where[0])
             data = self._fh.read(where[1])
-        return ImageResult.from_dict(json.loads(data.decode("utf-8")))
+        return pickle.loads(data)  # noqa: S301 - our own unlinked temporary file
 
     def pop(self, index: int) -> ImageResult | None:
         """``get`` and forget the index (its bytes stay in the file until it is closed)."""

@@ -79,3 +79,24 @@ def test_one_slow_photo_never_makes_memory_hold_every_later_result() -> None:
     writer.close()
     assert most_held == 8
     assert buf.getvalue() == doc.to_json()
+
+
+def test_a_spilled_result_is_the_result_that_was_put_csv_included() -> None:
+    """A result read back from the spill is exact (not its display-escaped JSON form), so the
+    CSV of a run does not depend on which results happened to finish early."""
+    from forensic_app.cli import _csv_rows
+
+    hostile = ImageResult(
+        path="ev/\udcffname\u202e.jpg",  # undecodable byte and a bidi control in the name
+        sha256="ab" * 32,
+        faces=[Face(box=[1.0, 2.0, 3.0, 4.0], score=0.5, gender="female", p_male=0.1)],
+        notes=["bad \udcff name", "line1\nline2"],
+    )
+    held: list[ImageResult] = []
+    order = InOrder(held.append, max_held=0)  # everything early goes to the spill
+    order.add(1, hostile)
+    assert order.spill is not None and 1 in order.spill
+    order.add(0, ImageResult(path="first.jpg"))
+    assert held[1] == hostile
+    assert _csv_rows(held[1]) == _csv_rows(hostile)
+    order.close()
