@@ -134,6 +134,15 @@ def predict_fold(fold_dir: Path, hp, band_target: float) -> dict:
     from training.export import fit_platt_balanced, load_net
 
     net, ck = load_net(fold_dir / "best.pt")
+    trained = ck.get("meta", {}).get("hparams", {})
+    for key in ("input_size", "crop_margin", "context_margin"):
+        # A fold is measured in the geometry it was trained in: rerunning cv into a folder
+        # with other crop options must not measure its folds with the wrong crops.
+        if key in trained and float(trained[key]) != float(getattr(hp, key, 0.0)):
+            raise SystemExit(
+                f"{fold_dir}: trained with {key} {trained[key]}, asked for "
+                f"{getattr(hp, key, 0.0)}: use another --out for another recipe"
+            )
     splits = D.load_splits(
         gtrain_framing=hp.gtrain_framing, holdout=D.Holdout(hp.cv_fold, hp.cv_folds, hp.cv_seed)
     )

@@ -590,6 +590,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
 
 def hparams_from_args(args: argparse.Namespace) -> HParams:
     """The hyper-parameters ``add_args`` put on the command line (``train`` and ``cv`` share it)."""
+    if args.crop_margin < 0 or args.context_margin < 0:
+        raise SystemExit("--crop-margin and --context-margin must be 0 or more")
     return HParams(
         budget_min=args.budget_min,
         budget_steps=args.budget_steps,
