@@ -16,7 +16,11 @@ Per-task overhead: round trip of a no-op Dask task (submit, run, result) one at 
 no-op throughput with the client's window of tasks in flight, and the client's own cost per
 photo (``Case.save``: record, annotated copy, audit line), which bounds what one client can
 record whatever the number of workers. Bytes read by workers and written by the client size
-the storage. ``--write`` puts the section into bench/RESULTS-cluster.md.
+the storage. Memory: each worker process's peak RSS (the kernel's ``ru_maxrss``) and the client's
+RSS sampled during the cluster round size a node's RAM (workers x peak). Point ``--folder`` at
+varied-size photos (``bench_memory.py generate``) for the figure that matters: dev-eval photos
+are about 1,024 px. ``--write`` puts the section into bench/RESULTS-cluster.md (``--append``
+adds it below the sections already there).
 """
 
 from __future__ import annotations
@@ -92,6 +96,40 @@ def cpu_workers(client) -> float:
     return sum(client.run(_cpu_seconds).values())
 
 
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory so far, MB (Linux reports ru_maxrss in KiB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class RssSampler:
+    """The calling process's highest RSS while it runs, sampled every 0.2 s (psutil)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        import psutil
+
+        self.proc = psutil.Process()
+        self.high = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.high = max(self.high, self.proc.memory_info().rss / 2**20)
+            self._stop.wait(0.2)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def secs_list(times: list[float]) -> str:
     return ", ".join(f"{t:.0f}" for t in times)
 
@@ -110,12 +148,17 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=2, help="alternating order; best is kept")
     ap.add_argument("--noop-tasks", type=int, default=600)
     ap.add_argument("--write", action="store_true", help="update bench/RESULTS-cluster.md")
+    ap.add_argument("--append", action="store_true", help="with --write: keep what is there")
+    ap.add_argument(
+        "--label", default=None, help="what the photos are, for the results (default: dev-eval)"
+    )
     args = ap.parse_args()
     if not args.folder.is_dir():
         print(f"photo folder not found: {args.folder}", file=sys.stderr)
         return 2
     import distributed
 
+    load_at_start = os.getloadavg()[0]
     paths = photos_in(args.folder, args.limit)
     in_bytes = sum(os.path.getsize(p) for p in paths)
     settings = AnalysisSettings()
@@ -126,6 +169,7 @@ def main() -> int:
     local_saves: list[float] = []
     cpu: dict[str, list[float]] = {"local": [], "client": [], "workers": []}
     cluster_saves: list[float] = []
+    client_rss: list[float] = []
 
     def local_round() -> tuple[float, list[float]]:
         case, saves = timed_case(work / "local", engine, settings)
@@ -139,7 +183,9 @@ def main() -> int:
         case, saves = timed_case(work / "cluster", engine, settings)
         runner = cl.ClusterBatchRunner(engine, settings, client=client, spec=spec, store=case)
         c0, w0, t0 = cpu_self(), cpu_workers(client), time.perf_counter()
-        out = runner.run(paths)
+        with RssSampler() as rss:
+            out = runner.run(paths)
+        client_rss.append(rss.high)
         assert out.all_ok and runner.stopped_by is None, [i.message for i in out.failed]
         cpu["client"].append(cpu_self() - c0)
         cpu["workers"].append(cpu_workers(client) - w0)
@@ -200,6 +246,7 @@ def main() -> int:
         for i in range(args.noop_tasks):
             cl.noop_task(i)
         local_call_us = (time.perf_counter() - t) / args.noop_tasks * 1e6
+        worker_peaks = sorted(client.run(_peak_rss_mb).values())
 
     case = Case.open(work / "local", log_open=False)
     case.begin_batch(engine, settings)
@@ -220,14 +267,16 @@ def main() -> int:
     def cpu_per(mode: str) -> float:
         return min(cpu[mode]) / len(paths)
 
+    label = args.label or f"dev-eval, {in_bytes / 2**20:.1f} MiB"
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         "## Local batch vs --cluster local:N (bench/bench_cluster.py)",
         "",
-        f"{when}, {platform.machine()}, {os.cpu_count()} CPU cores **shared with other work** "
-        f"(several sessions ran on this machine), distributed {distributed.__version__}, "
-        f"gender model: {gender}; {len(paths)} photos from `{args.folder.name}` (dev-eval, "
-        f"{in_bytes / 2**20:.1f} MiB), default settings, each into a fresh case folder; best of "
+        f"{when}, {platform.machine()}, {os.cpu_count()} CPU cores, load average "
+        f"{load_at_start:.1f} at the start (other work stretches the seconds, not the CPU "
+        f"seconds), distributed {distributed.__version__}, "
+        f"gender model: {gender}; {len(paths)} photos from `{args.folder.name}` ({label}), "
+        f"default settings, each into a fresh case folder; best of "
         f"{args.rounds} round(s) in alternating order (local {secs_list(local_times)} s; "
         f"cluster {secs_list(cluster_times)} s).",
         "",
@@ -242,7 +291,11 @@ def main() -> int:
         f"machine, so the basis for sizing): local batch {cpu_per('local'):.2f}; cluster "
         f"{cpu_per('workers'):.2f} on the workers + {cpu_per('client'):.2f} on the client "
         f"(which also runs the LocalCluster's scheduler).",
-        f"- Cluster start-up (2 worker processes, imports, engine built and models checked on "
+        f"- Memory: peak RSS of each worker process (engine, one photo at a time, "
+        f"{len(paths)} photos): {', '.join(f'{m:.0f}' for m in worker_peaks)} MB; the "
+        f"client's highest RSS during the cluster round: {max(client_rss):.0f} MB (the same "
+        "process ran the local batch and the LocalCluster's scheduler too, so an upper bound).",
+        f"- Cluster start-up ({n} worker processes, imports, engine built and models checked on "
         f"every worker), not in the time above: {start_s:.1f} s.",
         f"- Records identical to the local batch (faces, boxes, probabilities, annotated "
         f"names): {'yes' if same else 'NO'}.",
@@ -264,12 +317,9 @@ def main() -> int:
     body = "\n".join(lines)
     print(body)
     if args.write:
-        RESULTS.write_text(
-            "# Cluster benchmarks\n\nWritten by `bench/bench_cluster.py`; rerun it to refresh.\n\n"
-            + body
-            + "\n",
-            encoding="utf-8",
-        )
+        head = "# Cluster benchmarks\n\nWritten by `bench/bench_cluster.py`; rerun it to refresh.\n"
+        old = RESULTS.read_text(encoding="utf-8") if args.append and RESULTS.is_file() else head
+        RESULTS.write_text(old.rstrip("\n") + "\n\n" + body + "\n", encoding="utf-8")
     return 0
 
 
