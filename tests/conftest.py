@@ -14,6 +14,8 @@ classifier following the metadata contract, outputs known exactly). Fixtures:
 from __future__ import annotations
 
 import json
+import signal
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +25,16 @@ from tiny_models import build_gender_onnx
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DIR = REPO_ROOT.parent / "shared"
 DEV_EVAL_DIR = SHARED_DIR / "data" / "dev-eval"
+
+# A suite started as a background job of a non-interactive shell (`cmd &`, nohup, some CI
+# runners) inherits SIGINT *ignored*, and so would every process it starts: the Ctrl-C tests
+# would then test nothing. Give the test process Python's own Ctrl-C handler back; a handled
+# signal is reset to the default at exec, so child processes get a working Ctrl-C too.
+if (
+    threading.current_thread() is threading.main_thread()
+    and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+):
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session", autouse=True)
