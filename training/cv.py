@@ -269,6 +269,22 @@ def _group_table(y, p, groups, events) -> dict:
     return out
 
 
+#: The perceived skin groups the fairness target compares ("Not Sure" is no group), and the
+#: fewest faces a group needs in a sample to count.
+SKIN_GROUPS = ("I", "II", "III", "IV", "V", "VI")
+MIN_GROUP_FACES = 30
+
+
+def skin_error_ratio(y: np.ndarray, p: np.ndarray, skin: np.ndarray, idx: np.ndarray) -> float:
+    """Worst / best skin group's error among the rows ``idx`` (groups of >= 30 faces there)."""
+    errs = []
+    for g in SKIN_GROUPS:
+        m = idx[skin[idx] == g]
+        if len(m) >= MIN_GROUP_FACES:
+            errs.append(float(np.mean((p[m] >= 0.5) != y[m])))
+    return max(errs) / max(min(errs), 1e-9) if len(errs) > 1 else float("nan")
+
+
 def summarize(y, p, events, face_px, skin, age, band_c) -> dict:
     """Every figure the card leads with, for one set of pooled out-of-fold probabilities."""
     m = binary_metrics(y, p)
@@ -299,6 +315,10 @@ def summarize(y, p, events, face_px, skin, age, band_c) -> dict:
         },
         "risk_coverage": risk_coverage(p, y, COVERAGES),
         "by_skin_group": _group_table(y, p, skin, events),
+        "skin_ratio": skin_error_ratio(y, p, np.asarray(skin), np.arange(len(y))),
+        "skin_ratio_ci95": cluster_bootstrap(
+            lambda idx: skin_error_ratio(y, p, np.asarray(skin), idx), events, n_boot=500
+        ),
         "by_age_group": _group_table(y, p, age, events),
     }
     # The in-fold band applied to the held-out faces: does the rule hold on unseen events?
@@ -370,10 +390,7 @@ def _abs_interval(ci: list[float]) -> list[float]:
 
 def targets(res: dict) -> list[dict]:
     p = res["variants"][PRIMARY]
-    skin_err = {
-        k: v["error"] for k, v in p["by_skin_group"].items() if k != "Not Sure" and v["n"] >= 30
-    }
-    ratio = max(skin_err.values()) / max(min(skin_err.values()), 1e-9) if skin_err else None
+    ratio = p["skin_ratio"] if np.isfinite(p["skin_ratio"]) else None
     rc80 = next(r for r in p["risk_coverage"] if abs(r["coverage"] - 0.8) < 1e-9)
     rows = [
         ("balanced accuracy", p["balanced_accuracy"], p["balanced_accuracy_ci95"], ">=", 0.90),
@@ -392,7 +409,7 @@ def targets(res: dict) -> list[dict]:
             "<=",
             0.03,
         ),
-        ("worst / best skin group error (n >= 30)", ratio, [], "<=", 1.5),
+        ("worst / best skin group error (n >= 30)", ratio, p["skin_ratio_ci95"], "<=", 1.5),
         (
             "decided faces right at 80 % coverage (worse class)",
             min(rc80["accuracy_female"], rc80["accuracy_male"]),
@@ -540,12 +557,7 @@ def compare(base: Path, lever: Path, variant: str = PRIMARY) -> dict:
         return binary_metrics(y[idx], p[idx])["balanced_accuracy"]
 
     def skin_ratio(p, idx):
-        errs = []
-        for g in ("I", "II", "III", "IV", "V", "VI"):
-            m = idx[skin[idx] == g]
-            if len(m) >= 30:
-                errs.append(float(np.mean((p[m] >= 0.5) != y[m])))
-        return max(errs) / max(min(errs), 1e-9) if len(errs) > 1 else float("nan")
+        return skin_error_ratio(y, p, skin, idx)
 
     out = {"faces": int(len(common)), "events": len(set(events)), "variant": variant}
     for name, fn in (

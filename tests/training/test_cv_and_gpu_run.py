@@ -259,3 +259,28 @@ def test_reband_changes_only_the_band_and_the_app_reads_it(tmp_path: Path) -> No
     prov = json.loads({p.key: p.value for p in b.metadata_props}["provenance"])
     assert prov["uncertain_band_rule"]["target_per_class"] == 0.9
     assert prov["uncertain_band_rule"]["previous_sha256"] != fit["sha256"]
+
+
+def test_skin_ratio_counts_named_groups_of_30_faces_and_has_an_event_interval() -> None:
+    """One owner for the fairness ratio (targets and cv --compare): "Not Sure" and groups with
+    fewer than 30 faces do not count, and the target row gets an event-level interval, so a
+    ratio just under 1.5 is not claimed when its interval reaches past it."""
+    from training.cv import skin_error_ratio, summarize, targets
+
+    rng = np.random.default_rng(0)
+    n = 400
+    y = rng.integers(0, 2, n)
+    skin = np.asarray(["I"] * 200 + ["VI"] * 150 + ["V"] * 20 + ["Not Sure"] * 30)
+    wrong = np.zeros(n, bool)
+    wrong[:20] = True  # group I: 10 % wrong
+    wrong[200:230] = True  # group VI: 20 % wrong
+    wrong[350:370] = True  # V (20 faces) and Not Sure: all wrong, and neither counts
+    p = np.where(wrong, 1 - y, y).astype(float) * 0.8 + 0.1
+    assert skin_error_ratio(y, p, skin, np.arange(n)) == pytest.approx(2.0)
+    events = [f"e{i % 8}" for i in range(n)]
+    s = summarize(y, p, events, np.full(n, 80.0), list(skin), ["Adult"] * n, 0.9)
+    lo, hi = s["skin_ratio_ci95"]
+    assert lo <= s["skin_ratio"] <= hi
+    res = {"variants": {"flip": s}, "clean_faces": {"accuracy": 0.99}}
+    row = next(t for t in targets(res) if "skin" in t["target"])
+    assert row["value"] == pytest.approx(2.0) and row["ci95"] == [lo, hi] and row["met"] is False
