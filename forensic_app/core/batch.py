@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from forensic_app.core.interrupts import deferred_sigint
 from forensic_app.core.progress import Progress
 from forensic_app.core.results import ImageResult
 from forensic_app.core.settings import AnalysisSettings
@@ -341,6 +342,15 @@ class BatchRunner:
         return result
 
     def _finish(self, item: BatchItem, kind: str, result: ImageResult, image: Any | None) -> None:
+        # Saved whole: a Ctrl-C that lands in the main thread while it saves (the sequential
+        # path, the cluster client) waits until the record, the annotated copy and the audit
+        # entry are written (core/interrupts.py); in the finisher thread this changes nothing.
+        with deferred_sigint():
+            self._finish_now(item, kind, result, image)
+
+    def _finish_now(
+        self, item: BatchItem, kind: str, result: ImageResult, image: Any | None
+    ) -> None:
         if kind == "cancelled":
             item.status, item.message = CANCELLED, "cancelled"
             self._emit(item)

@@ -12,8 +12,8 @@ only decides what crosses the wire (docs/adr/0010-lab-scale-on-dask.md):
   the record, the annotated copy and the audit entry through the same Case API as a local batch.
 * Every worker builds its engine once per process (a cached engine, built on first use) and
   checks its tool version, the fingerprint of its sources and its model SHA-256s against the
-  client's: a worker with other models
-  is refused (:class:`WorkerModelError`, exit 3) and nothing it computed enters the case.
+  client's: a worker with other models is refused (:class:`WorkerModelError`, exit 3) and
+  nothing it computed enters the case.
 * The client keeps a fixed window of tasks in flight (backpressure), so a million-photo batch
   holds at most ``window`` results on the client at once.
 * Resume by hash: when the case already has records, a photo is first hashed on a worker (a tiny
@@ -57,7 +57,6 @@ from forensic_app.core.batch import (
     detector_threads,
 )
 from forensic_app.core.code_identity import code_sha256
-from forensic_app.core.interrupts import deferred_sigint
 from forensic_app.core.modelstore import ModelError
 from forensic_app.core.results import ImageResult
 from forensic_app.core.settings import AnalysisSettings
@@ -562,8 +561,7 @@ class ClusterBatchRunner(BatchRunner):
                 if item.path not in self._preset_errors:
                     return item
                 err = _error_result(item.path, self._preset_errors[item.path])
-                with deferred_sigint():
-                    self._finish(item, "error", err, None)
+                self._finish(item, "error", err, None)
             return None
 
         def feed() -> None:
@@ -597,8 +595,7 @@ class ClusterBatchRunner(BatchRunner):
                     continue
                 if in_flight.pop(task.key, None) is None:
                     continue  # a stale callback of a task already handled
-                with deferred_sigint():  # a save is never cut between record and audit entry
-                    self._handle(task, ready)
+                self._handle(task, ready)
                 feed()
         except BaseException:
             self._cancel.set()  # Ctrl-C: what was saved stays; the rest is cancelled

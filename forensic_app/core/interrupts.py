@@ -3,10 +3,11 @@
 Why: Python raises ``KeyboardInterrupt`` in the main thread wherever it happens to be. A case
 save writes the annotated copy, then the record, then the audit entry that vouches for both;
 cut between them, the case holds a record that no audit entry accounts for and ``case verify``
-fails on a case that nobody tampered with. The cluster client saves in the main thread, so it
-runs each save inside :func:`deferred_sigint`: a Ctrl-C that arrives meanwhile is raised as
-soon as the save is complete (the local batch saves in its finisher thread, which Ctrl-C never
-interrupts).
+fails on a case that nobody tampered with. ``BatchRunner._finish`` runs every save inside
+:func:`deferred_sigint`: where it saves in the main thread (the cluster client, the sequential
+path) a Ctrl-C that arrives meanwhile is raised as soon as the save is complete; in the
+pipelined batch's finisher thread, which Ctrl-C never interrupts, it changes nothing. Only the
+save is deferred: waiting for a photo or a worker stays interruptible.
 """
 
 from __future__ import annotations
