@@ -38,7 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _bench_common import DEV_EVAL, make_engine  # noqa: E402
+from _bench_common import DEV_EVAL, make_engine, rss_now_mb, rss_peak_mb  # noqa: E402
 
 from forensic_app.core import cluster as cl  # noqa: E402
 from forensic_app.core.batch import BatchRunner  # noqa: E402
@@ -96,29 +96,19 @@ def cpu_workers(client) -> float:
     return sum(client.run(_cpu_seconds).values())
 
 
-def _peak_rss_mb() -> float:
-    """This process's peak resident memory so far, MB (Linux reports ru_maxrss in KiB)."""
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 class RssSampler:
-    """The calling process's highest RSS while it runs, sampled every 0.2 s (psutil)."""
+    """The calling process's highest RSS while it runs, sampled every 0.2 s."""
 
     def __init__(self) -> None:
         import threading
 
-        import psutil
-
-        self.proc = psutil.Process()
         self.high = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            self.high = max(self.high, self.proc.memory_info().rss / 2**20)
+            self.high = max(self.high, rss_now_mb())
             self._stop.wait(0.2)
 
     def __enter__(self) -> RssSampler:
@@ -246,7 +236,7 @@ def main() -> int:
         for i in range(args.noop_tasks):
             cl.noop_task(i)
         local_call_us = (time.perf_counter() - t) / args.noop_tasks * 1e6
-        worker_peaks = sorted(client.run(_peak_rss_mb).values())
+        worker_peaks = sorted(client.run(rss_peak_mb).values())
 
     case = Case.open(work / "local", log_open=False)
     case.begin_batch(engine, settings)

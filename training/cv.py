@@ -32,7 +32,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from forensic_app.core.crops import extract_crop
 from training import data as D
 from training.cvstats import (
     BAND_TARGET,
@@ -87,9 +86,8 @@ def crops_of(
         if scale == 1.0:
             out.append(D.eval_crop(split, i, size, no_detect, margin, context_margin))
         else:
-            img, box = D.image_of(split, i), _scaled_box(split.boxes[i], scale)
-            ctx = extract_crop(img, box, size, context_margin) if context_margin else None
-            out.append(D.two_views(extract_crop(img, box, size, margin), ctx))
+            box = _scaled_box(split.boxes[i], scale)
+            out.append(D.box_views(D.image_of(split, i), box, size, margin, context_margin))
     return D.to_tensor_batch(out)
 
 

@@ -446,6 +446,16 @@ def two_views(face: np.ndarray, context: np.ndarray | None) -> np.ndarray:
     return face if context is None else np.concatenate([face, context], axis=2)
 
 
+def box_views(
+    img: np.ndarray, box: Sequence[float], size: int, margin: float, context_margin: float = 0.0
+) -> np.ndarray:
+    """The app-geometry crop of ``box`` at ``margin``, and with ``context_margin`` > 0 the
+    two-view model's context crop of the same box beside it (``two_views``)."""
+    face = extract_crop(img, box, size, margin, "square")
+    ctx = extract_crop(img, box, size, context_margin, "square") if context_margin else None
+    return two_views(face, ctx)
+
+
 def eval_crop(
     split: Split,
     i: int,
@@ -466,10 +476,7 @@ def eval_crop(
         valid = None if split.valid is None else split.valid[i]
         crop = no_detect_crop(image_of(split, i), split.boxes[i], valid, size)
         return two_views(crop, crop if context_margin else None)
-    img, box = image_of(split, i), split.boxes[i]
-    face = extract_crop(img, box, size, margin, "square")
-    ctx = extract_crop(img, box, size, context_margin, "square") if context_margin else None
-    return two_views(face, ctx)
+    return box_views(image_of(split, i), split.boxes[i], size, margin, context_margin)
 
 
 def _jpeg(img: np.ndarray, q: int) -> np.ndarray:
